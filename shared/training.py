@@ -1,0 +1,93 @@
+"""Local training and evaluation: the loop a device runs, and the one the coordinator evaluates with.
+
+Both sides share it so a federated client, the centralized baseline and the held-out
+evaluation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from fedge.shared.nn import OPTIMIZERS, SGD, Adam, F, Model, Optimizer, no_grad, proximal_term, test_mode
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What a client is asked to do with its data in one round."""
+
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    proximal_mu: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"expected epochs >= 1 and batch_size >= 1, got {self.epochs} and {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"expected lr > 0, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"expected optimizer in {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+
+    def override(self, options: dict[str, Any]) -> TrainConfig:
+        """A copy with a strategy's or task's options applied; unknown keys are refused."""
+        known = {f.name: f.type for f in fields(self)}
+        unknown = set(options) - set(known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {sorted(unknown)}, expected some of {sorted(known)}")
+        merged = asdict(self)
+        for key, value in options.items():
+            merged[key] = type(merged[key])(value)
+        return TrainConfig(**merged)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float
+    accuracy: float
+    num_examples: int
+
+
+def make_optimizer(model: Model, config: TrainConfig) -> Optimizer:
+    hooks = [proximal_term(config.proximal_mu, model.get_weights())] if config.proximal_mu else []
+    if config.optimizer == "adam":
+        return Adam(lr=config.lr, hooks=hooks)
+    return SGD(lr=config.lr, momentum=config.momentum, hooks=hooks)
+
+
+def fit(model: Model, x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> Evaluation:
+    """Train in place for ``config.epochs``; returns the mean training loss and accuracy seen."""
+    if len(x) == 0:
+        raise ValueError("cannot train on an empty dataset")
+    optimizer = make_optimizer(model, config)
+    total_loss = correct = seen = 0.0
+    for _ in range(config.epochs):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            model.cleargrads()
+            logits = model(x[batch])
+            loss = F.softmax_cross_entropy(logits, y[batch])
+            loss.backward()
+            optimizer.step(model.parameters())
+            total_loss += float(loss.data) * len(batch)
+            correct += F.accuracy(logits, y[batch]) * len(batch)
+            seen += len(batch)
+    return Evaluation(total_loss / seen, correct / seen, len(x))
+
+
+def evaluate(model: Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> Evaluation:
+    if len(x) == 0:
+        raise ValueError("cannot evaluate on an empty dataset")
+    total_loss = correct = 0.0
+    with no_grad(), test_mode():
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            logits = model(xb)
+            total_loss += float(F.softmax_cross_entropy(logits, yb).data) * len(xb)
+            correct += F.accuracy(logits, yb) * len(xb)
+    return Evaluation(total_loss / len(x), correct / len(x), len(x))
