@@ -63,11 +63,12 @@ class Variable:
 
     __array_priority__ = 200  # numpy defers `ndarray op Variable` to us
 
-    def __init__(self, data: Array, name: str | None = None) -> None:
+    def __init__(self, data: Array, name: str | None = None, requires_grad: bool = True) -> None:
         if not hasattr(data, "shape"):
             raise TypeError(f"expected an array, got {type(data).__name__}")
         self.data = data
         self.name = name
+        self.requires_grad = requires_grad
         self.grad: Variable | None = None
         self.creator: Function | None = None
         self.generation = 0
@@ -131,7 +132,7 @@ class Variable:
                 if not isinstance(gxs, tuple):
                     gxs = (gxs,)
                 for x, gx in zip(f.inputs, gxs, strict=True):
-                    if gx is None:
+                    if gx is None or not x.requires_grad:
                         continue
                     x.grad = gx if x.grad is None else x.grad + gx
                     push(x.creator)
@@ -183,11 +184,16 @@ def as_array(x: Any, like: Array | None = None) -> Array:
 
 
 def as_variable(x: Any) -> Variable:
-    return x if isinstance(x, Variable) else Variable(as_array(x))
+    """Variables pass through; a raw array becomes a constant that needs no gradient."""
+    return x if isinstance(x, Variable) else Variable(as_array(x), requires_grad=False)
 
 
 class Function:
-    """A differentiable op. ``forward`` sees raw arrays; ``backward`` sees Variables."""
+    """A differentiable op. ``forward`` sees raw arrays; ``backward`` sees Variables.
+
+    An op is linked into the graph only when some input requires a gradient; a backward may
+    return None for an input that needs none (see ``needs_grad``) and skip that work.
+    """
 
     inputs: tuple[Variable, ...]
     outputs: list[weakref.ref[Variable]]
@@ -198,18 +204,24 @@ class Function:
             variables = inputs
         else:
             like = next((x.data if isinstance(x, Variable) else x for x in inputs if hasattr(x, "shape")), None)
-            variables = tuple(x if isinstance(x, Variable) else Variable(as_array(x, like)) for x in inputs)
+            variables = tuple(
+                x if isinstance(x, Variable) else Variable(as_array(x, like), requires_grad=False) for x in inputs
+            )
         ys = self.forward(*(v.data for v in variables))
         if not isinstance(ys, tuple):
             ys = (ys,)
-        outputs = [Variable(y) for y in ys]
-        if _grad_enabled.get():
+        differentiable = _grad_enabled.get() and any(v.requires_grad for v in variables)
+        outputs = [Variable(y, requires_grad=differentiable) for y in ys]
+        if differentiable:
             self.generation = max(v.generation for v in variables)
             for output in outputs:
                 output.set_creator(self)
             self.inputs = variables
             self.outputs = [weakref.ref(o) for o in outputs]
         return outputs if len(outputs) > 1 else outputs[0]
+
+    def needs_grad(self, index: int) -> bool:
+        return self.inputs[index].requires_grad
 
     def forward(self, *xs: Array) -> Array | tuple[Array, ...]:
         raise NotImplementedError

@@ -286,9 +286,11 @@ class MatMul(Function):
     def forward(self, x: Array, w: Array) -> Array:
         return x @ w
 
-    def backward(self, gy: Variable) -> tuple[Variable, Variable]:
+    def backward(self, gy: Variable) -> tuple[Variable | None, Variable | None]:
         x, w = self.inputs
-        return matmul(gy, transpose(w)), matmul(transpose(x), gy)
+        gx = matmul(gy, transpose(w)) if self.needs_grad(0) else None
+        gw = matmul(transpose(x), gy) if self.needs_grad(1) else None
+        return gx, gw
 
 
 def matmul(x: Any, w: Any) -> Variable:
@@ -437,8 +439,8 @@ class Im2col(Function):
         strides = (s[0], *(a * st for a, st in zip(s[1:-1], w.stride, strict=True)), *s[1:-1], s[-1])
         return xp.lib.stride_tricks.as_strided(x, shape, strides).copy()
 
-    def backward(self, gy: Variable) -> Variable:
-        return Col2im(self.windows)(gy)
+    def backward(self, gy: Variable) -> Variable | None:
+        return Col2im(self.windows)(gy) if self.needs_grad(0) else None
 
 
 class Col2im(Function):

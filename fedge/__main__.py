@@ -1,0 +1,7 @@
+"""``python -m fedge`` is the ``fedge`` command."""
+
+from __future__ import annotations
+
+from fedge.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""The ``fedge`` command: one entry point, a subcommand per job.
+
+Each subcommand lives in the module named after it and imports its heavy parts lazily, so
+``fedge --help`` is instant and a device that only runs ``fedge client`` never imports the
+server.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from fedge import __version__
+from fedge.cli import simulate
+
+app = typer.Typer(
+    name="fedge",
+    help="Federated, privacy-preserving edge training: coordinator, agents and local simulation.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("simulate", no_args_is_help=False)(simulate.simulate)
+
+stderr = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"fedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Federated, privacy-preserving edge training: coordinator, agents and local simulation."""
+
+
+def main() -> None:
+    """Run the CLI; a user's mistake prints one clear line (set FEDGE_DEBUG=1 for a traceback)."""
+    from fedge.shared.data import DatasetUnavailable
+
+    try:
+        app()
+    except (ValueError, DatasetUnavailable) as error:
+        if os.environ.get("FEDGE_DEBUG"):
+            raise
+        stderr.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(2)

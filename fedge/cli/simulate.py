@@ -1,0 +1,191 @@
+"""``fedge simulate``: run a whole federation on this machine and report how it learned."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from fedge.simulation.config import SimulationConfig as DEFAULTS  # its class attributes are the defaults
+
+
+class DatasetName(StrEnum):
+    watch = "watch"
+    fashion_mnist = "fashion-mnist"
+    synthetic_imu = "synthetic-imu"
+
+
+class ModelName(StrEnum):
+    mlp = "mlp"
+    har_cnn1d = "har-cnn1d"
+    digits_cnn = "digits-cnn"
+    squeezenet_mini = "squeezenet-mini"
+
+
+class OptimizerName(StrEnum):
+    sgd = "sgd"
+    adam = "adam"
+
+
+DEFAULT_OPTIMIZER = OptimizerName(DEFAULTS.optimizer)
+
+
+def simulate(
+    dataset: Annotated[
+        DatasetName, typer.Option(help="Real smartwatch IMU (watch), Fashion-MNIST, or synthetic IMU.")
+    ] = DatasetName.watch,
+    model: Annotated[
+        ModelName | None,
+        typer.Option(help="Zoo model [default: har-cnn1d for sensors, digits-cnn for images].", show_default=False),
+    ] = None,
+    partition: Annotated[
+        str | None,
+        typer.Option(
+            help="iid | dirichlet:ALPHA | natural (one client per subject) [default: natural for sensors, else iid].",
+            show_default=False,
+        ),
+    ] = None,
+    clients: Annotated[
+        int | None,
+        typer.Option(help="Number of clients [default: one per subject for natural, else 10].", show_default=False),
+    ] = None,
+    clients_per_round: Annotated[
+        int | None, typer.Option(help="Cohort size per round [default: every client].", show_default=False)
+    ] = None,
+    rounds: Annotated[
+        int | None, typer.Option(help="Federated rounds [default: 30 for sensors, 10 for images].", show_default=False)
+    ] = None,
+    local_epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="Epochs each client trains per round [default: 2 for sensors, 1 for images].", show_default=False
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Local batch size.")] = DEFAULTS.batch_size,
+    lr: Annotated[float, typer.Option(help="Local learning rate.")] = DEFAULTS.lr,
+    optimizer: Annotated[OptimizerName, typer.Option(help="Local optimiser.")] = DEFAULT_OPTIMIZER,
+    strategy: Annotated[
+        str, typer.Option(help="fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, median, trimmed_mean, krum.")
+    ] = DEFAULTS.strategy,
+    strategy_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy-option",
+            "-S",
+            help="Strategy parameter as KEY=VALUE, e.g. -S server_lr=0.5 (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Use at most this many training samples (fashion-mnist), for quick runs.", show_default=False
+        ),
+    ] = None,
+    centralized: Annotated[
+        bool, typer.Option("--centralized", help="Also train on the pooled data for the same budget: the upper bound.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for data splits, initial weights and shuffling.")] = DEFAULTS.seed,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: runs/simulate-<time>].", show_default=False)
+    ] = None,
+) -> None:
+    """Simulate a federation in-process: N clients, R rounds, held-out accuracy per round.
+
+    Writes metrics.jsonl (one line per round), summary.json and plot.png to --out.
+    """
+    from fedge.simulation import SimulationConfig, run
+
+    config = SimulationConfig(
+        dataset=dataset.value,
+        model=model.value if model else None,
+        partition=partition,
+        clients=clients,
+        clients_per_round=clients_per_round,
+        rounds=rounds,
+        local_epochs=local_epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer.value,
+        strategy=strategy,
+        strategy_options=parse_options(strategy_option or []),
+        dataset_options={"limit": limit} if limit else {},
+        seed=seed,
+        centralized=centralized,
+    )
+    out = out or Path("runs") / time.strftime("simulate-%Y%m%d-%H%M%S")
+    console = Console()
+    console.print(
+        f"[bold]fedge simulate[/]: {config.dataset}, {config.model}, partition {config.partition}, "
+        f"{config.rounds} rounds × {config.local_epochs} local epochs, {config.strategy} → {out}"
+    )
+    summary = _run_with_progress(run, config, out, console)
+    console.print(summary_table(summary))
+    console.print(f"Wrote {out / 'metrics.jsonl'}, {out / 'summary.json'} and {out / 'plot.png'}")
+
+
+def _run_with_progress(run: Any, config: Any, out: Path, console: Console) -> dict[str, Any]:
+    columns = (
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        rounds = progress.add_task("federated", total=config.rounds, status="")
+        central = None
+        if config.centralized:
+            central = progress.add_task(
+                "centralized", total=config.rounds * config.local_epochs, status="", start=False
+            )
+
+        def on_round(record: dict[str, Any]) -> None:
+            status = f"acc {record['accuracy']:.3f} loss {record['loss']:.3f}"
+            progress.update(rounds, advance=1, status=status)
+
+        def on_epoch(epoch: int) -> None:
+            progress.start_task(central)
+            progress.update(central, completed=epoch)
+
+        return run(config, out, on_round=on_round, on_centralized_epoch=on_epoch)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="Summary", show_header=False, title_justify="left")
+    rows = [
+        ("dataset", summary["dataset"]),
+        ("model", f"{summary['model']} ({summary['parameters']:,} parameters)"),
+        ("clients", f"{summary['clients']} ({summary['partition']})"),
+        ("rounds", str(summary["rounds"])),
+        ("federated accuracy", f"{summary['final_accuracy']:.4f} (best {summary['best_accuracy']:.4f})"),
+    ]
+    if "centralized_accuracy" in summary:
+        gap = summary["centralized_accuracy"] - summary["final_accuracy"]
+        rows.append(("centralized accuracy", f"{summary['centralized_accuracy']:.4f} (gap {gap * 100:+.1f} points)"))
+    rows.append(("time", f"{summary['duration_s']:.1f} s"))
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def parse_options(items: list[str]) -> dict[str, float]:
+    """KEY=VALUE pairs with numeric values, e.g. ``server_lr=0.5``."""
+    options: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected a strategy option as KEY=VALUE, got {item!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"strategy option {key!r}: expected a number, got {value!r}") from None
+        options[key] = int(number) if number.is_integer() and "." not in value else number
+    return options

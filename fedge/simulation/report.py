@@ -1,0 +1,57 @@
+"""What a run leaves behind in ``--out``: metrics.jsonl, summary.json and a plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+
+class MetricsLog:
+    """One JSON object per committed round, flushed at once so a crash loses nothing."""
+
+    def __init__(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / "metrics.jsonl"
+        self._file: TextIO = self.path.open("w", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> Path:
+    path = out / "summary.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def plot(out: Path, records: list[dict[str, Any]], centralized_accuracy: float | None = None) -> Path:
+    """Held-out accuracy and loss per round; the centralized bound as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [r["round"] for r in records]
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    acc_ax.plot(rounds, [r["accuracy"] for r in records], marker="o", label="federated")
+    if centralized_accuracy is not None:
+        acc_ax.axhline(centralized_accuracy, linestyle="--", color="grey", label="centralized")
+    acc_ax.set(title="Held-out accuracy", xlabel="round", ylabel="accuracy", ylim=(0, 1))
+    acc_ax.legend(loc="lower right")
+    loss_ax.plot(rounds, [r["loss"] for r in records], marker="o", label="held-out")
+    loss_ax.plot(rounds, [r["train_loss"] for r in records], marker=".", label="clients' training")
+    loss_ax.set(title="Loss", xlabel="round", ylabel="cross-entropy")
+    loss_ax.legend(loc="upper right")
+    path = out / "plot.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
