@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from fedge import __version__
-from fedge.cli import simulate
+from fedge.cli import admin, client, data, init, server, simulate
 
 app = typer.Typer(
     name="fedge",
@@ -24,7 +24,13 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("simulate", no_args_is_help=False)(simulate.simulate)
+app.command("simulate")(simulate.simulate)
+app.command("init")(init.init)
+app.command("server")(server.server)
+app.command("client")(client.client)
+app.add_typer(admin.token_app, name="token")
+app.command("status")(admin.status)
+app.add_typer(data.app, name="data")
 
 stderr = Console(stderr=True)
 
@@ -48,7 +54,7 @@ def main() -> None:
 
     try:
         app()
-    except (ValueError, DatasetUnavailable) as error:
+    except (ValueError, DatasetUnavailable, OSError) as error:
         if os.environ.get("FEDGE_DEBUG"):
             raise
         stderr.print(f"[bold red]error:[/] {error}", highlight=False)

@@ -28,7 +28,7 @@ def run(
     log = MetricsLog(out)
     records = []
     try:
-        for record in run_rounds(config, federation):
+        for record in run_rounds(config, federation, out / "coordinator"):
             log.write(record)
             records.append(record)
             if on_round:
@@ -43,6 +43,7 @@ def run(
         "rounds": config.rounds,
         "strategy": config.strategy,
         "parameters": Model(federation.spec).num_parameters,
+        "coordinator_data_dir": str(out / "coordinator"),
         "train_examples": len(federation.splits.train),
         "heldout_examples": len(federation.splits.heldout),
         "final_accuracy": records[-1]["accuracy"],

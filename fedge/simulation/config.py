@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,16 +51,6 @@ class SimulationConfig:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.local_epochs, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer)
-
-    def lr_at(self, progress: float) -> float:
-        """The learning rate after ``progress`` (0..1) of the training budget.
-
-        Cosine decay to 5% of ``lr``: the last rounds settle instead of bouncing, so the final
-        accuracy — federated or centralized — is a fair reading rather than a lucky one.
-        """
-        if self.lr_schedule == "constant":
-            return self.lr
-        return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

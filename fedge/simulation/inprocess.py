@@ -1,112 +1,117 @@
-"""The in-process backend: every virtual client trains in this process, one after another.
+"""The in-process backend: the coordinator's own round code, with agents called in turn.
 
-A round here walks the same phases a coordinator's does — select a cohort, configure it,
-let each client train from the global weights and send back its update (a delta), aggregate
-the updates as they arrive (memory O(P), not O(N·P)), commit the next global model, evaluate
-it on the held-out split no client trains on.
+Nothing here reimplements a round. A ``Coordinator`` runs the task exactly as the daemon does;
+each virtual client is an ``Agent`` whose transport calls the coordinator in this process, with
+the same protocol messages. Clients take turns (in a shuffled order each round, so a cohort
+smaller than the population is a random draw), which makes a run reproducible from its seed.
 """
 
 from __future__ import annotations
 
-import time
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from fedge.server.strategies import make_strategy
-from fedge.server.strategies.base import Update
+from fedge.client.agent import Agent, LocalTrainer
+from fedge.client.transport import InProcessTransport
+from fedge.server.config import TaskConfig
+from fedge.server.coordinator import Coordinator
+from fedge.server.rounds import held_out_evaluator
 from fedge.shared import data
 from fedge.shared.models import model_spec
-from fedge.shared.nn import Model, Weights
-from fedge.shared.training import TrainConfig, evaluate, fit
+from fedge.shared.nn import Model
+from fedge.shared.proto import admin_pb2 as apb
+from fedge.shared.training import evaluate, fit
 from fedge.simulation.config import SimulationConfig
+
+TASK = "simulation"
 
 
 @dataclass(frozen=True)
 class Federation:
-    """What a simulation runs on: the clients' shares, the held-out split and the model spec."""
+    """What a simulation runs on: the clients' shares, the held-out split and the task."""
 
     splits: data.Splits
     clients: list[data.Dataset]
-    spec: dict
+    task: TaskConfig
 
     @classmethod
     def from_config(cls, config: SimulationConfig) -> Federation:
         splits = data.load(config.dataset, **config.dataset_options)
         parts = data.partition(splits.train, config.partition, config.clients, config.seed)
-        spec = model_spec(config.model, splits.train.sample_shape, splits.train.num_classes)
-        return cls(splits, [splits.train.subset(p) for p in parts], spec)
+        cohort = min(config.clients_per_round or len(parts), len(parts))
+        task = TaskConfig(
+            name=TASK,
+            model=config.model,
+            input_shape=splits.train.sample_shape,
+            labels=splits.train.labels,
+            rounds=config.rounds,
+            clients_per_round=cohort,
+            min_clients=cohort,
+            over_selection=1.0,
+            strategy=config.strategy,
+            strategy_options=dict(config.strategy_options),
+            seed=config.seed,
+            lr_schedule=config.lr_schedule,
+            training=config.train_config(),
+        )
+        return cls(splits, [splits.train.subset(p) for p in parts], task)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return model_spec(self.task.model, self.task.input_shape, len(self.task.labels))
 
 
-def client_rng(seed: int, round_number: int, client: int) -> np.random.Generator:
-    """Each client's shuffling depends only on (seed, round, client): order cannot change results."""
-    return np.random.default_rng([seed, round_number, client])
+def start_coordinator(federation: Federation, data_dir: Path) -> Coordinator:
+    """A fresh coordinator for this run (a previous run's store in ``data_dir`` is replaced)."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    evaluator = held_out_evaluator(federation.splits.heldout, federation.spec)
+    return Coordinator([federation.task], data_dir, evaluators={TASK: evaluator})
 
 
-def select(rng: np.random.Generator, population: int, per_round: int | None) -> list[int]:
-    if per_round is None or per_round >= population:
-        return list(range(population))
-    return sorted(rng.choice(population, size=per_round, replace=False).tolist())
+def enroll_agents(coordinator: Coordinator, federation: Federation, seed: int) -> list[Agent]:
+    transport = InProcessTransport(coordinator)
+    request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=len(federation.clients))
+    tokens = coordinator.create_tokens(request).tokens
+    agents = []
+    for index, (token, client) in enumerate(zip(tokens, federation.clients, strict=True)):
+        credential = Agent.enroll(transport, token, name=f"client-{index}", platform="simulation")
+        agents.append(
+            Agent(transport, credential, LocalTrainer(client.x, client.y), platform="simulation", seed=[seed, index])
+        )
+    return agents
 
 
-def run_rounds(config: SimulationConfig, federation: Federation) -> Iterator[dict]:
-    """Yield one metrics record per committed round."""
-    model = Model(federation.spec, seed=config.seed)
-    strategy = make_strategy(config.strategy, **config.strategy_options)
-    base = config.train_config()
-    global_weights = model.get_weights()
-    heldout = federation.splits.heldout
-    rng = np.random.default_rng(config.seed)
-    for round_number in range(1, config.rounds + 1):
-        start = time.perf_counter()
-        cohort = select(rng, len(federation.clients), config.clients_per_round)
-        lr = config.lr_at((round_number - 1) / config.rounds)
-        train = base.override({"lr": lr, **strategy.configure(round_number)})
-        aggregator = strategy.aggregator(global_weights)
-        train_loss = 0.0
-        for index in cohort:
-            update, loss = train_client(
-                model, global_weights, federation.clients[index], train, config.seed, round_number, index
-            )
-            aggregator.add(update)
-            train_loss += loss * update.num_examples
-        global_weights = strategy.step(global_weights, aggregator.result())
-        model.set_weights(global_weights)
-        result = evaluate(model, heldout.x, heldout.y)
-        yield {
-            "round": round_number,
-            "clients": len(cohort),
-            "examples": aggregator.total_examples,
-            "train_loss": train_loss / aggregator.total_examples,
-            "loss": result.loss,
-            "accuracy": result.accuracy,
-            "duration_s": time.perf_counter() - start,
-        }
-
-
-def train_client(
-    model: Model,
-    global_weights: Weights,
-    client: data.Dataset,
-    train: TrainConfig,
-    seed: int,
-    round_number: int,
-    index: int,
-) -> tuple[Update, float]:
-    model.set_weights(global_weights)
-    result = fit(model, client.x, client.y, train, client_rng(seed, round_number, index))
-    delta = [w - g for w, g in zip(model.get_weights(), global_weights, strict=True)]
-    return Update(delta, result.num_examples, client_id=f"client-{index}"), result.loss
+def run_rounds(config: SimulationConfig, federation: Federation, data_dir: Path) -> Iterator[dict[str, Any]]:
+    """Yield each committed round's metrics, as the coordinator recorded them."""
+    coordinator = start_coordinator(federation, data_dir)
+    try:
+        agents = enroll_agents(coordinator, federation, config.seed)
+        task = coordinator.tasks[TASK]
+        rng = np.random.default_rng([config.seed, 0x5E1EC7])
+        while not task.completed:
+            version = task.version
+            for index in rng.permutation(len(agents)):
+                agents[index].step()
+                coordinator.tick()
+            coordinator.tick()
+            if task.version > version:
+                yield dict(task.last_metrics)
+    finally:
+        coordinator.close()
 
 
 def run_centralized(
     config: SimulationConfig, federation: Federation, on_epoch: Callable[[int], None] | None = None
-) -> dict:
+) -> dict[str, Any]:
     """The upper bound: the same model trained on the pooled training data for the same budget.
 
     Federated clients together see every training sample ``rounds × epochs`` times (with full
-    participation), so the pooled model gets that many epochs.
+    participation), so the pooled model gets that many epochs, at the rate its round would use.
     """
     model = Model(federation.spec, seed=config.seed)
     train = config.train_config()
@@ -114,7 +119,7 @@ def run_centralized(
     epochs = config.rounds * train.epochs
     rng = np.random.default_rng([config.seed, 0xCE])
     for epoch in range(epochs):
-        lr = config.lr_at(epoch // train.epochs / config.rounds)  # the rate its round would use
+        lr = federation.task.lr_at(epoch // train.epochs / config.rounds)
         fit(model, pooled.x, pooled.y, train.override({"epochs": 1, "lr": lr}), rng)
         if on_epoch:
             on_epoch(epoch + 1)

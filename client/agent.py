@@ -1,0 +1,213 @@
+"""The edge agent: check in, train when asked, report the update, and keep going.
+
+    check in ── retry_after ──► wait (with jitter) ──► check in
+        └── assignment ──► download weights ──► train locally ──► upload the delta
+
+Network loss and coordinator restarts are normal: failed calls back off exponentially with
+full jitter (capped), and a refusal that only means "the round moved on" is shrugged off.
+Only what cannot get better by waiting — a revoked credential, data that does not fit the
+model — stops the agent, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform as platform_module
+import random
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from fedge.client.transport import Transport, TransportError
+from fedge.shared import codec
+from fedge.shared.nn import Model, Weights
+from fedge.shared.proto import coordinator_pb2 as pb
+from fedge.shared.training import TrainConfig, fit
+
+log = logging.getLogger("fedge.agent")
+
+ROUND_MOVED_ON = {"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND"}
+
+
+class AgentStopped(RuntimeError):
+    """A reason the agent cannot carry on (revoked credential, data that does not fit)."""
+
+
+def default_platform() -> str:
+    return f"python-{platform_module.system().lower()}-{platform_module.machine()}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one check-in cycle did: trained a round, or was told to wait (or that all is done)."""
+
+    trained_round: int | None = None
+    wait_s: float = 0.0
+    finished: bool = False
+    reason: str = ""
+
+
+class Trainer(Protocol):
+    def __call__(self, model: Model, plan: TrainConfig, rng: np.random.Generator) -> tuple[int, dict[str, float]]: ...
+
+
+class LocalTrainer:
+    """Trains the model in place on the device's samples; returns (examples, metrics)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        if len(x) == 0:
+            raise AgentStopped("the local data folder holds no samples")
+        self.x, self.y = x, y
+
+    def __call__(self, model: Model, plan: TrainConfig, rng: np.random.Generator) -> tuple[int, dict[str, float]]:
+        if tuple(self.x.shape[1:]) != model.input_shape:
+            raise AgentStopped(
+                f"local samples have shape {tuple(self.x.shape[1:])}, the task's model expects {model.input_shape}"
+            )
+        result = fit(model, self.x, self.y, plan, rng)
+        return result.num_examples, {"train_loss": result.loss, "train_accuracy": result.accuracy}
+
+
+class Agent:
+    def __init__(
+        self,
+        transport: Transport,
+        credential: str,
+        trainer: Trainer,
+        platform: str | None = None,
+        seed: int | list[int] | None = None,
+        chunk_bytes: int = 512 * 1024,
+    ) -> None:
+        self.transport, self.credential, self.trainer = transport, credential, trainer
+        self.platform = platform or default_platform()
+        self.rng = np.random.default_rng(seed)
+        self.chunk_bytes = chunk_bytes
+        self._models: dict[str, Model] = {}
+
+    @staticmethod
+    def enroll(transport: Transport, token: str, name: str = "", platform: str | None = None) -> str:
+        response = transport.enroll(
+            pb.EnrollRequest(token=token, platform=platform or default_platform(), client_name=name)
+        )
+        return response.credential
+
+    def step(self) -> Outcome:
+        """One check-in cycle."""
+        response = self.transport.check_in(pb.CheckInRequest(credential=self.credential, platform=self.platform))
+        if response.HasField("retry"):
+            retry = response.retry
+            return Outcome(wait_s=retry.retry_after_ms / 1000, finished=retry.finished, reason=retry.reason)
+        assignment = response.assignment
+        model = self._model(assignment.model_spec_json)
+        start = self._download(assignment)
+        model.set_weights(start)
+        examples, metrics = self.trainer(model, _plan(assignment.plan), self.rng)
+        delta = [w - s for w, s in zip(model.get_weights(), start, strict=True)]
+        self._upload(assignment, delta, examples, metrics)
+        return Outcome(trained_round=assignment.round)
+
+    def _model(self, spec_json: str) -> Model:
+        if spec_json not in self._models:
+            self._models = {spec_json: Model(json.loads(spec_json))}
+        return self._models[spec_json]
+
+    def _download(self, assignment: pb.Assignment) -> Weights:
+        request = pb.DownloadModelRequest(
+            credential=self.credential, task_id=assignment.task_id, round_id=assignment.round_id
+        )
+        assembler = codec.Assembler(assignment.model_bytes)
+        for chunk in self.transport.download_model(request):
+            assembler.add(chunk.data)
+        specs = codec.from_proto(assignment.tensors)
+        return [np.array(w) for w in codec.decode(specs, assembler.finish())]
+
+    def _upload(self, assignment: pb.Assignment, delta: Weights, examples: int, metrics: dict[str, float]) -> None:
+        header = pb.UpdateHeader(
+            credential=self.credential,
+            task_id=assignment.task_id,
+            round_id=assignment.round_id,
+            num_examples=examples,
+            tensors=assignment.tensors,
+            metrics=metrics,
+        )
+        data = codec.encode(delta)
+
+        def chunks() -> Iterator[pb.UpdateChunk]:
+            yield pb.UpdateChunk(header=header)
+            for part in codec.chunked(data, self.chunk_bytes):
+                yield pb.UpdateChunk(data=bytes(part))
+
+        response = self.transport.upload_update(chunks())
+        if response.status == pb.UPDATE_STATUS_DISCARDED:
+            log.info("round %d: update discarded (%s)", assignment.round, response.message)
+
+    def run(
+        self, stop: threading.Event, exit_when_done: bool = False, on_outcome: Callable[[Outcome], None] | None = None
+    ) -> None:
+        """Loop until ``stop`` is set (or, with ``exit_when_done``, every task has completed)."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                outcome = self.step()
+                backoff.reset()
+            except TransportError as error:
+                outcome = self._handle(error, backoff)
+            if on_outcome:
+                on_outcome(outcome)
+            if outcome.finished and exit_when_done:
+                return
+            stop.wait(outcome.wait_s)
+
+    def _handle(self, error: TransportError, backoff: Backoff) -> Outcome:
+        if error.code == "UNAUTHENTICATED":
+            raise AgentStopped(f"the coordinator refused this client: {error.message}") from None
+        if error.code in ROUND_MOVED_ON:
+            log.info("round moved on: %s", error.message)
+            return Outcome(wait_s=0.1, reason=error.message)
+        delay = backoff.next()
+        log.warning("coordinator unreachable or failing (%s); retrying in %.1f s", error, delay)
+        return Outcome(wait_s=delay, reason=error.message)
+
+
+class Backoff:
+    """Exponential backoff with full jitter (AWS architecture blog), capped."""
+
+    def __init__(self, base_s: float = 0.25, cap_s: float = 30.0) -> None:
+        self.base_s, self.cap_s, self.failures = base_s, cap_s, 0
+
+    def next(self) -> float:
+        self.failures += 1
+        return random.uniform(0, min(self.cap_s, self.base_s * 2**self.failures))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def _plan(plan: pb.TrainingPlan) -> TrainConfig:
+    return TrainConfig(
+        epochs=plan.epochs,
+        batch_size=plan.batch_size,
+        lr=float(plan.lr),
+        optimizer=plan.optimizer,
+        momentum=float(plan.momentum),
+        proximal_mu=float(plan.proximal_mu),
+    )
+
+
+def load_credential(path: Path, server: str) -> str | None:
+    """A credential saved for ``server`` by an earlier run (tokens are one-time)."""
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get(server)
+
+
+def save_credential(path: Path, server: str, credential: str) -> None:
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    saved[server] = credential
+    path.write_text(json.dumps(saved))
+    path.chmod(0o600)

@@ -1,0 +1,82 @@
+"""``fedge client``: the edge agent — enrol once, then check in and train when asked."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def client(
+    server: Annotated[str, typer.Option(help="Coordinator address HOST:PORT.")],
+    data: Annotated[Path, typer.Option(help="Local data folder (docs/client-data.md); `fedge data split` makes some.")],
+    token: Annotated[
+        str | None, typer.Option(help="One-time enrolment token, needed on the first run only.", show_default=False)
+    ] = None,
+    name: Annotated[str, typer.Option(help="A name the operator sees in `fedge status`.")] = "",
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Where the credential is kept [default: DATA/.fedge-agent.json].", show_default=False),
+    ] = None,
+    exit_when_done: Annotated[
+        bool, typer.Option("--exit-when-done", help="Stop once every task has completed.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed for local shuffling.", show_default=False)] = None,
+) -> None:
+    """Run the agent until stopped: check in, train on local data when asked, upload the update.
+
+    It survives coordinator restarts and network loss (exponential backoff with jitter).
+    """
+    from fedge.client.agent import Agent, AgentStopped, LocalTrainer, load_credential, save_credential
+    from fedge.client.datadir import load_local_data
+    from fedge.client.transport import GrpcTransport
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log = logging.getLogger("fedge.client")
+    local = load_local_data(data)
+    state = state or data / ".fedge-agent.json"
+    transport = GrpcTransport(server)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    credential = load_credential(state, server) or _enroll(transport, token, name, stop)
+    save_credential(state, server, credential)
+    agent = Agent(transport, credential, LocalTrainer(local.x, local.y), seed=seed)
+    log.info("agent ready: %d samples of %s, coordinator %s", len(local), local.dataset, server)
+
+    def report(outcome) -> None:
+        if outcome.trained_round is not None:
+            log.info("round %d: trained and reported", outcome.trained_round)
+
+    try:
+        agent.run(stop, exit_when_done=exit_when_done, on_outcome=report)
+    except AgentStopped as error:
+        raise typer.Exit(_fail(str(error))) from None
+    finally:
+        transport.close()
+
+
+def _enroll(transport, token: str | None, name: str, stop: threading.Event) -> str:
+    from fedge.client.agent import Agent, Backoff
+    from fedge.client.transport import TransportError
+
+    if not token:
+        raise ValueError("this client has not enrolled with this server yet: pass --token (from `fedge token create`)")
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            return Agent.enroll(transport, token, name)
+        except TransportError as error:
+            if not error.retryable:
+                raise ValueError(f"enrolment refused: {error.message}") from None
+            stop.wait(backoff.next())
+    raise typer.Exit(1)
+
+
+def _fail(message: str) -> int:
+    typer.echo(f"error: {message}", err=True)
+    return 2

@@ -1,0 +1,486 @@
+"""The coordinator's configuration: one TOML file, overridable by environment and flags.
+
+    [server]                   host, port, data_dir, max_message_mb, chunk_kb   → ServerSettings
+    [[task]]                   one table per federated training job             → TaskConfig
+    [task.strategy_options]    numeric parameters of the task's strategy
+    [task.training]            what each client does per round                  → TrainConfig
+
+Precedence, lowest first: the built-in defaults (the template ``fedge init`` writes), the file,
+the environment (FEDGE_HOST, FEDGE_PORT, FEDGE_DATA_DIR), explicit overrides (command-line flags).
+
+Errors: the settings classes check their own values and raise `FieldError` naming the key;
+the loader checks keys and types and turns every mistake into one `ConfigError` naming the file
+and, where it can be found, the line. tomllib reports no positions for values, so `key_lines`
+finds them in the text. Every key is described in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fedge.server.strategies import STRATEGIES, Strategy, make_strategy
+from fedge.shared.data import DATASETS
+from fedge.shared.models import ZOO
+from fedge.shared.training import TrainConfig, cosine_lr
+
+FILENAME = "fedge.toml"
+ENVIRONMENT = {"host": "FEDGE_HOST", "port": "FEDGE_PORT", "data_dir": "FEDGE_DATA_DIR"}
+FLAGS = {"host": "--host", "port": "--port", "data_dir": "--data-dir"}
+LR_SCHEDULES = ("cosine", "constant")
+TASK_NAME = re.compile(r"[a-z0-9-]+")
+
+KeyPath = tuple[str | int, ...]  # where a value sits in the document, e.g. ("task", 0, "rounds")
+
+
+class ConfigError(ValueError):
+    """A mistake in the configuration, in one line that names the file and, where known, the line."""
+
+
+class FieldError(ValueError):
+    """A settings object refused a value; ``key`` (dotted, e.g. ``strategy_options.beta1``) says which."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _require(owner: str, key: str, ok: bool, rule: str, value: Any) -> None:
+    if not ok:
+        shown = list(value) if isinstance(value, tuple) else value  # as written in TOML: [0, 6]
+        raise FieldError(key, f"{owner}: expected {key} {rule}, got {shown!r}")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the coordinator listens and where it keeps its state."""
+
+    host: str = "127.0.0.1"
+    port: int = 7070
+    data_dir: Path = Path("fedge-data")
+    max_message_mb: int = 16
+    chunk_kb: int = 512
+
+    def __post_init__(self) -> None:
+        _require("server", "host", bool(self.host), "to name an interface", self.host)
+        _require("server", "port", 0 <= self.port <= 65535, "in 0..65535", self.port)
+        _require("server", "max_message_mb", self.max_message_mb >= 1, ">= 1", self.max_message_mb)
+        limit = self.max_message_mb * 1024
+        _require(
+            "server", "chunk_kb", 1 <= self.chunk_kb < limit, f"in 1..{limit - 1} (below max_message_mb)", self.chunk_kb
+        )
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """One federated training job: the model, its labels, the round policy and the clients' training."""
+
+    name: str
+    model: str
+    input_shape: tuple[int, ...]
+    labels: tuple[str, ...]
+    rounds: int = 30
+    clients_per_round: int = 3
+    min_clients: int = 2
+    over_selection: float = 1.3
+    select_timeout_s: float = 30.0
+    train_deadline_s: float = 120.0
+    strategy: str = "fedavg"
+    seed: int = 0
+    lr_schedule: str = "cosine"
+    evaluate_on: str = ""
+    strategy_options: dict[str, float] = field(default_factory=dict)
+    training: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "strategy_options", dict(self.strategy_options))
+        self._check_values()
+        self._check_strategy()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def cohort_size(self) -> int:
+        """Clients selected per round. Rounded first: 50 × 1.1 is 55.00000000000001 in floating point."""
+        return math.ceil(round(self.clients_per_round * self.over_selection, 9))
+
+    def lr_at(self, progress: float) -> float:
+        """The clients' learning rate after ``progress`` (0..1) of the task's rounds."""
+        if self.lr_schedule == "constant":
+            return self.training.lr
+        return cosine_lr(self.training.lr, progress)
+
+    def make_strategy(self) -> Strategy:
+        """A fresh strategy object: strategies keep state (momentum, moments) across rounds."""
+        return make_strategy(self.strategy, **self.strategy_options)
+
+    def _check_values(self) -> None:
+        labels, shape = self.labels, self.input_shape
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        min_rule = f"in 1..clients_per_round ({self.clients_per_round})"
+        for key, ok, rule in (
+            ("name", isinstance(self.name, str) and TASK_NAME.fullmatch(self.name), "of a-z, 0-9 and '-'"),
+            ("model", self.model in ZOO, f"one of {', '.join(ZOO)}"),
+            (
+                "input_shape",
+                shape and all(_is_int(d) and d > 0 for d in shape),
+                "to be a non-empty array of positive integers",
+            ),
+            (
+                "labels",
+                labels and all(isinstance(x, str) and x for x in labels),
+                "to be a non-empty array of non-empty strings",
+            ),
+            ("labels", not repeated, f"to be unique ({', '.join(map(repr, repeated))} repeated)"),
+            ("rounds", self.rounds >= 1, ">= 1"),
+            ("clients_per_round", self.clients_per_round >= 1, ">= 1"),
+            ("min_clients", 1 <= self.min_clients <= self.clients_per_round, min_rule),
+            ("over_selection", self.over_selection >= 1, ">= 1"),
+            ("select_timeout_s", self.select_timeout_s > 0, "> 0"),
+            ("train_deadline_s", self.train_deadline_s > 0, "> 0"),
+            ("seed", self.seed >= 0, ">= 0"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, "'cosine' or 'constant'"),
+            ("evaluate_on", self.evaluate_on in ("", *DATASETS), f"'' or one of {', '.join(DATASETS)}"),
+        ):
+            _require(f"task {self.name!r}", key, bool(ok), rule, getattr(self, key))
+
+    def _check_strategy(self) -> None:
+        owner = f"task {self.name!r}"
+        _require(owner, "strategy", self.strategy in STRATEGIES, f"one of {', '.join(STRATEGIES)}", self.strategy)
+        try:
+            self.make_strategy()
+        except (ValueError, TypeError) as error:
+            culprit = _culprit(lambda **one: make_strategy(self.strategy, **one), self.strategy_options)
+            key = f"strategy_options.{culprit}" if culprit else "strategy_options"
+            raise FieldError(key, f"{owner}: strategy_options: {error}") from None
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerSettings
+    tasks: tuple[TaskConfig, ...]
+    path: Path | None = None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _culprit(build: Callable[..., object], options: Mapping[str, Any]) -> str | None:
+    """The first option that is refused on its own, to point at its line."""
+    for key, value in options.items():
+        try:
+            build(**{key: value})
+        except (ValueError, TypeError):
+            return key
+    return None
+
+
+def template_text() -> str:
+    """The commented fedge.toml that ``fedge init`` writes; its values are the built-in defaults."""
+    return resources.files("fedge.server").joinpath(FILENAME).read_text(encoding="utf-8")
+
+
+def write_template(folder: Path, force: bool = False) -> Path:
+    """Write fedge.toml into ``folder`` (created if missing); an existing one is kept unless ``force``."""
+    target = folder / FILENAME
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file: expected a folder to write {FILENAME} into")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with target.open("w" if force else "x", encoding="utf-8") as out:
+            out.write(template_text())
+    except FileExistsError:
+        raise ConfigError(f"{target} already exists: not overwriting it (fedge init --force replaces it)") from None
+    except OSError as error:
+        raise ConfigError(f"{target}: cannot write it: {error.strerror}") from None
+    return target
+
+
+def load_config(
+    path: Path | None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Config:
+    """Read, check and resolve a configuration; with ``path`` None, the built-in defaults."""
+    if path is None:
+        loader = _Loader(f"{FILENAME} (built-in defaults)", template_text(), folder=None)
+    else:
+        loader = _Loader(str(path), _read(path), folder=path.parent)
+    document = loader.parse()
+    unknown = sorted(set(document) - {"server", "task"})
+    if unknown:
+        raise loader.unknown_key((unknown[0],), "", ["server", "task"])
+    server = loader.server(document.get("server", {}), environ, overrides or {})
+    return Config(server, loader.tasks(document.get("task", [])), path)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (fedge init writes one)") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: expected UTF-8 text, got byte {error.object[error.start]:#04x}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it: {error.strerror}") from None
+
+
+class _Loader:
+    """Checks one document against the settings classes; every error it raises is located."""
+
+    def __init__(self, source: str, text: str, folder: Path | None) -> None:
+        self.source, self.text, self.folder = source, text, folder
+        self.lines = key_lines(text)
+
+    def parse(self) -> dict[str, Any]:
+        try:
+            return tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as error:
+            message = str(error)
+            if where := re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message, re.DOTALL):
+                raise ConfigError(f"{self.source} line {where[2]}: {where[1]} (column {where[3]})") from None
+            raise ConfigError(f"{self.source}: {message}") from None
+
+    def error(self, path: KeyPath, message: str) -> ConfigError:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return ConfigError(f"{self.source} line {self.lines[path]}: {message}" if path else f"{self.source}: {message}")
+
+    def unknown_key(self, path: KeyPath, owner: str, known: list[str]) -> ConfigError:
+        key = str(path[-1])
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        prefix = f"{owner}: " if owner else ""
+        return self.error(path, f"{prefix}unknown key {key!r}{hint}; known keys: {', '.join(known)}")
+
+    def table(self, value: Any, path: KeyPath, owner: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(path, f"{owner}: expected a table, got {_describe(value)}")
+        return value
+
+    def arguments(self, cls: type, table: Mapping[str, Any], path: KeyPath, owner: str) -> dict[str, Any]:
+        """Keyword arguments for ``cls`` from a TOML table: known keys, right types, required ones present."""
+        hints = typing.get_type_hints(cls)
+        known = [f.name for f in fields(cls) if f.init]
+        for key in table:
+            if key not in known:
+                raise self.unknown_key((*path, key), owner, known)
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [key for key in required if key not in table]
+        if missing:
+            raise self.error(path, f"{owner}: missing required key(s) {', '.join(missing)}")
+        arguments = {}
+        for key, value in table.items():
+            hint = hints[key]
+            if typing.get_origin(hint) is dict and isinstance(value, dict):
+                for name, item in value.items():
+                    self.check_type(item, typing.get_args(hint)[1], (*path, key, name), f"{key}.{name}", owner)
+            self.check_type(value, hint, (*path, key), key, owner)
+            arguments[key] = _convert(value, hint)
+        return arguments
+
+    def check_type(self, value: Any, hint: Any, path: KeyPath, name: str, owner: str) -> None:
+        if not _accepts(value, hint):
+            raise self.error(path, f"{owner}: expected {name} to be {_kind(hint)}, got {_describe(value)}")
+
+    def server(self, value: Any, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> ServerSettings:
+        table = self.table(value, ("server",), "server")
+        arguments = self.arguments(ServerSettings, table, ("server",), "server")
+        if self.folder is not None:  # relative to the file's folder, not to wherever the daemon starts
+            arguments["data_dir"] = self.folder / arguments.get("data_dir", ServerSettings().data_dir)
+        settings = {
+            key: (environ[name], f"environment {name}") for key, name in ENVIRONMENT.items() if environ.get(name)
+        }
+        for key, setting in overrides.items():
+            if key not in FLAGS:
+                raise ConfigError(f"{self.source}: cannot override {key!r}; expected one of {', '.join(FLAGS)}")
+            if setting is not None:
+                settings[key] = (setting, FLAGS[key])
+        for key, (setting, origin) in settings.items():
+            arguments[key] = self.setting(key, setting, origin)
+        try:
+            return ServerSettings(**arguments)
+        except FieldError as error:
+            if error.key in settings:
+                raise ConfigError(f"{self.source}: {error} (set by {settings[error.key][1]})") from None
+            raise self.error(("server", error.key), str(error)) from None
+
+    def setting(self, key: str, value: Any, origin: str) -> Any:
+        """A value from the environment or a flag: text, or already the field's type."""
+        hint = typing.get_type_hints(ServerSettings)[key]
+        if hint is int and isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            value = int(value)
+        if not _accepts(value, hint):
+            got = _describe(value)
+            raise ConfigError(f"{self.source}: server: expected {key} to be {_kind(hint)}, got {got} (set by {origin})")
+        return _convert(value, hint)
+
+    def tasks(self, value: Any) -> tuple[TaskConfig, ...]:
+        if isinstance(value, dict):
+            raise self.error(("task",), "expected [[task]] tables (double brackets, one per task), got a single [task]")
+        if not isinstance(value, list) or not all(isinstance(table, dict) for table in value):
+            raise self.error(("task",), f"expected [[task]] tables, got {_describe(value)}")
+        if not value:
+            raise ConfigError(
+                f"{self.source}: no [[task]] table: expected at least one task for the coordinator to run"
+            )
+        tasks = tuple(self.task(table, index) for index, table in enumerate(value))
+        names = [task.name for task in tasks]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                first = names.index(name) + 1
+                raise self.error(
+                    ("task", index, "name"),
+                    f"task {name!r}: expected a unique name, got the name of task #{first} again",
+                )
+        return tasks
+
+    def task(self, table: dict[str, Any], index: int) -> TaskConfig:
+        path: KeyPath = ("task", index)
+        owner = f"task {table['name']!r}" if isinstance(table.get("name"), str) else f"task #{index + 1}"
+        arguments = self.arguments(TaskConfig, {k: v for k, v in table.items() if k != "training"}, path, owner)
+        arguments["training"] = self.training(table.get("training", {}), (*path, "training"), owner)
+        try:
+            return TaskConfig(**arguments)
+        except FieldError as error:
+            raise self.error((*path, *error.key.split(".")), str(error)) from None
+
+    def training(self, value: Any, path: KeyPath, owner: str) -> TrainConfig:
+        arguments = self.arguments(TrainConfig, self.table(value, path, owner), path, f"{owner}: training")
+        try:
+            return TrainConfig(**arguments)
+        except ValueError as error:
+            culprit = _culprit(TrainConfig, arguments)
+            raise self.error((*path, culprit) if culprit else path, f"{owner}: training: {error}") from None
+
+
+# --- types: what a field accepts from TOML, and how a mistake is worded -----------------------------------------
+
+_PLURALS = {int: "integers", str: "strings", float: "numbers"}
+_KINDS = {str: "a string", int: "an integer", float: "a number", Path: "a string (a path)"}
+
+
+def _accepts(value: Any, hint: Any) -> bool:
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        return isinstance(value, list) and all(_accepts(item, arguments[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(_accepts(item, arguments[1]) for item in value.values())
+    if hint is float:
+        return _is_int(value) or isinstance(value, float)
+    if hint is int:
+        return _is_int(value)
+    if hint is Path:
+        return isinstance(value, str | Path)
+    return isinstance(value, hint)
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """Arrays become tuples, integers become floats where a float is expected; dict values stay as written."""
+    if typing.get_origin(hint) is tuple:
+        return tuple(_convert(item, typing.get_args(hint)[0]) for item in value)
+    if hint is float:
+        return float(value)
+    if hint is Path:
+        return Path(value).expanduser()
+    return value
+
+
+def _kind(hint: Any) -> str:
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        return f"an array of {_PLURALS[arguments[0]]}"
+    if origin is dict:
+        return f"a table of {_PLURALS[arguments[1]]}"
+    return _KINDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _describe(value: Any) -> str:
+    """A TOML value as a user wrote it: string "ten", integer 10, array [1, "a"]."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"string {json.dumps(value, ensure_ascii=False)}"
+    if isinstance(value, int | float):
+        return f"{'integer' if isinstance(value, int) else 'float'} {value}"
+    if isinstance(value, list):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        return f"array {text if len(text) <= 60 else text[:57] + '...'}"
+    if isinstance(value, dict):
+        return "a table"
+    return f"{type(value).__name__} {value}"
+
+
+# --- where each key sits in the text ---------------------------------------------------------------------------
+
+_KEY = r"[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'"
+_DOTTED = rf"(?:{_KEY})(?:\s*\.\s*(?:{_KEY}))*"
+_HEADER = re.compile(rf"\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?")
+_ASSIGNMENT = re.compile(rf"\s*({_DOTTED})\s*=")
+_STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'")
+
+
+def key_lines(text: str) -> dict[KeyPath, int]:
+    """The 1-based line of each table header and key of a valid TOML text, by path.
+
+    Arrays of tables are numbered: the second ``[[task]]``'s ``rounds`` is ``("task", 1, "rounds")``.
+    Lines inside a multi-line array, inline table or string are skipped.
+    """
+    lines: dict[KeyPath, int] = {}
+    arrays: dict[tuple[str, ...], int] = {}
+    table: KeyPath = ()
+    depth, in_string = 0, False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_string or depth > 0:
+            depth += 0 if in_string else _balance(line)
+        elif header := _HEADER.fullmatch(line):
+            names = _names(header[2])
+            if header[1] == "[[":
+                arrays[names] = arrays.get(names, 0) + 1
+            table = _resolve(names, arrays)
+            _record(lines, table, number)
+        elif assignment := _ASSIGNMENT.match(line):
+            _record(lines, (*table, *_names(assignment[1])), number)
+            depth = _balance(line[assignment.end() :])
+        in_string ^= (line.count('"""') + line.count("'''")) % 2 == 1
+    return lines
+
+
+def _names(dotted: str) -> tuple[str, ...]:
+    return tuple(part[1:-1] if part[0] in "\"'" else part for part in re.findall(_KEY, dotted))
+
+
+def _resolve(names: tuple[str, ...], arrays: dict[tuple[str, ...], int]) -> KeyPath:
+    """A header's path with the current index of each array of tables on the way, e.g. ("task", 0, "training")."""
+    path: KeyPath = ()
+    for end in range(1, len(names) + 1):
+        path = (*path, names[end - 1])
+        if names[:end] in arrays:
+            path = (*path, arrays[names[:end]] - 1)
+    return path
+
+
+def _record(lines: dict[KeyPath, int], path: KeyPath, number: int) -> None:
+    for end in range(1, len(path) + 1):
+        lines.setdefault(path[:end], number)
+
+
+def _balance(code: str) -> int:
+    """Brackets and braces opened minus closed, outside strings and comments."""
+    code = _STRING.sub("", code).split("#", 1)[0]
+    return code.count("[") + code.count("{") - code.count("]") - code.count("}")

@@ -1,0 +1,86 @@
+"""``fedge server``: the coordinator as a foreground daemon.
+
+It serves the Coordinator and Admin services and the standard gRPC health service, drives
+rounds from a background thread, writes ``<data_dir>/server.json`` (address and pid) so local
+tools can find it, and stops cleanly on SIGTERM or SIGINT: in-flight RPCs get a grace period,
+the store is closed, and an unfinished round is retried at the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from fedge.server.coordinator import Coordinator
+from fedge.server.service import AdminServicer, CoordinatorServicer, ErrorInterceptor
+from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc
+
+log = logging.getLogger("fedge.server")
+
+
+@dataclass
+class Running:
+    """A started daemon: its bound address and the parts to stop."""
+
+    address: str
+    server: grpc.Server
+    coordinator: Coordinator
+    stop_event: threading.Event
+    runner: threading.Thread
+
+    def stop(self, grace: float = 2.0) -> None:
+        self.stop_event.set()
+        self.server.stop(grace).wait()
+        self.runner.join(timeout=5)
+        self.coordinator.close()
+
+
+def start(settings: Any, tasks: Any, workers: int = 16) -> Running:
+    """Start serving on ``settings.host:settings.port`` (0 picks a free port)."""
+    data_dir = Path(settings.data_dir)
+    coordinator = Coordinator(tasks, data_dir, chunk_bytes=settings.chunk_kb * 1024)
+    limit = settings.max_message_mb * 1024 * 1024
+    options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers), interceptors=[ErrorInterceptor()], options=options
+    )
+    coordinator_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(coordinator), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(coordinator), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        coordinator.close()
+        raise OSError(f"cannot listen on {settings.host}:{settings.port}: the port is in use or not allowed")
+    server.start()
+    for service in ("", "fedge.v1.Coordinator", "fedge.v1.Admin"):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    address = f"{settings.host}:{port}"
+    (data_dir / "server.json").write_text(json.dumps({"address": address, "pid": os.getpid()}) + "\n")
+    stop_event = threading.Event()
+    runner = threading.Thread(target=coordinator.run, args=(stop_event,), name="fedge-rounds", daemon=True)
+    runner.start()
+    log.info("fedge server listening on %s, data in %s", address, data_dir)
+    return Running(address, server, coordinator, stop_event, runner)
+
+
+def serve_forever(settings: Any, tasks: Any) -> None:
+    """Run until SIGTERM or SIGINT."""
+    running = start(settings, tasks)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("stopping: finishing in-flight requests")
+    running.stop()
+    log.info("stopped")

@@ -1,0 +1,310 @@
+"""A task's rounds as a state machine; one ``TaskRounds`` per task, one live round at a time.
+
+    select     assign checking-in clients until the cohort is full (clients_per_round ×
+               over_selection), or clients_per_round joined and no one else came for a moment,
+               or the select timeout passed with at least min_clients
+    train      the cohort downloads, trains and reports; updates are folded into the
+               aggregator as they arrive (memory O(P)); ends at clients_per_round reports, when
+               every member reported, or at the deadline
+    aggregate  the strategy turns the mean update into the next global weights
+    commit     version files first, then one transaction: round committed, task version + 1
+    evaluate   the new version on the held-out split, when the task names a dataset for it
+    failed     too few reports by the deadline, or a restart: retried as a new attempt, with
+               nothing of the failed attempt counted
+
+Every transition is persisted through ``Store.set_phase``; ``tick`` drives the time-based
+ones, ``receive`` the report-driven ones. All state is guarded by one lock per task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fedge.server.errors import DuplicateUpdate, InvalidUpdate, StaleRound
+from fedge.server.store import Store
+from fedge.server.strategies import make_strategy
+from fedge.server.strategies.base import Aggregator, Update
+from fedge.shared import codec, data, training
+from fedge.shared.models import model_spec
+from fedge.shared.nn import Model, Weights
+from fedge.shared.proto import coordinator_pb2 as pb
+from fedge.shared.training import TrainConfig
+
+log = logging.getLogger("fedge.rounds")
+
+SELECT_GRACE_S = 1.0  # with clients_per_round joined, wait this long for over-selected extras
+RETRY_SOON_MS = 200  # a round is under way: ask again shortly for the next one
+RETRY_IDLE_MS = 2000  # nothing to do
+
+
+@dataclass
+class LiveRound:
+    """The round being run: its cohort and the aggregator its updates stream into."""
+
+    round_id: int
+    number: int
+    attempt: int
+    phase: str
+    opened_at: float
+    train: TrainConfig
+    aggregator: Aggregator
+    cohort: dict[str, str] = field(default_factory=dict)  # client_id -> assigned | reported
+    last_join: float = 0.0
+    select_closed_at: float | None = None
+    metric_sums: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def reports(self) -> int:
+        return sum(1 for s in self.cohort.values() if s == "reported")
+
+
+class TaskRounds:
+    """Runs one task's rounds; the plain API the service (and simulations) call."""
+
+    def __init__(
+        self,
+        task: Any,
+        store: Store,
+        evaluate: Callable[[Weights], dict[str, float]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.task, self.store, self.clock = task, store, clock
+        self.task_id = task.name
+        self.lock = threading.RLock()
+        self.spec = model_spec(task.model, tuple(task.input_shape), len(task.labels))
+        if evaluate is None and task.evaluate_on:
+            evaluate = held_out_evaluator(data.load(task.evaluate_on).heldout, self.spec)
+        self.evaluate = evaluate
+        self.last_metrics: dict[str, Any] = {}
+        model = Model(self.spec, seed=task.seed)
+        self.names = model.parameter_names
+        self.strategy = make_strategy(task.strategy, **task.strategy_options)
+        self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, model.get_weights())
+        self.weights = store.load_weights(self.task_id, self.version)
+        self.strategy.load_state(store.load_state(self.task_id, self.version) or self.strategy.state())
+        self.specs = codec.specs_for(self.weights, self.names)
+        self.encoded = codec.encode(self.weights)
+        self.recent: dict[int, set[str]] = {}  # closed round ids -> their cohort, to answer stragglers
+        self.live: LiveRound | None = None
+        if not self.completed:
+            self._open()
+
+    @property
+    def completed(self) -> bool:
+        return self.version >= self.task.rounds
+
+    # -- phases ------------------------------------------------------------------------------
+    def _open(self) -> None:
+        number = self.version + 1
+        round_id, attempt = self.store.open_round(self.task_id, number)
+        lr = self.task.lr_at((number - 1) / self.task.rounds)
+        train = self.task.training.override({"lr": lr, **self.strategy.configure(number)})
+        now = self.clock()
+        self.live = LiveRound(round_id, number, attempt, "select", now, train, self.strategy.aggregator(self.weights))
+        log.info("task %s: round %d opened (attempt %d, id %d)", self.task_id, number, attempt, round_id)
+
+    def _to(self, phase: str, reason: str | None = None) -> None:
+        assert self.live is not None
+        self.live.phase = phase
+        self.store.set_phase(self.live.round_id, phase, reason)
+
+    def tick(self) -> None:
+        """Advance what time decides: the end of selection, the deadline."""
+        with self.lock:
+            live, now = self.live, self.clock()
+            if live is None:
+                return
+            if live.phase == "select" and self._selection_over(live, now):
+                live.select_closed_at = now
+                self._to("train")
+            if live.phase == "train" and self._training_over(live, now):
+                self._finish(live)
+
+    def _selection_over(self, live: LiveRound, now: float) -> bool:
+        joined = len(live.cohort)
+        if joined >= self.task.cohort_size:
+            return True
+        if joined >= self.task.clients_per_round and now - live.last_join >= SELECT_GRACE_S:
+            return True
+        return joined >= self.task.min_clients and now - live.opened_at >= self.task.select_timeout_s
+
+    def _training_over(self, live: LiveRound, now: float) -> bool:
+        if live.reports >= self.task.clients_per_round or live.reports == len(live.cohort):
+            return True
+        return now - (live.select_closed_at or now) >= self.task.train_deadline_s
+
+    def _finish(self, live: LiveRound) -> None:
+        if live.reports < self.task.min_clients:
+            reason = f"{live.reports} of {len(live.cohort)} selected clients reported, {self.task.min_clients} needed"
+            self._fail(reason)
+            return
+        self._to("aggregate")
+        weights = self.strategy.step(self.weights, live.aggregator.result())
+        self._to("commit")
+        metrics = self._metrics(live, weights)
+        self.store.commit_version(
+            self.task_id,
+            live.round_id,
+            live.number,
+            weights,
+            self.strategy.state(),
+            metrics,
+            live.number >= self.task.rounds,
+        )
+        self.version, self.weights, self.last_metrics = live.number, weights, metrics
+        self.encoded = codec.encode(weights)
+        self._close(live)
+        log.info(
+            "task %s: round %d committed version %d %s", self.task_id, live.number, self.version, json.dumps(metrics)
+        )
+        if not self.completed:
+            self._open()
+
+    def _fail(self, reason: str) -> None:
+        live = self.live
+        assert live is not None
+        self._to("failed", reason)
+        log.warning("task %s: round %d attempt %d failed: %s", self.task_id, live.number, live.attempt, reason)
+        self._close(live)
+        self._open()
+
+    def _close(self, live: LiveRound) -> None:
+        self.recent[live.round_id] = set(live.cohort)
+        for stale in sorted(self.recent)[:-4]:
+            del self.recent[stale]
+        self.live = None
+
+    def _metrics(self, live: LiveRound, weights: Weights) -> dict[str, Any]:
+        examples = live.aggregator.total_examples
+        metrics: dict[str, Any] = {
+            "round": live.number,
+            "version": live.number,
+            "clients": live.reports,
+            "examples": examples,
+            "duration_s": self.clock() - live.opened_at,
+        }
+        metrics.update({k: v / examples for k, v in live.metric_sums.items()})
+        if self.evaluate is not None:
+            metrics.update(self.evaluate(weights))
+        return metrics
+
+    # -- what clients call ------------------------------------------------------------------
+    def check_in(self, client_id: str) -> pb.CheckInResponse:
+        with self.lock:
+            live = self.live
+            if live is None:
+                return _retry(RETRY_IDLE_MS, "task completed")
+            if live.cohort.get(client_id) == "reported":
+                return _retry(RETRY_SOON_MS, "already reported in this round")
+            if client_id not in live.cohort:
+                if live.phase != "select" or len(live.cohort) >= self.task.cohort_size:
+                    return _retry(RETRY_SOON_MS, "round full")
+                live.cohort[client_id] = "assigned"
+                live.last_join = self.clock()
+                self.store.record_participant(live.round_id, client_id, "assigned")
+            return pb.CheckInResponse(assignment=self._assignment(live))
+
+    def _assignment(self, live: LiveRound) -> pb.Assignment:
+        t = live.train
+        deadline = (live.select_closed_at or self.clock() + self.task.select_timeout_s) + self.task.train_deadline_s
+        return pb.Assignment(
+            task_id=self.task_id,
+            round_id=live.round_id,
+            round=live.number,
+            model_version=self.version,
+            model_spec_json=json.dumps(self.spec),
+            tensors=codec.to_proto(self.specs),
+            model_bytes=len(self.encoded),
+            plan=pb.TrainingPlan(
+                epochs=t.epochs,
+                batch_size=t.batch_size,
+                lr=t.lr,
+                optimizer=t.optimizer,
+                momentum=t.momentum,
+                proximal_mu=t.proximal_mu,
+            ),
+            deadline_unix_ms=int(deadline * 1000),
+        )
+
+    def model_bytes(self, client_id: str, round_id: int) -> bytes:
+        with self.lock:
+            self._member(client_id, round_id)
+            return self.encoded
+
+    def _member(self, client_id: str, round_id: int) -> LiveRound:
+        live = self.live
+        if live is None or round_id != live.round_id:
+            current = "none" if live is None else str(live.round_id)
+            raise StaleRound(f"round {round_id} is not the open round of task {self.task_id!r} (open: {current})")
+        if client_id not in live.cohort:
+            raise StaleRound(f"client {client_id} was not selected for round {round_id}")
+        return live
+
+    def check_header(self, client_id: str, header: pb.UpdateHeader) -> int | None:
+        """Refuse an update before its bytes arrive; returns the bytes to expect, or None to discard."""
+        with self.lock:
+            if header.round_id in self.recent and client_id in self.recent[header.round_id]:
+                return None  # a straggler from a round that closed: valid, but too late
+            live = self._member(client_id, header.round_id)
+            if live.cohort[client_id] == "reported":
+                raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
+            if header.num_examples < 1:
+                raise InvalidUpdate(f"expected num_examples >= 1, got {header.num_examples}")
+            try:
+                codec.check_specs(self.specs, codec.from_proto(header.tensors))
+            except codec.CodecError as error:
+                raise InvalidUpdate(str(error)) from None
+            return len(self.encoded)
+
+    def receive(self, client_id: str, header: pb.UpdateHeader, data: bytes | bytearray) -> None:
+        """Fold a complete, checked update into the round's aggregate."""
+        delta = codec.decode(self.specs, data)
+        try:
+            codec.check_finite(delta, self.names)
+        except codec.CodecError as error:
+            raise InvalidUpdate(str(error)) from None
+        with self.lock:
+            live = self._member(client_id, header.round_id)
+            if live.cohort[client_id] == "reported":
+                raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
+            try:
+                live.aggregator.add(Update(delta, int(header.num_examples), client_id))
+            except ValueError as error:
+                raise InvalidUpdate(str(error)) from None
+            live.cohort[client_id] = "reported"
+            for key, value in header.metrics.items():
+                if math.isfinite(value):
+                    live.metric_sums[key] = live.metric_sums.get(key, 0.0) + value * header.num_examples
+            self.store.record_participant(live.round_id, client_id, "reported", int(header.num_examples))
+            if live.phase == "train" and self._training_over(live, self.clock()):
+                self._finish(live)
+
+
+def _retry(ms: int, reason: str) -> pb.CheckInResponse:
+    return pb.CheckInResponse(retry=pb.RetryAfter(retry_after_ms=ms, reason=reason))
+
+
+def _config_json(task: Any) -> dict:
+    from dataclasses import asdict
+
+    config = asdict(task)
+    return json.loads(json.dumps(config, default=str))
+
+
+def held_out_evaluator(heldout: data.Dataset, spec: dict) -> Callable[[Weights], dict[str, float]]:
+    """Evaluates versions on a held-out split no client trains on (simulations and demos)."""
+    model = Model(spec)
+
+    def run(weights: Weights) -> dict[str, float]:
+        model.set_weights(weights)
+        result = training.evaluate(model, heldout.x, heldout.y)
+        return {"loss": result.loss, "accuracy": result.accuracy}
+
+    return run

@@ -1,0 +1,314 @@
+"""The coordinator's durable state: one SQLite file, with model versions as files beside it.
+
+What is stored is exactly what a restarted coordinator needs to carry on: enrolment tokens and
+clients (secrets only as SHA-256 digests), tasks, every round attempt with its outcome, who
+reported in each, and every committed global version (weights and strategy state as files,
+their digest and metrics in the database). Individual updates are never stored: they live
+in the round's in-memory aggregator, so a crash mid-round loses the round, not correctness.
+
+A commit writes the version's files first (atomically: temporary file, fsync, rename), then
+records it in one transaction. A crash between the two leaves an orphan file that the retried
+round overwrites; a version is never half-committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedge.server.errors import NotFound, Unauthenticated
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY, created_at REAL NOT NULL, used_at REAL, revoked_at REAL, client_id TEXT);
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY, credential_hash TEXT UNIQUE NOT NULL, platform TEXT, name TEXT,
+    enrolled_at REAL NOT NULL, last_seen REAL, revoked_at REAL);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY, config_json TEXT NOT NULL, spec_json TEXT NOT NULL,
+    version INTEGER NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+    task_id TEXT NOT NULL, version INTEGER NOT NULL, round_id INTEGER, sha256 TEXT NOT NULL,
+    created_at REAL NOT NULL, metrics_json TEXT NOT NULL, PRIMARY KEY (task_id, version));
+CREATE TABLE IF NOT EXISTS rounds (
+    round_id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, number INTEGER NOT NULL,
+    attempt INTEGER NOT NULL, phase TEXT NOT NULL, opened_at REAL NOT NULL, closed_at REAL,
+    reason TEXT, metrics_json TEXT);
+CREATE TABLE IF NOT EXISTS participants (
+    round_id INTEGER NOT NULL, client_id TEXT NOT NULL, status TEXT NOT NULL, num_examples INTEGER,
+    PRIMARY KEY (round_id, client_id));
+"""
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class Version:
+    task_id: str
+    version: int
+    round_id: int | None
+    sha256: str
+    metrics: dict[str, Any]
+
+
+class Store:
+    """Thread-safe access to the SQLite file; every method is one transaction."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / "fedge.sqlite"
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- admin credential ---------------------------------------------------------------
+    def admin_credential(self) -> str:
+        """Created at first start and written to admin.token (0600) for local operators."""
+        path = self.data_dir / "admin.token"
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM settings WHERE key = 'admin_hash'").fetchone()
+            if row and path.exists() and digest(path.read_text().strip()) == row["value"]:
+                return path.read_text().strip()
+            credential = new_secret()
+            db.execute("INSERT OR REPLACE INTO settings VALUES ('admin_hash', ?)", (digest(credential),))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(credential + "\n")
+        return credential
+
+    def check_admin(self, credential: str) -> bool:
+        row = self.query("SELECT value FROM settings WHERE key = 'admin_hash'")
+        return bool(row) and secrets.compare_digest(row[0]["value"], digest(credential))
+
+    # -- enrolment --------------------------------------------------------------------------
+    def create_tokens(self, count: int) -> list[str]:
+        tokens = [new_secret() for _ in range(count)]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO tokens (token_hash, created_at) VALUES (?, ?)", [(digest(t), time.time()) for t in tokens]
+            )
+        return tokens
+
+    def enroll(self, token: str, platform: str, name: str) -> tuple[str, str]:
+        """Spend a one-time token; returns (client_id, credential)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM tokens WHERE token_hash = ?", (digest(token),)).fetchone()
+            if row is None:
+                raise Unauthenticated("unknown enrolment token")
+            if row["revoked_at"] is not None:
+                raise Unauthenticated("this enrolment token was revoked")
+            if row["used_at"] is not None:
+                raise Unauthenticated("this enrolment token was already used; ask for a new one")
+            client_id, credential = "c-" + secrets.token_hex(6), new_secret()
+            now = time.time()
+            db.execute(
+                "INSERT INTO clients (client_id, credential_hash, platform, name, enrolled_at, last_seen)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (client_id, digest(credential), platform[:64], name[:64], now, now),
+            )
+            db.execute(
+                "UPDATE tokens SET used_at = ?, client_id = ? WHERE token_hash = ?", (now, client_id, digest(token))
+            )
+        return client_id, credential
+
+    def authenticate(self, credential: str) -> str:
+        rows = self.query("SELECT client_id, revoked_at FROM clients WHERE credential_hash = ?", (digest(credential),))
+        if not rows:
+            raise Unauthenticated("unknown credential; enrol with a token first")
+        if rows[0]["revoked_at"] is not None:
+            raise Unauthenticated("this client was revoked")
+        return rows[0]["client_id"]
+
+    def touch(self, client_id: str, platform: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE clients SET last_seen = ?, platform = COALESCE(?, platform) WHERE client_id = ?",
+                (time.time(), platform or None, client_id),
+            )
+
+    def revoke(self, token_or_client_id: str) -> str:
+        now = time.time()
+        with self.transaction() as db:
+            if db.execute("UPDATE clients SET revoked_at = ? WHERE client_id = ?", (now, token_or_client_id)).rowcount:
+                return "client"
+            if db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_hash = ?", (now, digest(token_or_client_id))
+            ).rowcount:
+                return "token"
+        raise NotFound(f"no token or client {token_or_client_id!r}")
+
+    # -- tasks and versions ---------------------------------------------------------------
+    def ensure_task(
+        self, task_id: str, config: dict[str, Any], spec: dict[str, Any], initial: Sequence[np.ndarray]
+    ) -> int:
+        """Register a task with version 0 once; returns its latest committed version."""
+        rows = self.query("SELECT version FROM tasks WHERE task_id = ?", (task_id,))
+        if rows:
+            return int(rows[0]["version"])
+        sha = self._write_arrays(self.weights_path(task_id, 0), list(initial))
+        with self.transaction() as db:
+            now = time.time()
+            db.execute(
+                "INSERT INTO tasks VALUES (?, ?, ?, 0, 'running', ?)",
+                (task_id, json.dumps(config), json.dumps(spec), now),
+            )
+            db.execute("INSERT INTO versions VALUES (?, 0, NULL, ?, ?, '{}')", (task_id, sha, now))
+        return 0
+
+    def task_dir(self, task_id: str) -> Path:
+        return self.data_dir / "tasks" / task_id
+
+    def weights_path(self, task_id: str, version: int) -> Path:
+        return self.task_dir(task_id) / f"v{version:05d}.npz"
+
+    def state_path(self, task_id: str, version: int) -> Path:
+        return self.task_dir(task_id) / f"v{version:05d}.state.npz"
+
+    def load_weights(self, task_id: str, version: int) -> list[np.ndarray]:
+        path = self.weights_path(task_id, version)
+        rows = self.query("SELECT sha256 FROM versions WHERE task_id = ? AND version = ?", (task_id, version))
+        if not rows:
+            raise NotFound(f"task {task_id!r} has no version {version}")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != rows[0]["sha256"]:
+            raise RuntimeError(f"{path} does not match its recorded sha256: the data dir is corrupt")
+        with np.load(io.BytesIO(data)) as arrays:
+            return [arrays[f"t{i:04d}"] for i in range(len(arrays.files))]
+
+    def load_state(self, task_id: str, version: int) -> dict[str, np.ndarray]:
+        path = self.state_path(task_id, version)
+        if not path.exists():
+            return {}
+        with np.load(path) as arrays:
+            return {k: arrays[k] for k in arrays.files}
+
+    def commit_version(
+        self,
+        task_id: str,
+        round_id: int,
+        version: int,
+        weights: Sequence[np.ndarray],
+        state: dict[str, np.ndarray],
+        metrics: dict[str, Any],
+        completed: bool,
+    ) -> None:
+        sha = self._write_arrays(self.weights_path(task_id, version), list(weights))
+        self._write_npz(self.state_path(task_id, version), state)
+        with self.transaction() as db:
+            current = db.execute("SELECT version FROM tasks WHERE task_id = ?", (task_id,)).fetchone()["version"]
+            if current != version - 1:
+                raise RuntimeError(f"task {task_id!r}: expected to commit version {current + 1}, got {version}")
+            db.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+                (task_id, version, round_id, sha, time.time(), json.dumps(metrics)),
+            )
+            db.execute(
+                "UPDATE tasks SET version = ?, status = ? WHERE task_id = ?",
+                (version, "completed" if completed else "running", task_id),
+            )
+            db.execute(
+                "UPDATE rounds SET phase = 'committed', closed_at = ?, metrics_json = ? WHERE round_id = ?",
+                (time.time(), json.dumps(metrics), round_id),
+            )
+
+    def _write_arrays(self, path: Path, arrays: list[np.ndarray]) -> str:
+        return self._write_npz(path, {f"t{i:04d}": a for i, a in enumerate(arrays)})
+
+    @staticmethod
+    def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        data = buffer.getvalue()
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return hashlib.sha256(data).hexdigest()
+
+    # -- rounds -------------------------------------------------------------------------------
+    def open_round(self, task_id: str, number: int) -> tuple[int, int]:
+        """A new attempt at round ``number``; returns (round_id, attempt)."""
+        with self.transaction() as db:
+            attempt = (
+                db.execute(
+                    "SELECT COUNT(*) FROM rounds WHERE task_id = ? AND number = ?", (task_id, number)
+                ).fetchone()[0]
+                + 1
+            )
+            cursor = db.execute(
+                "INSERT INTO rounds (task_id, number, attempt, phase, opened_at) VALUES (?, ?, ?, 'select', ?)",
+                (task_id, number, attempt, time.time()),
+            )
+            return int(cursor.lastrowid), attempt
+
+    def set_phase(self, round_id: int, phase: str, reason: str | None = None) -> None:
+        closed = time.time() if phase in ("failed", "committed") else None
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE rounds SET phase = ?, reason = COALESCE(?, reason), closed_at = COALESCE(?, closed_at)"
+                " WHERE round_id = ?",
+                (phase, reason, closed, round_id),
+            )
+
+    def fail_unfinished_rounds(self, reason: str) -> int:
+        """At start: rounds a previous process left open are failed, to be retried."""
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE rounds SET phase = 'failed', reason = ?, closed_at = ?"
+                " WHERE phase NOT IN ('committed', 'failed')",
+                (reason, time.time()),
+            ).rowcount
+
+    def record_participant(self, round_id: int, client_id: str, status: str, num_examples: int | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO participants VALUES (?, ?, ?, ?) ON CONFLICT (round_id, client_id) DO UPDATE"
+                " SET status = excluded.status, num_examples = COALESCE(excluded.num_examples, num_examples)",
+                (round_id, client_id, status, num_examples),
+            )

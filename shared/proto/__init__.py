@@ -1,0 +1,1 @@
+"""Generated from protos/fedge/v1 by scripts/gen_protos.py. Do not edit."""
