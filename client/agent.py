@@ -53,24 +53,40 @@ class Outcome:
 
 
 class Trainer(Protocol):
-    def __call__(self, model: Model, plan: TrainConfig, rng: np.random.Generator) -> tuple[int, dict[str, float]]: ...
+    """Turns the round's starting weights into an update: (delta, examples, metrics)."""
+
+    def __call__(
+        self, spec_json: str, start: Weights, plan: TrainConfig, rng: np.random.Generator
+    ) -> tuple[Weights, int, dict[str, float]]: ...
 
 
 class LocalTrainer:
-    """Trains the model in place on the device's samples; returns (examples, metrics)."""
+    """Trains on the device's samples with the engine; keeps the model between rounds."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
         if len(x) == 0:
             raise AgentStopped("the local data folder holds no samples")
         self.x, self.y = x, y
+        self._model: tuple[str, Model] | None = None
 
-    def __call__(self, model: Model, plan: TrainConfig, rng: np.random.Generator) -> tuple[int, dict[str, float]]:
-        if tuple(self.x.shape[1:]) != model.input_shape:
-            raise AgentStopped(
-                f"local samples have shape {tuple(self.x.shape[1:])}, the task's model expects {model.input_shape}"
-            )
+    def __call__(
+        self, spec_json: str, start: Weights, plan: TrainConfig, rng: np.random.Generator
+    ) -> tuple[Weights, int, dict[str, float]]:
+        model = self.model(spec_json)
+        model.set_weights(start)
         result = fit(model, self.x, self.y, plan, rng)
-        return result.num_examples, {"train_loss": result.loss, "train_accuracy": result.accuracy}
+        delta = [w - s for w, s in zip(model.get_weights(), start, strict=True)]
+        return delta, result.num_examples, {"train_loss": result.loss, "train_accuracy": result.accuracy}
+
+    def model(self, spec_json: str) -> Model:
+        if self._model is None or self._model[0] != spec_json:
+            model = Model(json.loads(spec_json))
+            if tuple(self.x.shape[1:]) != model.input_shape:
+                raise AgentStopped(
+                    f"local samples have shape {tuple(self.x.shape[1:])}, the task's model expects {model.input_shape}"
+                )
+            self._model = (spec_json, model)
+        return self._model[1]
 
 
 class Agent:
@@ -87,7 +103,6 @@ class Agent:
         self.platform = platform or default_platform()
         self.rng = np.random.default_rng(seed)
         self.chunk_bytes = chunk_bytes
-        self._models: dict[str, Model] = {}
 
     @staticmethod
     def enroll(transport: Transport, token: str, name: str = "", platform: str | None = None) -> str:
@@ -103,18 +118,10 @@ class Agent:
             retry = response.retry
             return Outcome(wait_s=retry.retry_after_ms / 1000, finished=retry.finished, reason=retry.reason)
         assignment = response.assignment
-        model = self._model(assignment.model_spec_json)
         start = self._download(assignment)
-        model.set_weights(start)
-        examples, metrics = self.trainer(model, _plan(assignment.plan), self.rng)
-        delta = [w - s for w, s in zip(model.get_weights(), start, strict=True)]
+        delta, examples, metrics = self.trainer(assignment.model_spec_json, start, _plan(assignment.plan), self.rng)
         self._upload(assignment, delta, examples, metrics)
         return Outcome(trained_round=assignment.round)
-
-    def _model(self, spec_json: str) -> Model:
-        if spec_json not in self._models:
-            self._models = {spec_json: Model(json.loads(spec_json))}
-        return self._models[spec_json]
 
     def _download(self, assignment: pb.Assignment) -> Weights:
         request = pb.DownloadModelRequest(
@@ -123,8 +130,7 @@ class Agent:
         assembler = codec.Assembler(assignment.model_bytes)
         for chunk in self.transport.download_model(request):
             assembler.add(chunk.data)
-        specs = codec.from_proto(assignment.tensors)
-        return [np.array(w) for w in codec.decode(specs, assembler.finish())]
+        return codec.decode(codec.from_proto(assignment.tensors), assembler.finish())
 
     def _upload(self, assignment: pb.Assignment, delta: Weights, examples: int, metrics: dict[str, float]) -> None:
         header = pb.UpdateHeader(

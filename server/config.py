@@ -23,7 +23,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -484,3 +484,34 @@ def _balance(code: str) -> int:
     """Brackets and braces opened minus closed, outside strings and comments."""
     code = _STRING.sub("", code).split("#", 1)[0]
     return code.count("[") + code.count("{") - code.count("]") - code.count("}")
+
+
+def to_toml(server: ServerSettings, tasks: Sequence[TaskConfig]) -> str:
+    """The configuration as fedge.toml text, so a generated setup (simulations, tests) starts a
+    daemon exactly as an operator's file would."""
+    lines = ["[server]", *_toml_items(_fields(server))]
+    for task in tasks:
+        values = _fields(task)
+        options, training = values.pop("strategy_options"), _fields(values.pop("training"))
+        lines += ["", "[[task]]", *_toml_items(values)]
+        lines += ["[task.strategy_options]", *_toml_items(options)]
+        lines += ["[task.training]", *_toml_items(training)]
+    return "\n".join(lines) + "\n"
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _toml_items(values: Mapping[str, Any]) -> list[str]:
+    return [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string

@@ -57,5 +57,5 @@ def main() -> None:
     except (ValueError, DatasetUnavailable, OSError) as error:
         if os.environ.get("FEDGE_DEBUG"):
             raise
-        stderr.print(f"[bold red]error:[/] {error}", highlight=False)
+        stderr.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)

@@ -28,6 +28,11 @@ class ModelName(StrEnum):
     squeezenet_mini = "squeezenet-mini"
 
 
+class Backend(StrEnum):
+    inprocess = "inprocess"
+    grpc = "grpc"
+
+
 class OptimizerName(StrEnum):
     sgd = "sgd"
     adam = "adam"
@@ -91,12 +96,18 @@ def simulate(
     centralized: Annotated[
         bool, typer.Option("--centralized", help="Also train on the pooled data for the same budget: the upper bound.")
     ] = False,
+    backend: Annotated[
+        Backend,
+        typer.Option(
+            help="inprocess: clients take turns in this process; grpc: a real daemon and a process per client."
+        ),
+    ] = Backend.inprocess,
     seed: Annotated[int, typer.Option(help="Seed for data splits, initial weights and shuffling.")] = DEFAULTS.seed,
     out: Annotated[
         Path | None, typer.Option(help="Output folder [default: runs/simulate-<time>].", show_default=False)
     ] = None,
 ) -> None:
-    """Simulate a federation in-process: N clients, R rounds, held-out accuracy per round.
+    """Simulate a federation: N clients, R rounds, held-out accuracy per round.
 
     Writes metrics.jsonl (one line per round), summary.json and plot.png to --out.
     """
@@ -118,12 +129,13 @@ def simulate(
         dataset_options={"limit": limit} if limit else {},
         seed=seed,
         centralized=centralized,
+        backend=backend.value,
     )
     out = out or Path("runs") / time.strftime("simulate-%Y%m%d-%H%M%S")
     console = Console()
     console.print(
         f"[bold]fedge simulate[/]: {config.dataset}, {config.model}, partition {config.partition}, "
-        f"{config.rounds} rounds × {config.local_epochs} local epochs, {config.strategy} → {out}"
+        f"{config.rounds} rounds × {config.local_epochs} local epochs, {config.strategy}, {config.backend} → {out}"
     )
     summary = _run_with_progress(run, config, out, console)
     console.print(summary_table(summary))

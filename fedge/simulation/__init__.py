@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fedge.shared.nn import Model
+from fedge.simulation import loopback
 from fedge.simulation.config import SimulationConfig
 from fedge.simulation.inprocess import Federation, run_centralized, run_rounds
 from fedge.simulation.report import MetricsLog, plot, write_summary
@@ -27,8 +28,12 @@ def run(
     federation = Federation.from_config(config)
     log = MetricsLog(out)
     records = []
+    if config.backend == "grpc":
+        rounds, data_dir = loopback.run_rounds(config, federation, out / "loopback"), out / "loopback" / "coordinator"
+    else:
+        rounds, data_dir = run_rounds(config, federation, out / "coordinator"), out / "coordinator"
     try:
-        for record in run_rounds(config, federation, out / "coordinator"):
+        for record in rounds:
             log.write(record)
             records.append(record)
             if on_round:
@@ -43,7 +48,8 @@ def run(
         "rounds": config.rounds,
         "strategy": config.strategy,
         "parameters": Model(federation.spec).num_parameters,
-        "coordinator_data_dir": str(out / "coordinator"),
+        "backend": config.backend,
+        "coordinator_data_dir": str(data_dir),
         "train_examples": len(federation.splits.train),
         "heldout_examples": len(federation.splits.heldout),
         "final_accuracy": records[-1]["accuracy"],

@@ -12,6 +12,7 @@ from fedge.shared.training import TrainConfig
 # on 2 cores (60,000 images cost ~25 s per epoch there).
 SENSORS = {"model": "har-cnn1d", "partition": "natural", "rounds": 30, "local_epochs": 2}
 IMAGES = {"model": "digits-cnn", "partition": "iid", "rounds": 10, "local_epochs": 1}
+BACKENDS = ("inprocess", "grpc")
 DEFAULTS: dict[str, dict[str, str | int]] = {"watch": SENSORS, "synthetic-imu": SENSORS, "fashion-mnist": IMAGES}
 
 
@@ -33,6 +34,7 @@ class SimulationConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     centralized: bool = False
+    backend: str = "inprocess"
 
     def __post_init__(self) -> None:
         defaults = DEFAULTS.get(self.dataset, SENSORS)
@@ -45,6 +47,8 @@ class SimulationConfig:
             raise ValueError(f"expected rounds >= 1, got {self.rounds}")
         if self.clients_per_round is not None and self.clients_per_round < 1:
             raise ValueError(f"expected clients per round >= 1, got {self.clients_per_round}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"expected backend in {BACKENDS}, got {self.backend!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"expected lr schedule 'cosine' or 'constant', got {self.lr_schedule!r}")
         self.train_config()  # validates epochs, batch size, lr, optimizer now, not mid-run

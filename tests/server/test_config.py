@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -316,3 +317,16 @@ def test_write_template_refuses_to_overwrite_unless_forced(tmp_path):
         write_template(tmp_path)
     assert path.read_text() == "# edited\n"
     assert write_template(tmp_path, force=True).read_text() == template_text()
+
+
+def test_a_generated_file_loads_back_to_the_same_configuration(tmp_path):
+    from fedge.server.config import to_toml
+
+    original = load_config(None, environ={})
+    task = dataclasses.replace(original.tasks[0], strategy="fedadam", strategy_options={"server_lr": 0.1}, rounds=5)
+    path = tmp_path / "fedge.toml"
+    path.write_text(to_toml(original.server, [task]))
+
+    loaded = load_config(path, environ={})
+    assert loaded.tasks == (task,)
+    assert loaded.server.port == original.server.port
