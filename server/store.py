@@ -58,8 +58,10 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def new_secret() -> str:
-    return secrets.token_urlsafe(24)
+def new_secret(kind: str) -> str:
+    """A random secret with a prefix naming its kind (and never starting with "-", which a CLI
+    would read as an option)."""
+    return f"fedge-{kind}-{secrets.token_urlsafe(24)}"
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class Store:
             row = db.execute("SELECT value FROM settings WHERE key = 'admin_hash'").fetchone()
             if row and path.exists() and digest(path.read_text().strip()) == row["value"]:
                 return path.read_text().strip()
-            credential = new_secret()
+            credential = new_secret("admin")
             db.execute("INSERT OR REPLACE INTO settings VALUES ('admin_hash', ?)", (digest(credential),))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -125,7 +127,7 @@ class Store:
 
     # -- enrolment --------------------------------------------------------------------------
     def create_tokens(self, count: int) -> list[str]:
-        tokens = [new_secret() for _ in range(count)]
+        tokens = [new_secret("token") for _ in range(count)]
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO tokens (token_hash, created_at) VALUES (?, ?)", [(digest(t), time.time()) for t in tokens]
@@ -142,7 +144,7 @@ class Store:
                 raise Unauthenticated("this enrolment token was revoked")
             if row["used_at"] is not None:
                 raise Unauthenticated("this enrolment token was already used; ask for a new one")
-            client_id, credential = "c-" + secrets.token_hex(6), new_secret()
+            client_id, credential = "c-" + secrets.token_hex(6), new_secret("credential")
             now = time.time()
             db.execute(
                 "INSERT INTO clients (client_id, credential_hash, platform, name, enrolled_at, last_seen)"

@@ -175,8 +175,9 @@ def status_tables(document: dict[str, Any]) -> list[Table]:
             title=f"task {task['task']}: {task['status']}, version {task['version']}/{task['rounds_total']}  {metrics}",
             title_justify="left",
         )
-        for column in ("round", "attempt", "phase", "version", "selected", "reported", "accuracy", "note"):
-            table.add_column(column)
+        for column in ("round", "attempt", "phase", "version", "selected", "reported", "accuracy"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("note")
         for r in task["rounds"]:
             accuracy = r["metrics"].get("accuracy")
             table.add_row(

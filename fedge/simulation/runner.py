@@ -1,0 +1,62 @@
+"""Runs a simulation end to end and writes what it leaves in ``out``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fedge.shared.nn import Model
+from fedge.simulation import loopback
+from fedge.simulation.config import SimulationConfig
+from fedge.simulation.inprocess import Federation, run_centralized, run_rounds
+from fedge.simulation.report import MetricsLog, plot, write_summary
+
+
+def run(
+    config: SimulationConfig,
+    out: Path,
+    on_round: Callable[[dict[str, Any]], None] | None = None,
+    on_centralized_epoch: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    federation = Federation.from_config(config)
+    log = MetricsLog(out)
+    records = []
+    if config.backend == "grpc":
+        rounds, data_dir = loopback.run_rounds(config, federation, out / "loopback"), out / "loopback" / "coordinator"
+    else:
+        rounds, data_dir = run_rounds(config, federation, out / "coordinator"), out / "coordinator"
+    try:
+        for record in rounds:
+            log.write(record)
+            records.append(record)
+            if on_round:
+                on_round(record)
+    finally:
+        log.close()
+    summary = {
+        "dataset": config.dataset,
+        "model": config.model,
+        "partition": config.partition,
+        "clients": len(federation.clients),
+        "rounds": config.rounds,
+        "strategy": config.strategy,
+        "parameters": Model(federation.spec).num_parameters,
+        "backend": config.backend,
+        "coordinator_data_dir": str(data_dir),
+        "train_examples": len(federation.splits.train),
+        "heldout_examples": len(federation.splits.heldout),
+        "final_accuracy": records[-1]["accuracy"],
+        "final_loss": records[-1]["loss"],
+        "best_accuracy": max(r["accuracy"] for r in records),
+        "duration_s": sum(r["duration_s"] for r in records),
+        "config": config.to_dict(),
+    }
+    if config.centralized:
+        central = run_centralized(config, federation, on_centralized_epoch)
+        summary["centralized_accuracy"] = central["accuracy"]
+        summary["centralized_loss"] = central["loss"]
+        summary["centralized_epochs"] = central["epochs"]
+    write_summary(out, summary)
+    plot(out, records, summary.get("centralized_accuracy"))
+    return summary

@@ -1,0 +1,134 @@
+"""The operator's path through the CLI with real processes: init, server, token, data split, client, status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fedge.simulation.loopback import Daemon, free_port
+
+
+def fedge(*args: str, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "fedge", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
+
+
+def small_config(tmp_path, rounds: int = 2):
+    """fedge init's file, shrunk: synthetic windows (50 × 6, 4 labels), 2 clients, short timeouts."""
+    assert fedge("init", "--dir", str(tmp_path)).returncode == 0
+    path = tmp_path / "fedge.toml"
+    text = path.read_text()
+    for old, new in [
+        ("input_shape = [100, 6]", "input_shape = [50, 6]"),
+        ('labels = ["PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"]', 'labels = ["0", "1", "2", "3"]'),
+        ("rounds = 30", f"rounds = {rounds}"),
+        ("clients_per_round = 3", "clients_per_round = 2"),
+        ('evaluate_on = "watch"', 'evaluate_on = "synthetic-imu"'),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ("rounds = 2", 'rounds = "ten"', 'expected rounds to be an integer, got string "ten"'),
+        ("[server]", "[server", "line"),  # a TOML syntax error
+        ('strategy = "fedavg"', 'strategy = "fedsgd"', "expected strategy one of"),
+    ],
+)
+def test_corrupt_config_is_refused_at_start_with_its_line(tmp_path, old, new, reason):
+    path = small_config(tmp_path)
+    text = path.read_text()
+    line = text[: text.index(old)].count("\n") + 1
+    path.write_text(text.replace(old, new, 1))
+    result = fedge("server", "--config", str(path))
+    assert result.returncode == 2
+    assert f"line {line}" in result.stderr and reason in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_server_stops_cleanly_on_sigterm(tmp_path):
+    daemon = Daemon.start(small_config(tmp_path), tmp_path / "data", free_port())
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.process.wait(timeout=20) == 0
+    assert "stopped" in daemon.log.read_text()
+
+
+def start_agent(address: str, token: str, data) -> subprocess.Popen:
+    command = [sys.executable, "-m", "fedge", "client", "--server", address, "--token", token, "--data", str(data)]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [*command, "--exit-when-done"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+@pytest.mark.slow
+def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_path):
+    config, data_dir = small_config(tmp_path), str(tmp_path / "data")
+    daemon = Daemon.start(config, tmp_path / "data", free_port())
+    try:
+        created = fedge("token", "create", "--count", "3", "--server", daemon.address, "--data-dir", data_dir)
+        assert created.returncode == 0, created.stderr
+        tokens = created.stdout.split()
+        assert len(tokens) == 3
+        revoked = fedge("token", "revoke", tokens[2], "--data-dir", data_dir)
+        assert revoked.stdout.strip() == f"revoked token {tokens[2]}"
+        split = fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split"))
+        assert split.returncode == 0, split.stderr
+        agents = [
+            start_agent(daemon.address, t, tmp_path / "split" / f"client-00{i}") for i, t in enumerate(tokens[:2])
+        ]
+        assert [a.wait(timeout=120) for a in agents] == [0, 0]
+
+        status = fedge("status", "--json", "--server", daemon.address, "--data-dir", data_dir)
+        document = json.loads(status.stdout)
+        task = document["tasks"][0]
+        assert (task["status"], task["version"]) == ("completed", 2)
+        assert [r["committed_version"] for r in task["rounds"]] == [2, 1]
+        uname = os.uname()
+        assert {c["platform"] for c in document["clients"]} == {f"python-{uname.sysname.lower()}-{uname.machine}"}
+        assert 0 <= task["latest_metrics"]["accuracy"] <= 1
+        table = fedge("status", "--data-dir", data_dir)  # the same truth, read from the data dir
+        assert "completed" in table.stdout and "committed" in table.stdout
+    finally:
+        daemon.stop()
+
+
+def test_status_without_state_says_where_it_looked(tmp_path):
+    result = fedge("status", "--data-dir", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "no coordinator state in" in result.stderr
+
+
+def test_agent_with_data_that_does_not_fit_the_model_stops_with_the_reason(tmp_path):
+    config = small_config(tmp_path)
+    daemon = Daemon.start(config, tmp_path / "data", free_port())
+    try:
+        token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
+        fedge("data", "split", "--dataset", "watch", "--out", str(tmp_path / "split"))  # 100-step windows, not 50
+        started = time.monotonic()
+        result = fedge(
+            "client", "--server", daemon.address, "--token", token, "--data", str(tmp_path / "split" / "client-000")
+        )
+        assert result.returncode == 2 and time.monotonic() - started < 60
+        assert "the task's model expects (50, 6)" in result.stderr
+    finally:
+        daemon.stop()
+
+
+def test_client_package_never_imports_the_server():
+    code = (
+        "import sys, fedge.client.agent, fedge.client.transport, fedge.client.datadir, fedge.cli.client; "
+        "print(sorted(m for m in sys.modules if m.startswith('fedge.server')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
