@@ -100,9 +100,7 @@ class Coordinator:
         expected = task.check_header(client_id, header)
         if expected is None:
             _drain(chunks)
-            return pb.UploadUpdateResponse(
-                status=pb.UPDATE_STATUS_DISCARDED, message="the round closed before this update arrived"
-            )
+            return _discarded()
         assembler = codec.Assembler(expected)
         for chunk in chunks:
             if not chunk.HasField("data"):
@@ -115,7 +113,8 @@ class Coordinator:
             data = assembler.finish()
         except codec.CodecError as error:
             raise InvalidUpdate(str(error)) from None
-        task.receive(client_id, header, data)
+        if not task.receive(client_id, header, data):
+            return _discarded()
         self.wake.set()
         return pb.UploadUpdateResponse(status=pb.UPDATE_STATUS_ACCEPTED, message="accepted")
 
@@ -144,6 +143,12 @@ class Coordinator:
 
         self._admin(request.admin_credential)
         return apb.GetStatusResponse(status_json=json.dumps(status(self.store)))
+
+
+def _discarded() -> pb.UploadUpdateResponse:
+    return pb.UploadUpdateResponse(
+        status=pb.UPDATE_STATUS_DISCARDED, message="the round closed before this update arrived"
+    )
 
 
 def _drain(chunks: Iterator[pb.UpdateChunk]) -> None:

@@ -42,6 +42,7 @@ log = logging.getLogger("fedge.rounds")
 SELECT_GRACE_S = 1.0  # with clients_per_round joined, wait this long for over-selected extras
 RETRY_SOON_MS = 200  # a round is under way: ask again shortly for the next one
 RETRY_IDLE_MS = 2000  # nothing to do
+MAX_EXAMPLES = 2**31 - 1  # a client's claimed num_examples; also keeps sums within the store's integers
 
 
 @dataclass
@@ -183,14 +184,15 @@ class TaskRounds:
 
     def _metrics(self, live: LiveRound, weights: Weights) -> dict[str, Any]:
         examples = live.aggregator.total_examples
-        metrics: dict[str, Any] = {
-            "round": live.number,
-            "version": live.number,
-            "clients": live.reports,
-            "examples": examples,
-            "duration_s": self.clock() - live.opened_at,
-        }
-        metrics.update({k: v / examples for k, v in live.metric_sums.items()})
+        # the clients' own figures first (train_loss, ...), so none can overwrite the round's
+        metrics: dict[str, Any] = {k: v / examples for k, v in live.metric_sums.items()}
+        metrics.update(
+            round=live.number,
+            version=live.number,
+            clients=live.reports,
+            examples=examples,
+            duration_s=self.clock() - live.opened_at,
+        )
         if self.evaluate is not None:
             metrics.update(self.evaluate(weights))
         return metrics
@@ -247,30 +249,36 @@ class TaskRounds:
             raise StaleRound(f"client {client_id} was not selected for round {round_id}")
         return live
 
+    def _late(self, client_id: str, round_id: int) -> bool:
+        """A straggler from a round that has closed since it joined: valid, but too late to count."""
+        return round_id in self.recent and client_id in self.recent[round_id]
+
     def check_header(self, client_id: str, header: pb.UpdateHeader) -> int | None:
         """Refuse an update before its bytes arrive; returns the bytes to expect, or None to discard."""
         with self.lock:
-            if header.round_id in self.recent and client_id in self.recent[header.round_id]:
-                return None  # a straggler from a round that closed: valid, but too late
+            if self._late(client_id, header.round_id):
+                return None
             live = self._member(client_id, header.round_id)
             if live.cohort[client_id] == "reported":
                 raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
-            if header.num_examples < 1:
-                raise InvalidUpdate(f"expected num_examples >= 1, got {header.num_examples}")
+            if not 1 <= header.num_examples <= MAX_EXAMPLES:
+                raise InvalidUpdate(f"expected 1 <= num_examples <= {MAX_EXAMPLES}, got {header.num_examples}")
             try:
                 codec.check_specs(self.specs, codec.from_proto(header.tensors))
             except codec.CodecError as error:
                 raise InvalidUpdate(str(error)) from None
             return len(self.encoded)
 
-    def receive(self, client_id: str, header: pb.UpdateHeader, data: bytes | bytearray) -> None:
-        """Fold a complete, checked update into the round's aggregate."""
+    def receive(self, client_id: str, header: pb.UpdateHeader, data: bytes | bytearray) -> bool:
+        """Fold a complete, checked update into the round's aggregate; False if its round closed while it streamed."""
         delta = codec.decode(self.specs, data)
         try:
             codec.check_finite(delta, self.names)
         except codec.CodecError as error:
             raise InvalidUpdate(str(error)) from None
         with self.lock:
+            if self._late(client_id, header.round_id):
+                return False
             live = self._member(client_id, header.round_id)
             if live.cohort[client_id] == "reported":
                 raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
@@ -285,6 +293,7 @@ class TaskRounds:
             self.store.record_participant(live.round_id, client_id, "reported", int(header.num_examples))
             if live.phase == "train" and self._training_over(live, self.clock()):
                 self._finish(live)
+            return True
 
 
 def _retry(ms: int, reason: str) -> pb.CheckInResponse:

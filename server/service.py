@@ -1,7 +1,8 @@
 """Thin gRPC servicers: decode, call the Coordinator, encode. Errors are mapped in one place.
 
-The interceptor turns a ``FedgeError`` into its status and sentence, and anything else into
-INTERNAL (logged with its traceback); no servicer catches anything itself.
+The interceptor turns a ``FedgeError`` into its status and sentence, lets through the error gRPC
+raises when it has ended a call itself, and turns anything else into INTERNAL (logged with its
+traceback); no servicer catches anything itself.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 def _abort(error: Exception, context: grpc.ServicerContext) -> None:
     if isinstance(error, FedgeError):
         context.abort(error.code, error.message)
+    if isinstance(error, grpc.RpcError):
+        raise error  # gRPC ended the call itself (a message over the limit, a client gone): it has its status
     log.exception("unexpected error in a request")
     context.abort(grpc.StatusCode.INTERNAL, "internal error; the coordinator logged it")
 
