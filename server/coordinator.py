@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from fedge.server.errors import InvalidUpdate, NotFound, PermissionDenied, TooLarge
+from fedge.server.errors import InvalidRequest, InvalidUpdate, NotFound, PermissionDenied, TooLarge
 from fedge.server.rounds import RETRY_IDLE_MS, TaskRounds
 from fedge.server.store import Store
 from fedge.shared import codec
@@ -97,10 +97,7 @@ class Coordinator:
         header = first.header
         client_id = self.store.authenticate(header.credential)
         task = self._task(header.task_id)
-        expected = task.check_header(client_id, header)
-        if expected is None:
-            _drain(chunks)
-            return _discarded()
+        expected, counts = task.check_header(client_id, header)
         assembler = codec.Assembler(expected)
         for chunk in chunks:
             if not chunk.HasField("data"):
@@ -113,7 +110,7 @@ class Coordinator:
             data = assembler.finish()
         except codec.CodecError as error:
             raise InvalidUpdate(str(error)) from None
-        if not task.receive(client_id, header, data):
+        if not counts or not task.receive(client_id, header, data):
             return _discarded()
         self.wake.set()
         return pb.UploadUpdateResponse(status=pb.UPDATE_STATUS_ACCEPTED, message="accepted")
@@ -131,12 +128,16 @@ class Coordinator:
     def create_tokens(self, request: apb.CreateTokensRequest) -> apb.CreateTokensResponse:
         self._admin(request.admin_credential)
         if not 1 <= request.count <= 10_000:
-            raise InvalidUpdate(f"expected 1 <= count <= 10000, got {request.count}")
+            raise InvalidRequest(f"expected 1 <= count <= 10000, got {request.count}")
         return apb.CreateTokensResponse(tokens=self.store.create_tokens(request.count))
 
     def revoke_token(self, request: apb.RevokeTokenRequest) -> apb.RevokeTokenResponse:
         self._admin(request.admin_credential)
-        return apb.RevokeTokenResponse(revoked=self.store.revoke(request.token_or_client_id))
+        revoked = self.store.revoke(request.token_or_client_id)
+        if revoked == "client":
+            for task in self.tasks.values():
+                task.drop(request.token_or_client_id)
+        return apb.RevokeTokenResponse(revoked=revoked)
 
     def get_status(self, request: apb.GetStatusRequest) -> apb.GetStatusResponse:
         from fedge.server.status import status
@@ -149,8 +150,3 @@ def _discarded() -> pb.UploadUpdateResponse:
     return pb.UploadUpdateResponse(
         status=pb.UPDATE_STATUS_DISCARDED, message="the round closed before this update arrived"
     )
-
-
-def _drain(chunks: Iterator[pb.UpdateChunk]) -> None:
-    for _ in chunks:
-        pass

@@ -4,7 +4,8 @@
     ├── Unauthenticated      UNAUTHENTICATED      unknown, revoked or used token/credential
     ├── PermissionDenied     PERMISSION_DENIED    admin endpoint without the admin credential
     ├── StaleRound           FAILED_PRECONDITION  not the round (or task) that is accepting updates
-    ├── InvalidUpdate        INVALID_ARGUMENT     wrong tensors, sizes, dtypes, NaN/Inf, bad header
+    ├── InvalidRequest       INVALID_ARGUMENT     a request field out of range
+    │   └── InvalidUpdate                         wrong tensors, sizes, dtypes, NaN/Inf, bad header
     ├── DuplicateUpdate      ALREADY_EXISTS       a second update for the same round
     ├── TooLarge             RESOURCE_EXHAUSTED   a message or upload larger than allowed
     └── NotFound             NOT_FOUND            no such task, round or token
@@ -37,8 +38,12 @@ class StaleRound(FedgeError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
-class InvalidUpdate(FedgeError):
+class InvalidRequest(FedgeError):
     code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class InvalidUpdate(InvalidRequest):
+    pass
 
 
 class DuplicateUpdate(FedgeError):

@@ -43,6 +43,7 @@ SELECT_GRACE_S = 1.0  # with clients_per_round joined, wait this long for over-s
 RETRY_SOON_MS = 200  # a round is under way: ask again shortly for the next one
 RETRY_IDLE_MS = 2000  # nothing to do
 MAX_EXAMPLES = 2**31 - 1  # a client's claimed num_examples; also keeps sums within the store's integers
+MAX_METRICS = 16  # metrics one update may carry (train_loss, train_accuracy, ...)
 
 
 @dataclass
@@ -56,7 +57,7 @@ class LiveRound:
     opened_at: float
     train: TrainConfig
     aggregator: Aggregator
-    cohort: dict[str, str] = field(default_factory=dict)  # client_id -> assigned | reported
+    cohort: dict[str, str] = field(default_factory=dict)  # client_id -> assigned | reported | dropped
     last_join: float = 0.0
     select_closed_at: float | None = None
     metric_sums: dict[str, float] = field(default_factory=dict)
@@ -64,6 +65,11 @@ class LiveRound:
     @property
     def reports(self) -> int:
         return sum(1 for s in self.cohort.values() if s == "reported")
+
+    @property
+    def awaited(self) -> int:
+        """Members still expected to report or already reported (not dropped)."""
+        return sum(1 for s in self.cohort.values() if s != "dropped")
 
 
 class TaskRounds:
@@ -137,7 +143,7 @@ class TaskRounds:
         return joined >= self.task.min_clients and now - live.opened_at >= self.task.select_timeout_s
 
     def _training_over(self, live: LiveRound, now: float) -> bool:
-        if live.reports >= self.task.clients_per_round or live.reports == len(live.cohort):
+        if live.reports >= self.task.clients_per_round or live.reports == live.awaited:
             return True
         return now - (live.select_closed_at or now) >= self.task.train_deadline_s
 
@@ -253,21 +259,38 @@ class TaskRounds:
         """A straggler from a round that has closed since it joined: valid, but too late to count."""
         return round_id in self.recent and client_id in self.recent[round_id]
 
-    def check_header(self, client_id: str, header: pb.UpdateHeader) -> int | None:
-        """Refuse an update before its bytes arrive; returns the bytes to expect, or None to discard."""
+    def check_header(self, client_id: str, header: pb.UpdateHeader) -> tuple[int, bool]:
+        """Refuse an update before its bytes arrive: the schema first, then the round.
+
+        Returns the bytes to expect and whether the update will count (False: its round has
+        closed; it is read, within the same limit, and discarded).
+        """
+        self._check_schema(header)
         with self.lock:
             if self._late(client_id, header.round_id):
-                return None
+                return len(self.encoded), False
             live = self._member(client_id, header.round_id)
             if live.cohort[client_id] == "reported":
                 raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
-            if not 1 <= header.num_examples <= MAX_EXAMPLES:
-                raise InvalidUpdate(f"expected 1 <= num_examples <= {MAX_EXAMPLES}, got {header.num_examples}")
-            try:
-                codec.check_specs(self.specs, codec.from_proto(header.tensors))
-            except codec.CodecError as error:
-                raise InvalidUpdate(str(error)) from None
-            return len(self.encoded)
+            return len(self.encoded), True
+
+    def _check_schema(self, header: pb.UpdateHeader) -> None:
+        if not 1 <= header.num_examples <= MAX_EXAMPLES:
+            raise InvalidUpdate(f"expected 1 <= num_examples <= {MAX_EXAMPLES}, got {header.num_examples}")
+        if len(header.metrics) > MAX_METRICS or any(len(k) > 64 for k in header.metrics):
+            raise InvalidUpdate(f"expected at most {MAX_METRICS} metrics with names of 64 characters or fewer")
+        try:
+            codec.check_specs(self.specs, codec.from_proto(header.tensors))
+        except codec.CodecError as error:
+            raise InvalidUpdate(str(error)) from None
+
+    def drop(self, client_id: str) -> None:
+        """A revoked client will not report: stop waiting for it."""
+        with self.lock:
+            live = self.live
+            if live is not None and live.cohort.get(client_id) == "assigned":
+                live.cohort[client_id] = "dropped"
+                self.store.record_participant(live.round_id, client_id, "dropped")
 
     def receive(self, client_id: str, header: pb.UpdateHeader, data: bytes | bytearray) -> bool:
         """Fold a complete, checked update into the round's aggregate; False if its round closed while it streamed."""
@@ -288,8 +311,9 @@ class TaskRounds:
                 raise InvalidUpdate(str(error)) from None
             live.cohort[client_id] = "reported"
             for key, value in header.metrics.items():
-                if math.isfinite(value):
-                    live.metric_sums[key] = live.metric_sums.get(key, 0.0) + value * header.num_examples
+                contribution = value * header.num_examples
+                if math.isfinite(contribution):
+                    live.metric_sums[key] = live.metric_sums.get(key, 0.0) + contribution
             self.store.record_participant(live.round_id, client_id, "reported", int(header.num_examples))
             if live.phase == "train" and self._training_over(live, self.clock()):
                 self._finish(live)

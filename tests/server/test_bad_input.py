@@ -332,3 +332,33 @@ def test_client_metrics_cannot_overwrite_the_rounds_own_figures(service, joined)
     service.upload(b, other, metrics={"train_loss": 3.0})
     metrics = service.running.coordinator.tasks["t"].last_metrics
     assert metrics["clients"] == 2 and metrics["examples"] == 20 and metrics["train_loss"] == 2.0
+
+
+def test_upload_with_too_many_metrics_is_refused(service, joined, refused):
+    a, job, _, _ = joined
+    code, details = refused(lambda: service.upload(a, job, metrics={f"m{i}": 1.0 for i in range(17)}))
+    assert code == INVALID and "expected at most 16 metrics" in details
+
+
+def test_a_late_update_is_still_held_to_the_size_limit(service, joined, refused):
+    a, job, b, other = joined
+    rounds = service.running.coordinator.tasks["t"]
+    service.upload(b, other)
+    rounds.clock = lambda: time.time() + 60  # past the deadline: b alone commits round 1
+    rounds.tick()
+    assert rounds.version == 1
+    chunks = service.chunks(a, job)
+    code, details = refused(lambda: service.stub.UploadUpdate(iter([*chunks, *chunks[1:]])))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "expected" in details
+
+
+def test_revoking_a_selected_client_lets_its_round_commit_without_waiting(service, joined):
+    a, _, b, other = joined
+    client_a = service.running.coordinator.store.authenticate(a)
+    service.upload(b, other)
+    rounds = service.running.coordinator.tasks["t"]
+    rounds.tick()  # selection is over (both joined): the round waits for a's report
+    assert rounds.version == 0
+    service.revoke(client_a)
+    service.running.coordinator.tick()
+    assert rounds.version == 1 and rounds.last_metrics["clients"] == 1
