@@ -19,10 +19,11 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from fedge.client.secagg import SecAggSession
 from fedge.client.transport import Transport, TransportError
 from fedge.shared import codec
 from fedge.shared.nn import Model, Weights
@@ -50,6 +51,16 @@ class Outcome:
     wait_s: float = 0.0
     finished: bool = False
     reason: str = ""
+
+
+@dataclass
+class SecureRound:
+    """A secure round under way: which stage is next, and the request to (re)send for it."""
+
+    assignment: pb.Assignment
+    session: SecAggSession
+    stage: str = "advertise"
+    pending: Any = None
 
 
 class Trainer(Protocol):
@@ -103,6 +114,8 @@ class Agent:
         self.platform = platform or default_platform()
         self.rng = np.random.default_rng(seed)
         self.chunk_bytes = chunk_bytes
+        self.secure: SecureRound | None = None
+        self.backoff = Backoff()
 
     @staticmethod
     def enroll(transport: Transport, token: str, name: str = "", platform: str | None = None) -> str:
@@ -112,16 +125,58 @@ class Agent:
         return response.credential
 
     def step(self) -> Outcome:
-        """One check-in cycle."""
+        """One request: a check-in, or the next stage of a secure round under way."""
+        if self.secure is not None:
+            return self._secure_step(self.secure)
         response = self.transport.check_in(pb.CheckInRequest(credential=self.credential, platform=self.platform))
         if response.HasField("retry"):
             retry = response.retry
             return Outcome(wait_s=retry.retry_after_ms / 1000, finished=retry.finished, reason=retry.reason)
         assignment = response.assignment
-        start = self._download(assignment)
-        delta, examples, metrics = self.trainer(assignment.model_spec_json, start, _plan(assignment.plan), self.rng)
-        self._upload(assignment, delta, examples, metrics)
+        if assignment.HasField("secagg"):
+            self.secure = SecureRound(assignment, SecAggSession(assignment, self.credential))
+            return self._secure_step(self.secure)
+        delta, examples, metrics = self._train(assignment)
+        self._upload(assignment, codec.encode(delta), assignment.tensors, examples, metrics)
         return Outcome(trained_round=assignment.round)
+
+    def _train(self, assignment: pb.Assignment) -> tuple[Weights, int, dict[str, float]]:
+        start = self._download(assignment)
+        return self.trainer(assignment.model_spec_json, start, _plan(assignment.plan), self.rng)
+
+    def _secure_step(self, run: SecureRound) -> Outcome:
+        """Advance a secure round by one request; a stage still open means: ask again shortly."""
+        session, t = run.session, self.transport
+        if run.stage == "advertise":
+            roster = t.advertise_keys(session.advertise_request())
+            if roster.retry_after_ms:
+                return Outcome(wait_s=roster.retry_after_ms / 1000)
+            session.take_roster(roster)
+            run.stage, run.pending = "share", session.share_request()
+        elif run.stage == "share":
+            shares = t.share_keys(run.pending)
+            if shares.retry_after_ms:
+                return Outcome(wait_s=shares.retry_after_ms / 1000)
+            session.take_shares(shares)
+            run.stage = "train"
+        elif run.stage == "train":
+            delta, examples, metrics = self._train(run.assignment)
+            masked = session.masked_input(delta, self.rng)
+            spec = pb.TensorSpec(name="masked", dtype="uint32", shape=[masked.size])
+            self._upload(run.assignment, masked.tobytes(), [spec], examples, metrics)
+            run.stage, run.pending = "unmask", pb.UnmaskRequest(**session._ids())
+        elif run.stage == "unmask":
+            reply = t.unmask(run.pending)
+            if reply.retry_after_ms:
+                return Outcome(wait_s=reply.retry_after_ms / 1000)
+            if reply.done or run.pending.shares:
+                self.secure = None
+                return Outcome(trained_round=run.assignment.round)
+            run.pending = session.unmask_request(reply)
+            if not run.pending.shares:
+                self.secure = None
+                return Outcome(trained_round=run.assignment.round)
+        return Outcome()
 
     def _download(self, assignment: pb.Assignment) -> Weights:
         request = pb.DownloadModelRequest(
@@ -132,16 +187,17 @@ class Agent:
             assembler.add(chunk.data)
         return codec.decode(codec.from_proto(assignment.tensors), assembler.finish())
 
-    def _upload(self, assignment: pb.Assignment, delta: Weights, examples: int, metrics: dict[str, float]) -> None:
+    def _upload(
+        self, assignment: pb.Assignment, data: bytes, tensors: Any, examples: int, metrics: dict[str, float]
+    ) -> None:
         header = pb.UpdateHeader(
             credential=self.credential,
             task_id=assignment.task_id,
             round_id=assignment.round_id,
             num_examples=examples,
-            tensors=assignment.tensors,
+            tensors=tensors,
             metrics=metrics,
         )
-        data = codec.encode(delta)
 
         def chunks() -> Iterator[pb.UpdateChunk]:
             yield pb.UpdateChunk(header=header)
@@ -152,30 +208,35 @@ class Agent:
         if response.status == pb.UPDATE_STATUS_DISCARDED:
             log.info("round %d: update discarded (%s)", assignment.round, response.message)
 
+    def attempt(self) -> Outcome:
+        """One step, with refusals and failures turned into outcomes: what ``run`` loops over."""
+        try:
+            outcome = self.step()
+        except TransportError as error:
+            return self._handle(error)
+        self.backoff.reset()
+        return outcome
+
     def run(
         self, stop: threading.Event, exit_when_done: bool = False, on_outcome: Callable[[Outcome], None] | None = None
     ) -> None:
         """Loop until ``stop`` is set (or, with ``exit_when_done``, every task has completed)."""
-        backoff = Backoff()
         while not stop.is_set():
-            try:
-                outcome = self.step()
-                backoff.reset()
-            except TransportError as error:
-                outcome = self._handle(error, backoff)
+            outcome = self.attempt()
             if on_outcome:
                 on_outcome(outcome)
             if outcome.finished and exit_when_done:
                 return
             stop.wait(outcome.wait_s)
 
-    def _handle(self, error: TransportError, backoff: Backoff) -> Outcome:
+    def _handle(self, error: TransportError) -> Outcome:
         if error.code == "UNAUTHENTICATED":
             raise AgentStopped(f"the coordinator refused this client: {error.message}") from None
         if error.code in ROUND_MOVED_ON:
+            self.secure = None  # a secure round that moved on cannot be resumed
             log.info("round moved on: %s", error.message)
             return Outcome(wait_s=0.1, reason=error.message)
-        delay = backoff.next()
+        delay = self.backoff.next()
         log.warning("coordinator unreachable or failing (%s); retrying in %.1f s", error, delay)
         return Outcome(wait_s=delay, reason=error.message)
 

@@ -41,6 +41,12 @@ class Transport(Protocol):
 
     def upload_update(self, chunks: Iterator[pb.UpdateChunk]) -> pb.UploadUpdateResponse: ...
 
+    def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse: ...
+
+    def share_keys(self, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse: ...
+
+    def unmask(self, request: pb.UnmaskRequest) -> pb.UnmaskResponse: ...
+
 
 class GrpcTransport:
     """A channel to a daemon; large messages are allowed up to ``max_message_mb``."""
@@ -67,6 +73,15 @@ class GrpcTransport:
     def upload_update(self, chunks: Iterator[pb.UpdateChunk]) -> pb.UploadUpdateResponse:
         return _grpc_call(lambda: self.stub.UploadUpdate(chunks, timeout=self.timeout_s))
 
+    def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
+        return _grpc_call(lambda: self.stub.AdvertiseKeys(request, timeout=self.timeout_s))
+
+    def share_keys(self, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse:
+        return _grpc_call(lambda: self.stub.ShareKeys(request, timeout=self.timeout_s))
+
+    def unmask(self, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
+        return _grpc_call(lambda: self.stub.Unmask(request, timeout=self.timeout_s))
+
 
 def _grpc_call(call: Callable[[], T]) -> T:
     try:
@@ -92,6 +107,15 @@ class InProcessTransport:
 
     def upload_update(self, chunks: Iterator[pb.UpdateChunk]) -> pb.UploadUpdateResponse:
         return _local_call(lambda: self.coordinator.upload_update(iter(chunks)))
+
+    def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
+        return _local_call(lambda: self.coordinator.advertise_keys(request))
+
+    def share_keys(self, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse:
+        return _local_call(lambda: self.coordinator.share_keys(request))
+
+    def unmask(self, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
+        return _local_call(lambda: self.coordinator.unmask(request))
 
 
 def _local_call(call: Callable[[], T]) -> T:

@@ -99,6 +99,14 @@ class TaskConfig:
     seed: int = 0
     lr_schedule: str = "cosine"
     evaluate_on: str = ""
+    secagg: bool = False
+    secagg_neighbours: int = 0
+    secagg_threshold: int = 0
+    secagg_clip: float = 4.0
+    secagg_timeout_s: float = 30.0
+    dp_clip: float = 0.0
+    dp_noise: float = 0.0
+    dp_delta: float = 1e-5
     strategy_options: dict[str, float] = field(default_factory=dict)
     training: TrainConfig = field(default_factory=TrainConfig)
 
@@ -155,12 +163,26 @@ class TaskConfig:
             ("seed", self.seed >= 0, ">= 0"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, "'cosine' or 'constant'"),
             ("evaluate_on", self.evaluate_on in ("", *DATASETS), f"'' or one of {', '.join(DATASETS)}"),
+            ("secagg_neighbours", self.secagg_neighbours >= 0, ">= 0 (0: automatic)"),
+            ("secagg_threshold", self.secagg_threshold >= 0, ">= 0 (0: automatic)"),
+            ("secagg_clip", self.secagg_clip > 0, "> 0"),
+            ("secagg_timeout_s", self.secagg_timeout_s > 0, "> 0"),
+            ("dp_clip", self.dp_clip >= 0, ">= 0 (0: no differential privacy)"),
+            (
+                "dp_noise",
+                self.dp_noise >= 0 and (self.dp_noise == 0 or self.dp_clip > 0),
+                ">= 0, and needs dp_clip > 0",
+            ),
+            ("dp_delta", 0 < self.dp_delta < 1, "in (0, 1)"),
         ):
             _require(f"task {self.name!r}", key, bool(ok), rule, getattr(self, key))
 
     def _check_strategy(self) -> None:
         owner = f"task {self.name!r}"
         _require(owner, "strategy", self.strategy in STRATEGIES, f"one of {', '.join(STRATEGIES)}", self.strategy)
+        robust = not STRATEGIES[self.strategy].secagg_compatible
+        rule = "one that works on a sum (not median, trimmed_mean or krum) when secagg = true"
+        _require(owner, "strategy", not (self.secagg and robust), rule, self.strategy)
         try:
             self.make_strategy()
         except (ValueError, TypeError) as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ class Coordinator:
         data_dir: Path,
         chunk_bytes: int = 512 * 1024,
         evaluators: Mapping[str, Callable[[Weights], dict[str, float]]] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = Store(data_dir)
         self.chunk_bytes = chunk_bytes
@@ -41,7 +43,7 @@ class Coordinator:
         self.admin_credential = self.store.admin_credential()
         self.tasks: dict[str, TaskRounds] = {}
         for task in tasks:
-            self.tasks[task.name] = TaskRounds(task, self.store, (evaluators or {}).get(task.name))
+            self.tasks[task.name] = TaskRounds(task, self.store, (evaluators or {}).get(task.name), clock)
         self.wake = threading.Event()
 
     @property
@@ -114,6 +116,20 @@ class Coordinator:
             return _discarded()
         self.wake.set()
         return pb.UploadUpdateResponse(status=pb.UPDATE_STATUS_ACCEPTED, message="accepted")
+
+    def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
+        client_id = self.store.authenticate(request.credential)
+        return self._task(request.task_id).advertise_keys(client_id, request)
+
+    def share_keys(self, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse:
+        client_id = self.store.authenticate(request.credential)
+        return self._task(request.task_id).share_keys(client_id, request)
+
+    def unmask(self, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
+        client_id = self.store.authenticate(request.credential)
+        response = self._task(request.task_id).unmask(client_id, request)
+        self.wake.set()
+        return response
 
     def _task(self, task_id: str) -> TaskRounds:
         if task_id not in self.tasks:

@@ -27,7 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from fedge.server.errors import DuplicateUpdate, InvalidUpdate, StaleRound
+from fedge.server.secagg import SecAggRound, automatic_neighbours, automatic_threshold
 from fedge.server.store import Store
 from fedge.server.strategies import make_strategy
 from fedge.server.strategies.base import Aggregator, Update
@@ -35,6 +38,7 @@ from fedge.shared import codec, data, training
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import coordinator_pb2 as pb
+from fedge.shared.secagg import Quantizer
 from fedge.shared.training import TrainConfig
 
 log = logging.getLogger("fedge.rounds")
@@ -42,6 +46,7 @@ log = logging.getLogger("fedge.rounds")
 SELECT_GRACE_S = 1.0  # with clients_per_round joined, wait this long for over-selected extras
 RETRY_SOON_MS = 200  # a round is under way: ask again shortly for the next one
 RETRY_IDLE_MS = 2000  # nothing to do
+STAGE_POLL_MS = 100  # a secure-aggregation stage is still open
 MAX_EXAMPLES = 2**31 - 1  # a client's claimed num_examples; also keeps sums within the store's integers
 MAX_METRICS = 16  # metrics one update may carry (train_loss, train_accuracy, ...)
 
@@ -59,8 +64,10 @@ class LiveRound:
     aggregator: Aggregator
     cohort: dict[str, str] = field(default_factory=dict)  # client_id -> assigned | reported | dropped
     last_join: float = 0.0
-    select_closed_at: float | None = None
+    stage_started: float = 0.0  # when the current phase began: deadlines count from it
     metric_sums: dict[str, float] = field(default_factory=dict)
+    examples: int = 0
+    secagg: SecAggRound | None = None
 
     @property
     def reports(self) -> int:
@@ -97,6 +104,9 @@ class TaskRounds:
         self.weights = store.load_weights(self.task_id, self.version)
         self.strategy.load_state(store.load_state(self.task_id, self.version) or self.strategy.state())
         self.specs = codec.specs_for(self.weights, self.names)
+        size = sum(w.size for w in self.weights)
+        # securely aggregated updates travel as one masked uint32 vector, 4 bytes per parameter
+        self.upload_specs = [codec.Spec("masked", "uint32", (size,))] if task.secagg else self.specs
         self.encoded = codec.encode(self.weights)
         self.recent: dict[int, set[str]] = {}  # closed round ids -> their cohort, to answer stragglers
         self.live: LiveRound | None = None
@@ -115,6 +125,9 @@ class TaskRounds:
         train = self.task.training.override({"lr": lr, **self.strategy.configure(number)})
         now = self.clock()
         self.live = LiveRound(round_id, number, attempt, "select", now, train, self.strategy.aggregator(self.weights))
+        self.live.stage_started = now
+        if self.task.secagg:
+            self.live.secagg = SecAggRound(round_id, self.upload_specs[0].shape[0], self._secagg_plan())
         log.info("task %s: round %d opened (attempt %d, id %d)", self.task_id, number, attempt, round_id)
 
     def _to(self, phase: str, reason: str | None = None) -> None:
@@ -123,16 +136,81 @@ class TaskRounds:
         self.store.set_phase(self.live.round_id, phase, reason)
 
     def tick(self) -> None:
-        """Advance what time decides: the end of selection, the deadline."""
+        """Advance what time decides: the end of selection, stage deadlines."""
         with self.lock:
-            live, now = self.live, self.clock()
-            if live is None:
-                return
-            if live.phase == "select" and self._selection_over(live, now):
-                live.select_closed_at = now
-                self._to("train")
-            if live.phase == "train" and self._training_over(live, now):
-                self._finish(live)
+            self._advance()
+
+    def _advance(self) -> None:
+        """Take every transition that is due, one phase at a time (each step says if it moved)."""
+        steps = {
+            "select": self._select_step,
+            "advertise": self._advertise_step,
+            "share": self._share_step,
+            "train": self._train_step,
+            "unmask": self._unmask_step,
+        }
+        while self.live is not None and steps[self.live.phase](self.live, self.clock()):
+            pass
+
+    def _enter(self, live: LiveRound, phase: str, now: float) -> None:
+        live.stage_started = now
+        self._to(phase)
+
+    def _expired(self, live: LiveRound, now: float, limit: float) -> bool:
+        return now - live.stage_started >= limit
+
+    def _select_step(self, live: LiveRound, now: float) -> bool:
+        if not self._selection_over(live, now):
+            return False
+        self._enter(live, "advertise" if live.secagg else "train", now)
+        return True
+
+    def _advertise_step(self, live: LiveRound, now: float) -> bool:
+        s = live.secagg
+        assert s is not None
+        if len(s.keys) < live.awaited and not self._expired(live, now, self.task.secagg_timeout_s):
+            return False
+        if len(s.keys) < self.task.min_clients:
+            self._fail(
+                f"{len(s.keys)} of {len(live.cohort)} selected clients advertised keys, {self.task.min_clients} needed"
+            )
+        else:
+            s.close_advertise()
+            self._enter(live, "share", now)
+        return True
+
+    def _share_step(self, live: LiveRound, now: float) -> bool:
+        s = live.secagg
+        assert s is not None
+        if len(s.sharers) < len(s.keys) and not self._expired(live, now, self.task.secagg_timeout_s):
+            return False
+        if len(s.sharers) < self.task.min_clients:
+            self._fail(f"{len(s.sharers)} of {len(s.keys)} clients shared their keys, {self.task.min_clients} needed")
+        else:
+            s.close_share()
+            self._enter(live, "train", now)
+        return True
+
+    def _train_step(self, live: LiveRound, now: float) -> bool:
+        if not self._training_over(live, now):
+            return False
+        if live.secagg is None or live.reports < self.task.min_clients:
+            self._finish(live)
+        else:
+            live.secagg.close_collect()
+            self._enter(live, "unmask", now)
+        return True
+
+    def _unmask_step(self, live: LiveRound, now: float) -> bool:
+        s = live.secagg
+        assert s is not None
+        if s.can_finish():
+            self._finish(live)
+        elif self._expired(live, now, self.task.secagg_timeout_s):
+            self._fail(f"too few shares were revealed to unmask (threshold {s.plan.threshold})")
+        else:
+            return False
+        return True
 
     def _selection_over(self, live: LiveRound, now: float) -> bool:
         joined = len(live.cohort)
@@ -143,9 +221,10 @@ class TaskRounds:
         return joined >= self.task.min_clients and now - live.opened_at >= self.task.select_timeout_s
 
     def _training_over(self, live: LiveRound, now: float) -> bool:
-        if live.reports >= self.task.clients_per_round or live.reports == live.awaited:
+        expected = len(live.secagg.sharers) if live.secagg else live.awaited
+        if live.reports >= self.task.clients_per_round or live.reports == expected:
             return True
-        return now - (live.select_closed_at or now) >= self.task.train_deadline_s
+        return self._expired(live, now, self.task.train_deadline_s)
 
     def _finish(self, live: LiveRound) -> None:
         if live.reports < self.task.min_clients:
@@ -153,7 +232,7 @@ class TaskRounds:
             self._fail(reason)
             return
         self._to("aggregate")
-        weights = self.strategy.step(self.weights, live.aggregator.result())
+        weights = self.strategy.step(self.weights, self._mean_update(live))
         self._to("commit")
         metrics = self._metrics(live, weights)
         self.store.commit_version(
@@ -174,6 +253,16 @@ class TaskRounds:
         if not self.completed:
             self._open()
 
+    def _mean_update(self, live: LiveRound) -> Weights:
+        """The round's mean update: streamed in the clear, or unmasked from the secure sum (unweighted)."""
+        if live.secagg is None:
+            return live.aggregator.result()
+        s = live.secagg
+        count = len(s.inputs)
+        quantizer = Quantizer(s.plan.clip, s.plan.max_clients)
+        flat = quantizer.dequantize_sum(s.unmasked_sum(), count) / count
+        return _unflatten(flat, self.weights)
+
     def _fail(self, reason: str) -> None:
         live = self.live
         assert live is not None
@@ -189,7 +278,7 @@ class TaskRounds:
         self.live = None
 
     def _metrics(self, live: LiveRound, weights: Weights) -> dict[str, Any]:
-        examples = live.aggregator.total_examples
+        examples = live.examples
         # the clients' own figures first (train_loss, ...), so none can overwrite the round's
         metrics: dict[str, Any] = {k: v / examples for k, v in live.metric_sums.items()}
         metrics.update(
@@ -221,7 +310,7 @@ class TaskRounds:
 
     def _assignment(self, live: LiveRound) -> pb.Assignment:
         t = live.train
-        deadline = (live.select_closed_at or self.clock() + self.task.select_timeout_s) + self.task.train_deadline_s
+        deadline = live.stage_started + self.task.select_timeout_s + self.task.train_deadline_s
         return pb.Assignment(
             task_id=self.task_id,
             round_id=live.round_id,
@@ -239,7 +328,14 @@ class TaskRounds:
                 proximal_mu=t.proximal_mu,
             ),
             deadline_unix_ms=int(deadline * 1000),
+            secagg=live.secagg.plan if live.secagg else None,
         )
+
+    def _secagg_plan(self) -> pb.SecAggPlan:
+        n = self.task.cohort_size
+        k = self.task.secagg_neighbours or automatic_neighbours(n)
+        t = self.task.secagg_threshold or automatic_threshold(k, n)
+        return pb.SecAggPlan(neighbours=k, threshold=t, clip=self.task.secagg_clip, max_clients=n)
 
     def model_bytes(self, client_id: str, round_id: int) -> bytes:
         with self.lock:
@@ -280,7 +376,7 @@ class TaskRounds:
         if len(header.metrics) > MAX_METRICS or any(len(k) > 64 for k in header.metrics):
             raise InvalidUpdate(f"expected at most {MAX_METRICS} metrics with names of 64 characters or fewer")
         try:
-            codec.check_specs(self.specs, codec.from_proto(header.tensors))
+            codec.check_specs(self.upload_specs, codec.from_proto(header.tensors))
         except codec.CodecError as error:
             raise InvalidUpdate(str(error)) from None
 
@@ -294,30 +390,75 @@ class TaskRounds:
 
     def receive(self, client_id: str, header: pb.UpdateHeader, data: bytes | bytearray) -> bool:
         """Fold a complete, checked update into the round's aggregate; False if its round closed while it streamed."""
-        delta = codec.decode(self.specs, data)
-        try:
-            codec.check_finite(delta, self.names)
-        except codec.CodecError as error:
-            raise InvalidUpdate(str(error)) from None
+        tensors = codec.decode(self.upload_specs, data)
+        if not self.task.secagg:
+            try:
+                codec.check_finite(tensors, self.names)
+            except codec.CodecError as error:
+                raise InvalidUpdate(str(error)) from None
         with self.lock:
             if self._late(client_id, header.round_id):
                 return False
             live = self._member(client_id, header.round_id)
             if live.cohort[client_id] == "reported":
                 raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
-            try:
-                live.aggregator.add(Update(delta, int(header.num_examples), client_id))
-            except ValueError as error:
-                raise InvalidUpdate(str(error)) from None
-            live.cohort[client_id] = "reported"
-            for key, value in header.metrics.items():
-                contribution = value * header.num_examples
-                if math.isfinite(contribution):
-                    live.metric_sums[key] = live.metric_sums.get(key, 0.0) + contribution
-            self.store.record_participant(live.round_id, client_id, "reported", int(header.num_examples))
-            if live.phase == "train" and self._training_over(live, self.clock()):
-                self._finish(live)
+            if live.secagg is not None:
+                live.secagg.add_input(client_id, tensors[0])
+            else:
+                try:
+                    live.aggregator.add(Update(tensors, int(header.num_examples), client_id))
+                except ValueError as error:
+                    raise InvalidUpdate(str(error)) from None
+            self._count_report(live, client_id, header)
+            self._advance()
             return True
+
+    def _count_report(self, live: LiveRound, client_id: str, header: pb.UpdateHeader) -> None:
+        live.cohort[client_id] = "reported"
+        live.examples += header.num_examples
+        for key, value in header.metrics.items():
+            contribution = value * header.num_examples
+            if math.isfinite(contribution):
+                live.metric_sums[key] = live.metric_sums.get(key, 0.0) + contribution
+        self.store.record_participant(live.round_id, client_id, "reported", int(header.num_examples))
+
+    # -- secure aggregation stages (server/secagg.py) ------------------------------------------
+    def _secure(self, client_id: str, round_id: int) -> SecAggRound:
+        live = self._member(client_id, round_id)
+        if live.secagg is None:
+            raise StaleRound(f"round {round_id} of task {self.task_id!r} does not use secure aggregation")
+        return live.secagg
+
+    def advertise_keys(self, client_id: str, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
+        with self.lock:
+            self._advance()
+            reply = self._secure(client_id, request.round_id).advertise(client_id, request)
+            self._advance()
+            return reply or pb.AdvertiseKeysResponse(retry_after_ms=STAGE_POLL_MS)
+
+    def share_keys(self, client_id: str, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse:
+        with self.lock:
+            self._advance()
+            reply = self._secure(client_id, request.round_id).share(client_id, request)
+            self._advance()
+            return reply or pb.ShareKeysResponse(retry_after_ms=STAGE_POLL_MS)
+
+    def unmask(self, client_id: str, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
+        with self.lock:
+            self._advance()
+            if request.shares and self._late(client_id, request.round_id):
+                return pb.UnmaskResponse(done=True)  # the round finished without these shares
+            reply = self._secure(client_id, request.round_id).unmask(client_id, request)
+            self._advance()
+            return reply or pb.UnmaskResponse(retry_after_ms=STAGE_POLL_MS)
+
+
+def _unflatten(flat: np.ndarray, like: Weights) -> Weights:
+    out, offset = [], 0
+    for w in like:
+        out.append(flat[offset : offset + w.size].reshape(w.shape).astype(np.float32))
+        offset += w.size
+    return out
 
 
 def _retry(ms: int, reason: str) -> pb.CheckInResponse:

@@ -36,6 +36,15 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def UploadUpdate(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
         return self.coordinator.upload_update(request_iterator)
 
+    def AdvertiseKeys(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self.coordinator.advertise_keys(request)
+
+    def ShareKeys(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self.coordinator.share_keys(request)
+
+    def Unmask(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self.coordinator.unmask(request)
+
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
     def __init__(self, coordinator: Coordinator) -> None:

@@ -7,6 +7,7 @@ without copying more than once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ class Spec:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * DTYPES[self.dtype].itemsize
+        return math.prod(self.shape) * DTYPES[self.dtype].itemsize
 
     def describe(self) -> str:
         return f"{self.dtype} {self.shape}"
@@ -47,8 +48,13 @@ def _dtype_name(dtype: np.dtype) -> str:
 
 
 def encode(weights: Sequence[np.ndarray]) -> bytes:
-    """One buffer of every tensor's little-endian bytes, in order."""
-    return b"".join(np.ascontiguousarray(w, dtype=np.dtype(w.dtype).newbyteorder("<")).tobytes() for w in weights)
+    """One buffer of every tensor's little-endian bytes, in order.
+
+    ``bytes.join`` reads each contiguous array's buffer directly: one copy, not two (``tobytes``, then join).
+    """
+    return b"".join(
+        np.ascontiguousarray(w, dtype=np.dtype(w.dtype).newbyteorder("<")).reshape(-1).view(np.uint8) for w in weights
+    )
 
 
 def decode(specs: Sequence[Spec], data: bytes | bytearray | memoryview) -> list[np.ndarray]:

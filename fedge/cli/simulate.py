@@ -102,6 +102,12 @@ def simulate(
             help="inprocess: clients take turns in this process; grpc: a real daemon and a process per client."
         ),
     ] = Backend.inprocess,
+    secagg: Annotated[
+        bool, typer.Option("--secagg", help="Secure aggregation: the coordinator only ever sees the sum of updates.")
+    ] = False,
+    dropout: Annotated[
+        float, typer.Option(help="With --secagg: fraction of clients that vanish each round, at a random stage.")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for data splits, initial weights and shuffling.")] = DEFAULTS.seed,
     out: Annotated[
         Path | None, typer.Option(help="Output folder [default: runs/simulate-<time>].", show_default=False)
@@ -130,12 +136,15 @@ def simulate(
         seed=seed,
         centralized=centralized,
         backend=backend.value,
+        secagg=secagg,
+        dropout=dropout,
     )
     out = out or Path("runs") / time.strftime("simulate-%Y%m%d-%H%M%S")
     console = Console()
     console.print(
         f"[bold]fedge simulate[/]: {config.dataset}, {config.model}, partition {config.partition}, "
-        f"{config.rounds} rounds × {config.local_epochs} local epochs, {config.strategy}, {config.backend} → {out}"
+        f"{config.rounds} rounds × {config.local_epochs} local epochs, {config.strategy}"
+        f"{', secure aggregation' if config.secagg else ''}, {config.backend} → {out}"
     )
     summary = _run_with_progress(run, config, out, console)
     console.print(summary_table(summary))

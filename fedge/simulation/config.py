@@ -35,6 +35,8 @@ class SimulationConfig:
     seed: int = 0
     centralized: bool = False
     backend: str = "inprocess"
+    secagg: bool = False
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         defaults = DEFAULTS.get(self.dataset, SENSORS)
@@ -47,6 +49,12 @@ class SimulationConfig:
             raise ValueError(f"expected rounds >= 1, got {self.rounds}")
         if self.clients_per_round is not None and self.clients_per_round < 1:
             raise ValueError(f"expected clients per round >= 1, got {self.clients_per_round}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"expected 0 <= dropout < 1, got {self.dropout}")
+        if self.dropout and not (self.secagg and self.backend == "inprocess"):
+            raise ValueError(
+                "--dropout drops clients at secure-aggregation stages: it needs --secagg and the inprocess backend"
+            )
         if self.backend not in BACKENDS:
             raise ValueError(f"expected backend in {BACKENDS}, got {self.backend!r}")
         if self.lr_schedule not in ("cosine", "constant"):

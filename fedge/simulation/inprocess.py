@@ -9,8 +9,9 @@ smaller than the population is a random draw), which makes a run reproducible fr
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from fedge.shared.training import evaluate, fit
 from fedge.simulation.config import SimulationConfig
 
 TASK = "simulation"
+SECURE_STAGES = ("advertise", "share", "train", "unmask")  # where a --dropout client may vanish
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Federation:
         splits = data.load(config.dataset, **config.dataset_options)
         parts = data.partition(splits.train, config.partition, config.clients, config.seed)
         cohort = min(config.clients_per_round or len(parts), len(parts))
+        survivors = max(1, cohort - round(config.dropout * cohort))
         task = TaskConfig(
             name=TASK,
             model=config.model,
@@ -51,7 +54,8 @@ class Federation:
             labels=splits.train.labels,
             rounds=config.rounds,
             clients_per_round=cohort,
-            min_clients=cohort,
+            min_clients=survivors,
+            secagg=config.secagg,
             over_selection=1.0,
             strategy=config.strategy,
             strategy_options=dict(config.strategy_options),
@@ -66,11 +70,11 @@ class Federation:
         return model_spec(self.task.model, self.task.input_shape, len(self.task.labels))
 
 
-def start_coordinator(federation: Federation, data_dir: Path) -> Coordinator:
+def start_coordinator(federation: Federation, data_dir: Path, clock: Callable[[], float] = time.time) -> Coordinator:
     """A fresh coordinator for this run (a previous run's store in ``data_dir`` is replaced)."""
     shutil.rmtree(data_dir, ignore_errors=True)
     evaluator = held_out_evaluator(federation.splits.heldout, federation.spec)
-    return Coordinator([federation.task], data_dir, evaluators={TASK: evaluator})
+    return Coordinator([federation.task], data_dir, evaluators={TASK: evaluator}, clock=clock)
 
 
 def enroll_agents(coordinator: Coordinator, federation: Federation, seed: int) -> list[Agent]:
@@ -86,23 +90,86 @@ def enroll_agents(coordinator: Coordinator, federation: Federation, seed: int) -
     return agents
 
 
+class SimulatedClock:
+    """Wall time plus skipped waits: when every live client is waiting for a deadline, jump to it."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.skipped
+
+    def skip(self, seconds: float) -> None:
+        self.skipped += seconds
+
+
+@dataclass
+class Dropouts:
+    """Which clients vanish in each secure round, and before which stage (``--dropout``)."""
+
+    fraction: float
+    rng: np.random.Generator
+    round_id: int = -1
+    plan: dict[int, str] = field(default_factory=dict)
+    redraw: bool = True  # False: keep the given plan (tests drop chosen clients at chosen stages)
+
+    def draw(self, round_id: int, agents: list[Agent]) -> None:
+        if round_id == self.round_id or not self.redraw:
+            return
+        for index in self.plan:
+            agents[index].secure = None  # a dropped client comes back fresh for the next round
+        self.round_id, count = round_id, round(self.fraction * len(agents))
+        chosen = self.rng.choice(len(agents), size=count, replace=False)
+        self.plan = {int(i): str(self.rng.choice(SECURE_STAGES)) for i in chosen}
+
+    def gone(self, index: int, agent: Agent) -> bool:
+        stage = self.plan.get(index)
+        return stage is not None and agent.secure is not None and agent.secure.stage == stage
+
+
+def play_round(coordinator: Coordinator, agents: list[Agent], rng: np.random.Generator, clock: SimulatedClock,
+               dropouts: Dropouts | None = None, until: Callable[[], bool] | None = None) -> None:  # fmt: skip
+    """Let clients take turns until the task commits its next version (or completes, or ``until()``)."""
+    task = coordinator.tasks[TASK]
+    t = task.task
+    patience = max(t.select_timeout_s, t.train_deadline_s, t.secagg_timeout_s) + 1
+    version = task.version
+    until = until or (lambda: task.version != version or task.completed)
+    while not until():
+        before, moved = _progress(task), False
+        for index in rng.permutation(len(agents)):
+            if dropouts is not None and task.live is not None:
+                dropouts.draw(task.live.round_id, agents)
+                if dropouts.gone(int(index), agents[index]):
+                    continue
+            moved |= agents[index].attempt().wait_s == 0
+            coordinator.tick()
+        coordinator.tick()
+        if not moved and _progress(task) == before:
+            clock.skip(patience)  # everyone left is waiting on a deadline
+
+
 def run_rounds(config: SimulationConfig, federation: Federation, data_dir: Path) -> Iterator[dict[str, Any]]:
-    """Yield each committed round's metrics, as the coordinator recorded them."""
-    coordinator = start_coordinator(federation, data_dir)
+    """Yield each committed round's metrics, as the coordinator recorded them (real seconds per round)."""
+    clock = SimulatedClock()
+    coordinator = start_coordinator(federation, data_dir, clock)
     try:
         agents = enroll_agents(coordinator, federation, config.seed)
         task = coordinator.tasks[TASK]
         rng = np.random.default_rng([config.seed, 0x5E1EC7])
+        dropouts = Dropouts(config.dropout, np.random.default_rng([config.seed, 0xD80])) if config.dropout else None
         while not task.completed:
-            version = task.version
-            for index in rng.permutation(len(agents)):
-                agents[index].step()
-                coordinator.tick()
-            coordinator.tick()
-            if task.version > version:
-                yield dict(task.last_metrics)
+            start, skipped = time.perf_counter(), clock.skipped
+            play_round(coordinator, agents, rng, clock, dropouts)
+            yield {**task.last_metrics, "duration_s": time.perf_counter() - start, "waited_s": clock.skipped - skipped}
     finally:
         coordinator.close()
+
+
+def _progress(task: Any) -> tuple:
+    """What changes when a round moves: a pass that changes none of it is a pass of waiting."""
+    live = task.live
+    return (task.version, live.round_id, live.phase, live.reports) if live else (task.version,)
 
 
 def run_centralized(

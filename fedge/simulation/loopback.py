@@ -140,7 +140,7 @@ def run_rounds(config: SimulationConfig, federation: Federation, workdir: Path) 
         while seen < config.rounds:
             for metrics in committed(store, seen):
                 seen = metrics["version"]
-                yield metrics
+                yield {**metrics, "waited_s": 0.0}  # real processes wait in real time
             _check_alive(daemon, agents, workdir)
             time.sleep(0.05)
     finally:

@@ -43,6 +43,8 @@ def run(
         "strategy": config.strategy,
         "parameters": Model(federation.spec).num_parameters,
         "backend": config.backend,
+        "secagg": config.secagg,
+        "dropout": config.dropout,
         "coordinator_data_dir": str(data_dir),
         "train_examples": len(federation.splits.train),
         "heldout_examples": len(federation.splits.heldout),

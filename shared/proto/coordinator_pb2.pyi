@@ -71,7 +71,7 @@ class RetryAfter(_message.Message):
     def __init__(self, retry_after_ms: _Optional[int] = ..., reason: _Optional[str] = ..., finished: _Optional[bool] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("task_id", "round_id", "round", "model_version", "model_spec_json", "tensors", "model_bytes", "plan", "deadline_unix_ms")
+    __slots__ = ("task_id", "round_id", "round", "model_version", "model_spec_json", "tensors", "model_bytes", "plan", "deadline_unix_ms", "secagg")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,7 @@ class Assignment(_message.Message):
     MODEL_BYTES_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    SECAGG_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     round_id: int
     round: int
@@ -90,7 +91,24 @@ class Assignment(_message.Message):
     model_bytes: int
     plan: TrainingPlan
     deadline_unix_ms: int
-    def __init__(self, task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., round: _Optional[int] = ..., model_version: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., model_bytes: _Optional[int] = ..., plan: _Optional[_Union[TrainingPlan, _Mapping]] = ..., deadline_unix_ms: _Optional[int] = ...) -> None: ...
+    secagg: SecAggPlan
+    def __init__(self, task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., round: _Optional[int] = ..., model_version: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., model_bytes: _Optional[int] = ..., plan: _Optional[_Union[TrainingPlan, _Mapping]] = ..., deadline_unix_ms: _Optional[int] = ..., secagg: _Optional[_Union[SecAggPlan, _Mapping]] = ...) -> None: ...
+
+class SecAggPlan(_message.Message):
+    __slots__ = ("neighbours", "threshold", "clip", "max_clients", "dp_clip", "dp_noise_stddev")
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    MAX_CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    DP_CLIP_FIELD_NUMBER: _ClassVar[int]
+    DP_NOISE_STDDEV_FIELD_NUMBER: _ClassVar[int]
+    neighbours: int
+    threshold: int
+    clip: float
+    max_clients: int
+    dp_clip: float
+    dp_noise_stddev: float
+    def __init__(self, neighbours: _Optional[int] = ..., threshold: _Optional[int] = ..., clip: _Optional[float] = ..., max_clients: _Optional[int] = ..., dp_clip: _Optional[float] = ..., dp_noise_stddev: _Optional[float] = ...) -> None: ...
 
 class TrainingPlan(_message.Message):
     __slots__ = ("epochs", "batch_size", "lr", "optimizer", "momentum", "proximal_mu")
@@ -164,3 +182,101 @@ class UploadUpdateResponse(_message.Message):
     status: UpdateStatus
     message: str
     def __init__(self, status: _Optional[_Union[UpdateStatus, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class AdvertiseKeysRequest(_message.Message):
+    __slots__ = ("credential", "task_id", "round_id", "encryption_key", "mask_key")
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_KEY_FIELD_NUMBER: _ClassVar[int]
+    MASK_KEY_FIELD_NUMBER: _ClassVar[int]
+    credential: str
+    task_id: str
+    round_id: int
+    encryption_key: bytes
+    mask_key: bytes
+    def __init__(self, credential: _Optional[str] = ..., task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., encryption_key: _Optional[bytes] = ..., mask_key: _Optional[bytes] = ...) -> None: ...
+
+class Peer(_message.Message):
+    __slots__ = ("index", "encryption_key", "mask_key")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_KEY_FIELD_NUMBER: _ClassVar[int]
+    MASK_KEY_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    encryption_key: bytes
+    mask_key: bytes
+    def __init__(self, index: _Optional[int] = ..., encryption_key: _Optional[bytes] = ..., mask_key: _Optional[bytes] = ...) -> None: ...
+
+class AdvertiseKeysResponse(_message.Message):
+    __slots__ = ("retry_after_ms", "index", "neighbours")
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    retry_after_ms: int
+    index: int
+    neighbours: _containers.RepeatedCompositeFieldContainer[Peer]
+    def __init__(self, retry_after_ms: _Optional[int] = ..., index: _Optional[int] = ..., neighbours: _Optional[_Iterable[_Union[Peer, _Mapping]]] = ...) -> None: ...
+
+class EncryptedShare(_message.Message):
+    __slots__ = ("sender", "receiver", "ciphertext")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    sender: int
+    receiver: int
+    ciphertext: bytes
+    def __init__(self, sender: _Optional[int] = ..., receiver: _Optional[int] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class ShareKeysRequest(_message.Message):
+    __slots__ = ("credential", "task_id", "round_id", "shares")
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    credential: str
+    task_id: str
+    round_id: int
+    shares: _containers.RepeatedCompositeFieldContainer[EncryptedShare]
+    def __init__(self, credential: _Optional[str] = ..., task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., shares: _Optional[_Iterable[_Union[EncryptedShare, _Mapping]]] = ...) -> None: ...
+
+class ShareKeysResponse(_message.Message):
+    __slots__ = ("retry_after_ms", "shares")
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    retry_after_ms: int
+    shares: _containers.RepeatedCompositeFieldContainer[EncryptedShare]
+    def __init__(self, retry_after_ms: _Optional[int] = ..., shares: _Optional[_Iterable[_Union[EncryptedShare, _Mapping]]] = ...) -> None: ...
+
+class RevealedShare(_message.Message):
+    __slots__ = ("owner", "mask_key", "share")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    MASK_KEY_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    owner: int
+    mask_key: bool
+    share: bytes
+    def __init__(self, owner: _Optional[int] = ..., mask_key: _Optional[bool] = ..., share: _Optional[bytes] = ...) -> None: ...
+
+class UnmaskRequest(_message.Message):
+    __slots__ = ("credential", "task_id", "round_id", "shares")
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    credential: str
+    task_id: str
+    round_id: int
+    shares: _containers.RepeatedCompositeFieldContainer[RevealedShare]
+    def __init__(self, credential: _Optional[str] = ..., task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., shares: _Optional[_Iterable[_Union[RevealedShare, _Mapping]]] = ...) -> None: ...
+
+class UnmaskResponse(_message.Message):
+    __slots__ = ("retry_after_ms", "dropped", "survivors", "done")
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    SURVIVORS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    retry_after_ms: int
+    dropped: _containers.RepeatedScalarFieldContainer[int]
+    survivors: _containers.RepeatedScalarFieldContainer[int]
+    done: bool
+    def __init__(self, retry_after_ms: _Optional[int] = ..., dropped: _Optional[_Iterable[int]] = ..., survivors: _Optional[_Iterable[int]] = ..., done: _Optional[bool] = ...) -> None: ...

@@ -54,6 +54,21 @@ class CoordinatorStub:
                 request_serializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.UpdateChunk.SerializeToString,
                 response_deserializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.UploadUpdateResponse.FromString,
                 _registered_method=True)
+        self.AdvertiseKeys = channel.unary_unary(
+                '/fedge.v1.Coordinator/AdvertiseKeys',
+                request_serializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.AdvertiseKeysRequest.SerializeToString,
+                response_deserializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.AdvertiseKeysResponse.FromString,
+                _registered_method=True)
+        self.ShareKeys = channel.unary_unary(
+                '/fedge.v1.Coordinator/ShareKeys',
+                request_serializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.ShareKeysRequest.SerializeToString,
+                response_deserializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.ShareKeysResponse.FromString,
+                _registered_method=True)
+        self.Unmask = channel.unary_unary(
+                '/fedge.v1.Coordinator/Unmask',
+                request_serializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.UnmaskRequest.SerializeToString,
+                response_deserializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.UnmaskResponse.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -87,6 +102,27 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AdvertiseKeys(self, request, context):
+        """Secure aggregation stages (docs/secagg.md), for assignments that carry a SecAggPlan.
+        Each is a poll: the reply carries the stage's result once the stage has closed for the
+        round, and a retry_after_ms until then. Repeating a request is harmless.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShareKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unmask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +145,21 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.UploadUpdate,
                     request_deserializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.UpdateChunk.FromString,
                     response_serializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.UploadUpdateResponse.SerializeToString,
+            ),
+            'AdvertiseKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvertiseKeys,
+                    request_deserializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.AdvertiseKeysRequest.FromString,
+                    response_serializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.AdvertiseKeysResponse.SerializeToString,
+            ),
+            'ShareKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShareKeys,
+                    request_deserializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.ShareKeysRequest.FromString,
+                    response_serializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.ShareKeysResponse.SerializeToString,
+            ),
+            'Unmask': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unmask,
+                    request_deserializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.UnmaskRequest.FromString,
+                    response_serializer=fedge_dot_shared_dot_proto_dot_coordinator__pb2.UnmaskResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +270,87 @@ class Coordinator:
             '/fedge.v1.Coordinator/UploadUpdate',
             fedge_dot_shared_dot_proto_dot_coordinator__pb2.UpdateChunk.SerializeToString,
             fedge_dot_shared_dot_proto_dot_coordinator__pb2.UploadUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvertiseKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedge.v1.Coordinator/AdvertiseKeys',
+            fedge_dot_shared_dot_proto_dot_coordinator__pb2.AdvertiseKeysRequest.SerializeToString,
+            fedge_dot_shared_dot_proto_dot_coordinator__pb2.AdvertiseKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShareKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedge.v1.Coordinator/ShareKeys',
+            fedge_dot_shared_dot_proto_dot_coordinator__pb2.ShareKeysRequest.SerializeToString,
+            fedge_dot_shared_dot_proto_dot_coordinator__pb2.ShareKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unmask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedge.v1.Coordinator/Unmask',
+            fedge_dot_shared_dot_proto_dot_coordinator__pb2.UnmaskRequest.SerializeToString,
+            fedge_dot_shared_dot_proto_dot_coordinator__pb2.UnmaskResponse.FromString,
             options,
             channel_credentials,
             insecure,

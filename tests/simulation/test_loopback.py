@@ -25,3 +25,11 @@ def test_grpc_backend_writes_what_the_inprocess_backend_writes(tmp_path):
     assert abs(grpc["final_accuracy"] - inprocess["final_accuracy"]) < 0.1
     assert json.loads((tmp_path / "grpc" / "summary.json").read_text())["backend"] == "grpc"
     assert (tmp_path / "grpc" / "plot.png").exists()
+
+
+@pytest.mark.slow
+def test_secure_aggregation_runs_over_real_processes(tmp_path):
+    summary = run(SimulationConfig(**SMALL, backend="grpc", secagg=True), tmp_path)
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert summary["secagg"] and [r["clients"] for r in records] == [4, 4, 4]
+    assert summary["final_accuracy"] > 0.25  # 4 classes

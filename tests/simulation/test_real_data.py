@@ -32,3 +32,12 @@ def test_digits_cnn_learns_fashion_mnist_under_label_skew(tmp_path, load_or_skip
 
     assert summary["final_accuracy"] > 0.5  # 10 classes: chance is 0.1
     assert accuracy[-1] > accuracy[0] + 0.1
+
+
+def test_secure_aggregation_keeps_the_default_federations_accuracy(tmp_path, load_or_skip):
+    load_or_skip(lambda: data.load("watch"))
+    plain = run(SimulationConfig(), tmp_path / "plain")
+    secure = run(SimulationConfig(secagg=True), tmp_path / "secure")
+
+    assert secure["secagg"] and not plain["secagg"]
+    assert abs(secure["final_accuracy"] - plain["final_accuracy"]) <= 0.01

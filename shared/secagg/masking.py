@@ -1,0 +1,65 @@
+"""Masks, all mod 2^32 (numpy uint32 wraps around):
+
+    client i sends  y_i = q_i + PRG(b_i) + Σ_{j neighbour of i} sign(i, j)·PRG(s_ij)
+    sign(i, j)      = +1 if i < j else −1, so the two ends of a pair cancel in the sum
+    server          Σ y_i over survivors − Σ PRG(b_i) over survivors
+                    − Σ sign(j, d)·PRG(s_jd) for each dropped d and each surviving neighbour j of d
+
+PRG is ``prg.expand``; s_ij is ``kdf.pairwise_seed`` of the pair's X25519 secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from fedge.shared.secagg.prg import expand
+
+
+def sign(own: int, peer: int) -> int:
+    if own == peer:
+        raise ValueError(f"a pairwise mask needs two different clients, got {own} twice")
+    return 1 if own < peer else -1
+
+
+def _check_values(values: object, what: str) -> np.ndarray:
+    if not isinstance(values, np.ndarray) or values.dtype != np.uint32 or values.ndim != 1:
+        got = f"{values.dtype} {values.shape}" if isinstance(values, np.ndarray) else type(values).__name__
+        raise TypeError(f"{what} must be a 1-D uint32 array, got {got}")
+    return values
+
+
+def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, remove: bool = False) -> np.ndarray:
+    for seed, direction in seeds_with_signs:
+        if direction not in (1, -1) or isinstance(direction, bool):
+            raise ValueError(f"a pairwise mask's sign must be +1 or -1, got {direction!r}")
+        if (direction == 1) != remove:
+            out += expand(seed, out.size)
+        else:
+            out -= expand(seed, out.size)
+    return out
+
+
+def mask(values: np.ndarray, self_seed: bytes, pair_seeds: Sequence[tuple[bytes, int]]) -> np.ndarray:
+    """The masked input: quantised ``values`` plus the self mask plus every signed pairwise mask."""
+    out = _check_values(values, "values").copy()
+    out += expand(self_seed, out.size)
+    return _apply(out, pair_seeds)
+
+
+def remove_self_masks(total: np.ndarray, seeds: Iterable[bytes]) -> np.ndarray:
+    """``total`` minus PRG(b) for every survivor's reconstructed self-mask seed b."""
+    out = _check_values(total, "total").copy()
+    for seed in seeds:
+        out -= expand(seed, out.size)
+    return out
+
+
+def remove_pair_masks(total: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]]) -> np.ndarray:
+    """``total`` minus the masks that survivors added for dropped neighbours.
+
+    Each sign is the survivor's: +1 if the survivor's index is below the dropped client's.
+    """
+    out = _check_values(total, "total").copy()
+    return _apply(out, seeds_with_signs, remove=True)

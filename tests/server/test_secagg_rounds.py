@@ -1,0 +1,176 @@
+"""Secure rounds end to end in-process: the coordinator learns the mean, and nothing else."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fedge.client.agent import Agent
+from fedge.client.secagg import SecAggSession
+from fedge.client.transport import InProcessTransport
+from fedge.server.config import TaskConfig
+from fedge.server.coordinator import Coordinator
+from fedge.shared import codec, secagg
+from fedge.shared.proto import admin_pb2 as apb
+from fedge.shared.proto import coordinator_pb2 as pb
+from fedge.simulation.inprocess import TASK, Dropouts, SimulatedClock, play_round
+
+CLIENTS = 8
+
+
+class FixedTrainer:
+    """Returns a known update: client ``i`` sends ``(i + 1) / 10`` plus a fixed pattern."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __call__(self, spec_json, start, plan, rng):
+        pattern = np.random.default_rng(self.index).uniform(-0.5, 0.5, sum(w.size for w in start))
+        flat = (self.index + 1) / 10 + pattern
+        delta, offset = [], 0
+        for w in start:
+            delta.append(flat[offset : offset + w.size].reshape(w.shape).astype(np.float32))
+            offset += w.size
+        return delta, 10, {}
+
+
+class Recording(InProcessTransport):
+    """An in-process transport that keeps every request the coordinator receives."""
+
+    def __init__(self, coordinator, log: list) -> None:
+        super().__init__(coordinator)
+        self.log = log
+
+    def advertise_keys(self, request):
+        self.log.append(("advertise_keys", request.SerializeToString()))
+        return super().advertise_keys(request)
+
+    def share_keys(self, request):
+        self.log.append(("share_keys", request.SerializeToString()))
+        return super().share_keys(request)
+
+    def unmask(self, request):
+        self.log.append(("unmask", request.SerializeToString()))
+        return super().unmask(request)
+
+    def upload_update(self, chunks):
+        chunks = list(chunks)
+        self.log.extend(("upload", c.SerializeToString()) for c in chunks)
+        return super().upload_update(iter(chunks))
+
+
+def secure_federation(tmp_path, min_clients: int = 2, log: list | None = None):
+    task = TaskConfig(
+        name=TASK, model="mlp", input_shape=(8,), labels=("a", "b", "c"), rounds=3, clients_per_round=CLIENTS,
+        min_clients=min_clients, over_selection=1.0, secagg=True, secagg_clip=2.0,
+    )  # fmt: skip
+    clock = SimulatedClock()
+    coordinator = Coordinator([task], tmp_path / "coordinator", clock=clock)
+    request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=CLIENTS)
+    transport = Recording(coordinator, log if log is not None else [])
+    agents = [
+        Agent(transport, Agent.enroll(transport, token), FixedTrainer(i), seed=i)
+        for i, token in enumerate(coordinator.create_tokens(request).tokens)
+    ]
+    return coordinator, agents, clock
+
+
+def expected_mean(survivors: list[int], start: list[np.ndarray]) -> np.ndarray:
+    return np.mean(
+        [np.concatenate([d.ravel() for d in FixedTrainer(i)(None, start, None, None)[0]]) for i in survivors], axis=0
+    )
+
+
+@pytest.mark.parametrize("stage", ["advertise", "share", "train", "unmask"])
+@pytest.mark.parametrize("dropped", [0, 1, 2])  # of 8 clients: 0%, 12.5%, 25%
+def test_unmasked_mean_equals_the_plain_mean_with_dropouts_at_each_stage(tmp_path, stage, dropped):
+    coordinator, agents, clock = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    start = [w.copy() for w in task.weights]
+    plan = {i: stage for i in range(dropped)}
+    play_round(coordinator, agents, np.random.default_rng(0), clock, Dropouts(0.0, None, plan=plan, redraw=False))
+
+    # who the coordinator counted: clients dropped at "unmask" had sent their masked input
+    counted = list(range(CLIENTS)) if stage == "unmask" else list(range(dropped, CLIENTS))
+    assert task.version == 1 and task.last_metrics["clients"] == len(counted)
+    got = np.concatenate([(w - s).ravel() for w, s in zip(task.weights, start, strict=True)])
+    bound = secagg.Quantizer(2.0, CLIENTS).error_bound(len(counted)) / len(counted)
+    np.testing.assert_allclose(got, expected_mean(counted, start), atol=bound + 1e-6)
+
+
+def test_a_round_that_cannot_be_unmasked_is_retried_not_committed(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    first = task.live.round_id
+    plan = {i: "unmask" for i in range(6)}  # only 2 of 8 reveal: below every client's threshold
+    dropouts = Dropouts(0.0, None, plan=plan, redraw=False)
+    play_round(
+        coordinator, agents, np.random.default_rng(0), clock, dropouts, until=lambda: task.live.round_id != first
+    )
+
+    assert task.version == 0  # nothing half-committed
+    rounds = coordinator.store.query("SELECT phase, reason FROM rounds ORDER BY round_id")
+    assert rounds[0]["phase"] == "failed" and "too few shares" in rounds[0]["reason"]
+
+
+def test_the_servers_whole_view_holds_no_plaintext_update(tmp_path):
+    log: list[tuple[str, bytes]] = []
+    coordinator, agents, clock = secure_federation(tmp_path, log=log)
+    task = coordinator.tasks[TASK]
+    start = [w.copy() for w in task.weights]
+    play_round(
+        coordinator, agents, np.random.default_rng(0), clock, Dropouts(0.0, None, plan={0: "train"}, redraw=False)
+    )
+
+    rows = b"".join(
+        json.dumps([list(r) for r in coordinator.store.query(f"SELECT * FROM {table}")]).encode()
+        for table in ("settings", "tokens", "clients", "tasks", "versions", "rounds", "participants")
+    )
+    seen = b"".join(message for _, message in log) + rows
+    for i in range(CLIENTS):
+        update = codec.encode(FixedTrainer(i)(None, start, None, None)[0])
+        for offset in range(0, len(update) - 16, 997):  # any 16-byte run of any client's plaintext update
+            assert update[offset : offset + 16] not in seen
+
+
+def test_a_single_masked_input_looks_uniform(tmp_path):
+    log: list[tuple[str, bytes]] = []
+    coordinator, agents, clock = secure_federation(tmp_path, log=log)
+    play_round(coordinator, agents, np.random.default_rng(0), clock)
+    chunks = [pb.UpdateChunk.FromString(m) for kind, m in log if kind == "upload"]
+    data = next(c.data for c in chunks if c.HasField("data"))
+    counts = np.bincount(np.frombuffer(data, np.uint8), minlength=256)
+    expected = len(data) / 256
+    chi_square = float(((counts - expected) ** 2 / expected).sum())
+    assert chi_square < 350  # 255 degrees of freedom: p ≈ 1e-4 at 350; the plain quantised update is far above
+
+
+def secure_session() -> SecAggSession:
+    assignment = pb.Assignment(
+        task_id="t", round_id=7, secagg=pb.SecAggPlan(neighbours=4, threshold=2, clip=1.0, max_clients=5)
+    )
+    session = SecAggSession(assignment, "credential")
+    session.index = 0
+    peer = secagg.PrivateKey.generate()
+    session.peers = {
+        j: pb.Peer(index=j, encryption_key=peer.public_bytes(), mask_key=peer.public_bytes()) for j in (1, 2)
+    }
+    secret, b = secagg.PrivateKey.generate().private_bytes(), bytes(32)
+    for j in (1, 2):
+        s_share, b_share = secagg.split(secret, 2, [1, 2])[0], secagg.split(b, 2, [1, 2])[0]  # x = 1: for client 0
+        session.bundles[j] = secagg.ShareBundle(j, 0, s_share, b_share)
+    return session
+
+
+def test_a_client_refuses_to_reveal_both_secrets_of_one_neighbour():
+    with pytest.raises(secagg.RevealRefused, match="either a survivor or dropped"):
+        secure_session().unmask_request(pb.UnmaskResponse(survivors=[1, 2], dropped=[1]))
+
+
+def test_a_client_refuses_a_second_reveal_in_the_same_round():
+    session = secure_session()
+    session.unmask_request(pb.UnmaskResponse(survivors=[1, 2]))  # b shares of 1 and 2
+    with pytest.raises(secagg.RevealRefused, match="already revealed"):
+        session.unmask_request(pb.UnmaskResponse(dropped=[1]))  # would add s_sk of 1: refused

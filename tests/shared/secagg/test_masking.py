@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedge.shared.secagg.masking import mask, remove_pair_masks, remove_self_masks, sign
+
+
+def _pairs(entries: list[dict]) -> list[tuple[bytes, int]]:
+    return [(bytes.fromhex(e["seed"]), e["sign"]) for e in entries]
+
+
+def test_masking_replays_the_vector(vector):
+    v = vector("masking.json")
+    values, self_seed = np.array(v["values"], dtype=np.uint32), bytes.fromhex(v["self_seed"])
+    masked = mask(values, self_seed, _pairs(v["pair_seeds"]))
+    assert masked.tolist() == v["masked"]
+    assert remove_self_masks(masked, [self_seed]).tolist() == v["without_self_mask"]
+    assert remove_pair_masks(remove_self_masks(masked, [self_seed]), _pairs(v["pair_seeds"])).tolist() == v["values"]
+
+
+def test_pairwise_masks_cancel_in_the_sum():
+    a, b, seed = np.array([1, 2, 3], np.uint32), np.array([10, 20, 2**32 - 1], np.uint32), bytes(range(32))
+    total = mask(a, bytes(32), [(seed, sign(0, 1))]) + mask(b, b"\x01" * 32, [(seed, sign(1, 0))])
+    assert remove_self_masks(total, [bytes(32), b"\x01" * 32]).tolist() == [11, 22, 2]
+
+
+def test_sign_is_plus_for_the_lower_index():
+    assert (sign(2, 7), sign(7, 2)) == (1, -1)
+
+
+def test_mask_leaves_its_input_untouched():
+    values = np.arange(4, dtype=np.uint32)
+    mask(values, bytes(32), [])
+    assert values.tolist() == [0, 1, 2, 3]
+
+
+def test_a_single_masked_vector_looks_uniform():
+    masked = mask(np.zeros(100_000, np.uint32), bytes(range(32)), [(b"\x07" * 32, 1), (b"\x09" * 32, -1)])
+    counts = np.bincount(masked.view(np.uint8), minlength=256)
+    expected = counts.sum() / 256
+    chi_square = float(((counts - expected) ** 2 / expected).sum())
+    assert 161.7 < chi_square < 377.1  # the two-sided 1e-6 quantiles of chi-square with 255 degrees of freedom
+    assert abs(float(masked.mean()) / 2**32 - 0.5) < 0.005
+
+
+@pytest.mark.parametrize(
+    "values", [np.zeros(3, np.int32), np.zeros(3, np.float32), np.zeros((2, 2), np.uint32), [0, 1]]
+)
+def test_values_other_than_a_flat_uint32_array_are_refused(values):
+    with pytest.raises(TypeError, match="values must be a 1-D uint32 array"):
+        mask(values, bytes(32), [])
+
+
+@pytest.mark.parametrize("direction", [0, 2, True])
+def test_pair_sign_other_than_plus_or_minus_one_is_refused(direction):
+    with pytest.raises(ValueError, match="sign must be \\+1 or -1"):
+        mask(np.zeros(2, np.uint32), bytes(32), [(bytes(32), direction)])
+
+
+def test_a_pair_of_one_client_has_no_sign():
+    with pytest.raises(ValueError, match="got 3 twice"):
+        sign(3, 3)

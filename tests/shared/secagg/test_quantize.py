@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from fedge.shared.secagg.quantize import Quantizer
+
+
+def test_values_replay_the_vector(vector):
+    v = vector("quantize.json")
+    quantizer = Quantizer(v["clip"], v["n_clients"])
+    assert (quantizer.bits, quantizer.levels) == (v["bits"], v["levels"])
+    q = quantizer.quantize_with(np.array(v["values"]["x"], dtype=np.float32), np.array(v["values"]["uniforms"]))
+    assert q.tolist() == v["values"]["q"]
+
+
+def test_sum_replays_the_vector(vector):
+    v = vector("quantize.json")
+    quantizer, s = Quantizer(v["clip"], v["n_clients"]), v["sum"]
+    quantised = [
+        quantizer.quantize_with(np.array(x, np.float32), np.array(u))
+        for x, u in zip(s["updates"], s["uniforms"], strict=True)
+    ]
+    assert [q.tolist() for q in quantised] == s["quantized"]
+    total = np.sum(quantised, axis=0, dtype=np.uint32)
+    assert total.tolist() == s["total"]
+    dequantised = quantizer.dequantize_sum(total, s["count"])
+    assert dequantised.tolist() == s["dequantized"]
+    assert np.abs(dequantised - np.array(s["clipped_sum"])).max() <= s["error_bound"]
+
+
+@pytest.mark.parametrize(("n_clients", "bits"), [(1, 32), (2, 31), (3, 30), (4, 30), (5, 29), (100, 25), (65535, 16)])
+def test_bits_leave_room_for_the_cohort_sum(n_clients, bits):
+    quantizer = Quantizer(1.0, n_clients)
+    assert quantizer.bits == bits
+    assert n_clients * quantizer.levels < 2**32
+
+
+def test_largest_values_of_a_full_cohort_do_not_wrap():
+    quantizer = Quantizer(2.0, 5)
+    top = np.stack([quantizer.quantize(np.full(4, 9.0), np.random.default_rng(i)) for i in range(5)])
+    total = top.sum(axis=0, dtype=np.uint32)
+    assert np.allclose(quantizer.dequantize_sum(total, 5), 10.0)
+
+
+def test_values_beyond_clip_are_clipped():
+    quantizer = Quantizer(1.0, 1)
+    q = quantizer.quantize(np.array([-5.0, 5.0]), np.random.default_rng(0))
+    assert q.tolist() == [0, quantizer.levels]
+
+
+def test_stochastic_rounding_is_unbiased():
+    quantizer = Quantizer(1.0, 2**15)  # 17 bits
+    scaled = (0.123456 + 1.0) / 2.0 * quantizer.levels  # 73626.3…: rounds to 73626 or 73627
+    q = quantizer.quantize(np.full(200_000, 0.123456), np.random.default_rng(1))
+    assert set(np.unique(q).tolist()) == {int(scaled), int(scaled) + 1}
+    assert abs(q.mean() - scaled) < 0.006  # five standard deviations of the mean of 200k draws
+
+
+def test_sum_of_many_clients_stays_within_the_bound():
+    quantizer, rng = Quantizer(0.5, 40), np.random.default_rng(3)
+    updates = rng.normal(0, 0.3, size=(40, 1000))
+    total = np.sum([quantizer.quantize(u, rng) for u in updates], axis=0, dtype=np.uint32)
+    error = np.abs(quantizer.dequantize_sum(total, 40) - np.clip(updates, -0.5, 0.5).sum(axis=0))
+    assert error.max() <= quantizer.error_bound(40)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_refused(bad):
+    with pytest.raises(ValueError, match="must be finite"):
+        Quantizer(1.0, 3).quantize(np.array([0.0, bad]), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("clip", [0, -1.0, float("nan"), float("inf"), "1"])
+def test_clip_must_be_a_positive_finite_number(clip):
+    with pytest.raises(ValueError, match="clip must be a finite number > 0"):
+        Quantizer(clip, 3)
+
+
+@pytest.mark.parametrize("n_clients", [0, 65536, 2.0, True])
+def test_n_clients_must_fit_the_cohort_limit(n_clients):
+    with pytest.raises(ValueError, match=re.escape("n_clients must be an int in 1..65535")):
+        Quantizer(1.0, n_clients)
+
+
+def test_rng_must_be_a_numpy_generator():
+    with pytest.raises(TypeError, match="numpy Generator, got RandomState"):
+        Quantizer(1.0, 3).quantize(np.zeros(2), np.random.RandomState(0))
+
+
+def test_uniforms_outside_the_unit_interval_are_refused():
+    with pytest.raises(ValueError, match=r"uniforms must lie in \[0, 1\)"):
+        Quantizer(1.0, 3).quantize_with(np.zeros(2), np.array([0.5, 1.0]))
+
+
+def test_dequantising_more_clients_than_planned_is_refused():
+    with pytest.raises(ValueError, match=re.escape("count must be an int in 1..n_clients=3, got 4")):
+        Quantizer(1.0, 3).dequantize_sum(np.zeros(2, np.uint32), 4)
+
+
+def test_dequantising_a_signed_total_is_refused():
+    with pytest.raises(TypeError, match="total must be a uint32 array, got int64"):
+        Quantizer(1.0, 3).dequantize_sum(np.zeros(2, np.int64), 1)
