@@ -161,7 +161,7 @@ class Agent:
             run.stage = "train"
         elif run.stage == "train":
             delta, examples, metrics = self._train(run.assignment)
-            masked = session.masked_input(delta, self.rng)
+            masked = session.masked_input(delta, self.rng)  # clipped and noised first when the plan asks
             spec = pb.TensorSpec(name="masked", dtype="uint32", shape=[masked.size])
             self._upload(run.assignment, masked.tobytes(), [spec], examples, metrics)
             run.stage, run.pending = "unmask", pb.UnmaskRequest(**session._ids())

@@ -17,6 +17,7 @@ import numpy as np
 
 from fedge.shared import secagg
 from fedge.shared.nn import Weights
+from fedge.shared.privacy import clip_update, discrete_gaussian
 from fedge.shared.proto import coordinator_pb2 as pb
 
 
@@ -81,12 +82,20 @@ class SecAggSession:
             )
 
     # -- masked input ------------------------------------------------------------------------
-    def masked_input(self, delta: Weights, rng: np.random.Generator, noise: np.ndarray | None = None) -> np.ndarray:
-        """The quantised update (plus optional integer DP noise), masked: 4 bytes per parameter."""
+    def masked_input(self, delta: Weights, rng: np.random.Generator) -> np.ndarray:
+        """The quantised update, masked: 4 bytes per parameter.
+
+        With differential privacy in the plan, the update is first clipped to L2 norm dp_clip and
+        discrete Gaussian noise is added to its integers (docs/privacy.md): the coordinator only
+        ever sees the noisy sum.
+        """
+        if self.plan.dp_clip:
+            delta, _ = clip_update(delta, self.plan.dp_clip)
         flat = np.concatenate([d.ravel() for d in delta])
         quantized = secagg.Quantizer(self.plan.clip, self.plan.max_clients).quantize(flat, rng)
-        if noise is not None:
-            quantized = quantized + noise.astype(np.uint32)  # wraps mod 2^32 like the masks
+        if self.plan.dp_noise_stddev:
+            noise = discrete_gaussian(quantized.shape, self.plan.dp_noise_stddev, rng)
+            quantized = quantized + noise.astype(np.uint32)  # two's complement: wraps mod 2^32 like the masks
         pairs = []
         for j in sorted(self.bundles):  # neighbours that shared: exactly those that mask with us
             shared = secagg.agree(self.s, secagg.PublicKey.from_bytes(self.peers[j].mask_key))

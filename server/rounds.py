@@ -37,6 +37,7 @@ from fedge.server.strategies.base import Aggregator, Update
 from fedge.shared import codec, data, training
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model, Weights
+from fedge.shared.privacy import client_noise_scale, clip_update, gaussian_noise
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.shared.secagg import Quantizer
 from fedge.shared.training import TrainConfig
@@ -97,6 +98,13 @@ class TaskRounds:
             evaluate = held_out_evaluator(data.load(task.evaluate_on).heldout, self.spec)
         self.evaluate = evaluate
         self.last_metrics: dict[str, Any] = {}
+        self.noise_rng = np.random.default_rng()  # fresh OS entropy: DP noise must not be predictable
+        self.accountant = None
+        if task.dp_noise:
+            from fedge.shared.privacy import PrivacyAccountant
+
+            # the population is unknown, so no amplification by sampling is claimed (rate 1)
+            self.accountant = PrivacyAccountant(task.dp_noise, 1.0, task.dp_delta)
         model = Model(self.spec, seed=task.seed)
         self.names = model.parameter_names
         self.strategy = make_strategy(task.strategy, **task.strategy_options)
@@ -256,7 +264,11 @@ class TaskRounds:
     def _mean_update(self, live: LiveRound) -> Weights:
         """The round's mean update: streamed in the clear, or unmasked from the secure sum (unweighted)."""
         if live.secagg is None:
-            return live.aggregator.result()
+            mean = live.aggregator.result()
+            if self.task.dp_noise:  # central DP: the trusted server adds N(0, (z·C)²) to the sum
+                noise = gaussian_noise([w.shape for w in mean], self.task.dp_noise * self.task.dp_clip, self.noise_rng)
+                mean = [(m + n / live.aggregator.count).astype(np.float32) for m, n in zip(mean, noise, strict=True)]
+            return mean
         s = live.secagg
         count = len(s.inputs)
         quantizer = Quantizer(s.plan.clip, s.plan.max_clients)
@@ -288,6 +300,10 @@ class TaskRounds:
             examples=examples,
             duration_s=self.clock() - live.opened_at,
         )
+        if self.accountant is not None:
+            self.accountant.rounds = live.number
+            metrics.update(epsilon=self.accountant.epsilon(), epsilon_round=self.accountant.epsilon_per_round())
+            metrics["delta"] = self.task.dp_delta
         if self.evaluate is not None:
             metrics.update(self.evaluate(weights))
         return metrics
@@ -335,7 +351,13 @@ class TaskRounds:
         n = self.task.cohort_size
         k = self.task.secagg_neighbours or automatic_neighbours(n)
         t = self.task.secagg_threshold or automatic_threshold(k, n)
-        return pb.SecAggPlan(neighbours=k, threshold=t, clip=self.task.secagg_clip, max_clients=n)
+        plan = pb.SecAggPlan(neighbours=k, threshold=t, clip=self.task.secagg_clip, max_clients=n)
+        if self.task.dp_noise:  # distributed DP: the reporting clients' noise sums to z·C on the sum
+            step = Quantizer(self.task.secagg_clip, n).step
+            total = self.task.dp_noise * self.task.dp_clip / step
+            plan.dp_noise_stddev = client_noise_scale(total, self.task.min_clients)
+        plan.dp_clip = self.task.dp_clip
+        return plan
 
     def model_bytes(self, client_id: str, round_id: int) -> bytes:
         with self.lock:
@@ -405,13 +427,21 @@ class TaskRounds:
             if live.secagg is not None:
                 live.secagg.add_input(client_id, tensors[0])
             else:
-                try:
-                    live.aggregator.add(Update(tensors, int(header.num_examples), client_id))
-                except ValueError as error:
-                    raise InvalidUpdate(str(error)) from None
+                self._add_clear(live, client_id, tensors, int(header.num_examples))
             self._count_report(live, client_id, header)
             self._advance()
             return True
+
+    def _add_clear(self, live: LiveRound, client_id: str, delta: Weights, examples: int) -> None:
+        """An update in the clear; with differential privacy it is clipped and counts once, so that
+        one client moves the sum by at most dp_clip."""
+        if self.task.dp_clip:
+            delta, _ = clip_update(delta, self.task.dp_clip)
+            examples = 1
+        try:
+            live.aggregator.add(Update(delta, examples, client_id))
+        except ValueError as error:
+            raise InvalidUpdate(str(error)) from None
 
     def _count_report(self, live: LiveRound, client_id: str, header: pb.UpdateHeader) -> None:
         live.cohort[client_id] = "reported"

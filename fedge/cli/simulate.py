@@ -108,6 +108,13 @@ def simulate(
     dropout: Annotated[
         float, typer.Option(help="With --secagg: fraction of clients that vanish each round, at a random stage.")
     ] = 0.0,
+    dp_clip: Annotated[
+        float, typer.Option(help="Differential privacy: L2 clip of each client's update (0: off).")
+    ] = 0.0,
+    dp_noise: Annotated[
+        float,
+        typer.Option(help="Noise multiplier z: Gaussian noise z × dp-clip on the sum (on devices with --secagg)."),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for data splits, initial weights and shuffling.")] = DEFAULTS.seed,
     out: Annotated[
         Path | None, typer.Option(help="Output folder [default: runs/simulate-<time>].", show_default=False)
@@ -138,6 +145,8 @@ def simulate(
         backend=backend.value,
         secagg=secagg,
         dropout=dropout,
+        dp_clip=dp_clip,
+        dp_noise=dp_noise,
     )
     out = out or Path("runs") / time.strftime("simulate-%Y%m%d-%H%M%S")
     console = Console()
@@ -191,6 +200,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
     if "centralized_accuracy" in summary:
         gap = summary["centralized_accuracy"] - summary["final_accuracy"]
         rows.append(("centralized accuracy", f"{summary['centralized_accuracy']:.4f} (gap {gap * 100:+.1f} points)"))
+    if "epsilon" in summary:
+        rows.append(("privacy", f"(ε = {summary['epsilon']:.3g}, δ = {summary['delta']:g}) over all rounds"))
     rows.append(("time", f"{summary['duration_s']:.1f} s"))
     for key, value in rows:
         table.add_row(key, value)

@@ -37,6 +37,8 @@ class SimulationConfig:
     backend: str = "inprocess"
     secagg: bool = False
     dropout: float = 0.0
+    dp_clip: float = 0.0
+    dp_noise: float = 0.0
 
     def __post_init__(self) -> None:
         defaults = DEFAULTS.get(self.dataset, SENSORS)

@@ -56,6 +56,8 @@ class Federation:
             clients_per_round=cohort,
             min_clients=survivors,
             secagg=config.secagg,
+            dp_clip=config.dp_clip,
+            dp_noise=config.dp_noise,
             over_selection=1.0,
             strategy=config.strategy,
             strategy_options=dict(config.strategy_options),

@@ -13,6 +13,7 @@ from fedge.client.transport import InProcessTransport
 from fedge.server.config import TaskConfig
 from fedge.server.coordinator import Coordinator
 from fedge.shared import codec, secagg
+from fedge.shared.privacy import clip_update
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.simulation.inprocess import TASK, Dropouts, SimulatedClock, play_round
@@ -61,11 +62,12 @@ class Recording(InProcessTransport):
         return super().upload_update(iter(chunks))
 
 
-def secure_federation(tmp_path, min_clients: int = 2, log: list | None = None):
-    task = TaskConfig(
-        name=TASK, model="mlp", input_shape=(8,), labels=("a", "b", "c"), rounds=3, clients_per_round=CLIENTS,
-        min_clients=min_clients, over_selection=1.0, secagg=True, secagg_clip=2.0,
-    )  # fmt: skip
+def secure_federation(tmp_path, min_clients: int = 2, log: list | None = None, **options):
+    task = TaskConfig(**{
+        "name": TASK, "model": "mlp", "input_shape": (8,), "labels": ("a", "b", "c"), "rounds": 3,
+        "clients_per_round": CLIENTS, "min_clients": min_clients, "over_selection": 1.0, "secagg": True,
+        "secagg_clip": 2.0, **options,
+    })  # fmt: skip
     clock = SimulatedClock()
     coordinator = Coordinator([task], tmp_path / "coordinator", clock=clock)
     request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=CLIENTS)
@@ -174,3 +176,48 @@ def test_a_client_refuses_a_second_reveal_in_the_same_round():
     session.unmask_request(pb.UnmaskResponse(survivors=[1, 2]))  # b shares of 1 and 2
     with pytest.raises(secagg.RevealRefused, match="already revealed"):
         session.unmask_request(pb.UnmaskResponse(dropped=[1]))  # would add s_sk of 1: refused
+
+
+# -- differential privacy -------------------------------------------------------------------------
+def committed_change(coordinator, start) -> np.ndarray:
+    task = coordinator.tasks[TASK]
+    return np.concatenate([(w - s).ravel() for w, s in zip(task.weights, start, strict=True)])
+
+
+def clipped_mean(start, clip: float) -> np.ndarray:
+    updates = [clip_update(FixedTrainer(i)(None, start, None, None)[0], clip)[0] for i in range(CLIENTS)]
+    return np.mean([np.concatenate([d.ravel() for d in u]) for u in updates], axis=0)
+
+
+def test_central_dp_clips_every_update_to_the_bound(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path, secagg=False, dp_clip=0.5)
+    start = [w.copy() for w in coordinator.tasks[TASK].weights]
+    play_round(coordinator, agents, np.random.default_rng(0), clock)
+    # every FixedTrainer update has norm far above 0.5, so the mean of the clipped ones is at most 0.5 long
+    change = committed_change(coordinator, start)
+    assert 0.3 < np.linalg.norm(change) <= 0.5 + 1e-5
+
+
+def test_central_dp_noise_has_the_promised_scale_and_epsilon_is_reported(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path, secagg=False, dp_clip=0.5, dp_noise=2.0)
+    task = coordinator.tasks[TASK]
+    start = [w.copy() for w in task.weights]
+    clipped = clipped_mean(start, 0.5)
+    play_round(coordinator, agents, np.random.default_rng(0), clock)
+    noise = committed_change(coordinator, start) - clipped
+    assert abs(noise.std() / (2.0 * 0.5 / CLIENTS) - 1) < 0.1  # z·C/n on the mean
+    first = task.last_metrics["epsilon"]
+    play_round(coordinator, agents, np.random.default_rng(1), clock)
+    assert 0 < first < task.last_metrics["epsilon"]  # ε grows with every committed round
+    assert first == pytest.approx(task.last_metrics["epsilon_round"])
+
+
+def test_distributed_dp_under_secure_aggregation_adds_the_promised_noise(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path, min_clients=CLIENTS, dp_clip=0.5, dp_noise=2.0)
+    task = coordinator.tasks[TASK]
+    start = [w.copy() for w in task.weights]
+    clipped = clipped_mean(start, 0.5)
+    play_round(coordinator, agents, np.random.default_rng(0), clock)
+    noise = committed_change(coordinator, start) - clipped
+    assert abs(noise.std() / (2.0 * 0.5 / CLIENTS) - 1) < 0.1  # the devices' noise sums to z·C
+    assert task.last_metrics["epsilon"] > 0

@@ -1,0 +1,38 @@
+"""Client-level differential privacy: clip each update, add noise, account for (ε, δ).
+
+    clipping.py    clip_update: per-update L2 clipping over all tensors together;
+                   quantised_sensitivity: that bound once the update is scaled and rounded
+    noise.py       gaussian_noise (central, trusted server), discrete_gaussian and
+                   client_noise_scale (distributed, on devices, under secure aggregation)
+    accountant.py  PrivacyAccountant: ε per round and in total, from dp_accounting
+
+The accountant needs the `server` extra (dp-accounting); it is imported on first use, so a
+device that only clips and adds noise installs nothing more than numpy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .clipping import clip_update, quantised_sensitivity
+from .noise import client_noise_scale, discrete_gaussian, gaussian_noise
+
+if TYPE_CHECKING:
+    from .accountant import PrivacyAccountant
+
+__all__ = [
+    "PrivacyAccountant",
+    "client_noise_scale",
+    "clip_update",
+    "discrete_gaussian",
+    "gaussian_noise",
+    "quantised_sensitivity",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PrivacyAccountant":
+        from .accountant import PrivacyAccountant
+
+        return PrivacyAccountant
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
