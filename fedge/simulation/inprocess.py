@@ -130,9 +130,10 @@ class Dropouts:
 
 
 def play_round(coordinator: Coordinator, agents: list[Agent], rng: np.random.Generator, clock: SimulatedClock,
-               dropouts: Dropouts | None = None, until: Callable[[], bool] | None = None) -> None:  # fmt: skip
+               dropouts: Dropouts | None = None, until: Callable[[], bool] | None = None,
+               task_id: str = TASK) -> None:  # fmt: skip
     """Let clients take turns until the task commits its next version (or completes, or ``until()``)."""
-    task = coordinator.tasks[TASK]
+    task = coordinator.tasks[task_id]
     t = task.task
     patience = max(t.select_timeout_s, t.train_deadline_s, t.secagg_timeout_s) + 1
     version = task.version

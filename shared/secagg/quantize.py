@@ -58,9 +58,14 @@ class Quantizer:
             raise ValueError(f"expected one uniform per value, shape {values.shape}, got {u.shape}")
         if u.size and not (u.min() >= 0.0 and u.max() < 1.0):
             raise ValueError("uniforms must lie in [0, 1)")
-        scaled = (np.clip(values, -self.clip, self.clip) + self.clip) / (2 * self.clip) * self.levels
+        # ((clip(x) + clip) / (2·clip)) · L, the same operations in the same order, in place
+        scaled = np.clip(values, -self.clip, self.clip)
+        scaled += self.clip
+        scaled /= 2 * self.clip
+        scaled *= self.levels
         low = np.floor(scaled)
-        return (low + (u < scaled - low)).astype(np.uint32)
+        scaled -= low  # now the fraction
+        return (low + (u < scaled)).astype(np.uint32)
 
     def dequantize_sum(self, total: np.ndarray, count: int) -> np.ndarray:
         """The float32 sum of the ``count`` clipped values whose quantisations add up to ``total``."""

@@ -8,7 +8,7 @@ from fedge.shared import data
 from fedge.simulation import SimulationConfig, run
 from fedge.simulation.report import read_metrics
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # each runs whole federations
 
 
 def test_default_federation_is_within_three_points_of_centralized(tmp_path, load_or_skip):
