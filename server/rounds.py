@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from fedge.server.config import TaskConfig
 from fedge.server.errors import DuplicateUpdate, InvalidUpdate, StaleRound
 from fedge.server.secagg import SecAggRound, automatic_neighbours, automatic_threshold
 from fedge.server.store import Store
@@ -85,7 +86,7 @@ class TaskRounds:
 
     def __init__(
         self,
-        task: Any,
+        task: TaskConfig,
         store: Store,
         evaluate: Callable[[Weights], dict[str, float]] | None = None,
         clock: Callable[[], float] = time.time,
@@ -495,7 +496,7 @@ def _retry(ms: int, reason: str) -> pb.CheckInResponse:
     return pb.CheckInResponse(retry=pb.RetryAfter(retry_after_ms=ms, reason=reason))
 
 
-def _config_json(task: Any) -> dict:
+def _config_json(task: TaskConfig) -> dict:
     from dataclasses import asdict
 
     config = asdict(task)
