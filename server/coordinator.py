@@ -18,12 +18,16 @@ from typing import Any
 from fedge.server.errors import InvalidRequest, InvalidUpdate, NotFound, PermissionDenied, TooLarge
 from fedge.server.rounds import RETRY_IDLE_MS, TaskRounds
 from fedge.server.store import Store
-from fedge.shared import codec
+from fedge.shared import codec, registry
 from fedge.shared.nn import Weights
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import coordinator_pb2 as pb
 
 log = logging.getLogger("fedge.coordinator")
+
+
+def signing_key_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "keys" / "signing.key"
 
 
 class Coordinator:
@@ -41,6 +45,8 @@ class Coordinator:
         if failed:
             log.warning("%d unfinished round(s) from before a restart will be retried", failed)
         self.admin_credential = self.store.admin_credential()
+        # the key published models are signed with: created at first start, never replaced
+        self.signing_key = registry.load_or_create(signing_key_path(data_dir))
         self.tasks: dict[str, TaskRounds] = {}
         for task in tasks:
             self.tasks[task.name] = TaskRounds(task, self.store, (evaluators or {}).get(task.name), clock)

@@ -70,7 +70,8 @@ def start(settings: Any, tasks: Any, workers: int = 16) -> Running:
     stop_event = threading.Event()
     runner = threading.Thread(target=coordinator.run, args=(stop_event,), name="fedge-rounds", daemon=True)
     runner.start()
-    log.info("fedge server listening on %s, data in %s", address, data_dir)
+    fingerprint = coordinator.signing_key.public_key().fingerprint()
+    log.info("fedge server listening on %s, data in %s, signing key %s", address, data_dir, fingerprint)
     return Running(address, server, coordinator, stop_event, runner)
 
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from fedge import __version__
-from fedge.cli import admin, client, data, init, server, simulate
+from fedge.cli import admin, client, data, init, keys, server, simulate
 
 app = typer.Typer(
     name="fedge",
@@ -31,6 +31,7 @@ app.command("client")(client.client)
 app.add_typer(admin.token_app, name="token")
 app.command("status")(admin.status)
 app.add_typer(data.app, name="data")
+app.add_typer(keys.keys_app, name="keys")
 
 stderr = Console(stderr=True)
 

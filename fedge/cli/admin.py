@@ -106,7 +106,7 @@ class DataDirAdmin:
 
 
 def backend(server: str | None, data_dir: Path | None, admin_token: str | None) -> AdminBackend:
-    data_dir = data_dir or _configured_data_dir()
+    data_dir = data_dir or configured_data_dir()
     if server is None:
         return DataDirAdmin(data_dir)
     credential = admin_token or os.environ.get("FEDGE_ADMIN_TOKEN")
@@ -120,7 +120,7 @@ def backend(server: str | None, data_dir: Path | None, admin_token: str | None) 
     return DaemonAdmin(server, credential)
 
 
-def _configured_data_dir() -> Path:
+def configured_data_dir() -> Path:
     from fedge.cli.server import find_config
     from fedge.server.config import load_config
 

@@ -132,3 +132,22 @@ def test_client_package_never_imports_the_server():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_keys_show_prints_the_signing_key_the_server_created(tmp_path):
+    config = small_config(tmp_path)
+    daemon = Daemon.start(config, tmp_path / "data", free_port())
+    daemon.stop()
+    shown = fedge("keys", "show", "--json", "--data-dir", str(tmp_path / "data"))
+    document = json.loads(shown.stdout)
+    from fedge.shared import registry
+
+    public = registry.load(tmp_path / "data" / "keys" / "signing.key").public_key()
+    assert document["public_key"] == public.public_bytes().hex() and document["fingerprint"] == public.fingerprint()
+    assert document["fingerprint"] in daemon.log.read_text()  # the daemon logged the same key
+
+
+def test_keys_show_never_creates_a_key(tmp_path):
+    result = fedge("keys", "show", "--data-dir", str(tmp_path))
+    assert result.returncode == 2 and "fedge server` creates it" in result.stderr
+    assert not (tmp_path / "keys").exists()
