@@ -21,15 +21,15 @@ token_app = typer.Typer(help="Enrolment tokens: one per client, used once.", no_
 
 ServerOption = Annotated[
     str | None,
-    typer.Option("--server", help="Daemon address HOST:PORT [default: use the data dir].", show_default=False),
+    typer.Option("--server", help="Daemon address HOST:PORT (default: use the data dir).", show_default=False),
 ]
 DataDirOption = Annotated[
     Path | None,
-    typer.Option(help="Coordinator data dir [default: from ./fedge.toml or fedge-data].", show_default=False),
+    typer.Option(help="Coordinator data dir (default: from ./fedge.toml or fedge-data).", show_default=False),
 ]
 AdminTokenOption = Annotated[
     str | None,
-    typer.Option(help="Admin credential [default: $FEDGE_ADMIN_TOKEN or <data-dir>/admin.token].", show_default=False),
+    typer.Option(help="Admin credential (default: $FEDGE_ADMIN_TOKEN or <data-dir>/admin.token).", show_default=False),
 ]
 
 

@@ -20,7 +20,7 @@ def client(
     name: Annotated[str, typer.Option(help="A name the operator sees in `fedge status`.")] = "",
     state: Annotated[
         Path | None,
-        typer.Option(help="Where the credential is kept [default: DATA/.fedge-agent.json].", show_default=False),
+        typer.Option(help="Where the credential is kept (default: DATA/.fedge-agent.json).", show_default=False),
     ] = None,
     exit_when_done: Annotated[
         bool, typer.Option("--exit-when-done", help="Stop once every task has completed.")

@@ -20,7 +20,7 @@ def _keys() -> None:
 def show(
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Coordinator data dir [default: from ./fedge.toml or fedge-data].", show_default=False),
+        typer.Option(help="Coordinator data dir (default: from ./fedge.toml or fedge-data).", show_default=False),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON, for scripts.")] = False,
 ) -> None:

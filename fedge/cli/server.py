@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-CONFIG_HELP = "fedge.toml to read [default: ./fedge.toml if present, else the embedded defaults]."
+CONFIG_HELP = "fedge.toml to read (default: ./fedge.toml if present, else the embedded defaults)."
 
 
 def find_config(path: Path | None) -> Path | None:
@@ -21,13 +21,13 @@ def find_config(path: Path | None) -> Path | None:
 def server(
     config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP, show_default=False)] = None,
     host: Annotated[
-        str | None, typer.Option(help="Interface to bind [default: from the config].", show_default=False)
+        str | None, typer.Option(help="Interface to bind (default: from the config).", show_default=False)
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="gRPC port; 0 picks a free one [default: from the config].", show_default=False)
+        int | None, typer.Option(help="gRPC port; 0 picks a free one (default: from the config).", show_default=False)
     ] = None,
     data_dir: Annotated[
-        Path | None, typer.Option(help="State folder [default: from the config].", show_default=False)
+        Path | None, typer.Option(help="State folder (default: from the config).", show_default=False)
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request-level event.")] = False,
 ) -> None:

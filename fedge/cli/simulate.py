@@ -47,29 +47,29 @@ def simulate(
     ] = DatasetName.watch,
     model: Annotated[
         ModelName | None,
-        typer.Option(help="Zoo model [default: har-cnn1d for sensors, digits-cnn for images].", show_default=False),
+        typer.Option(help="Zoo model (default: har-cnn1d for sensors, digits-cnn for images).", show_default=False),
     ] = None,
     partition: Annotated[
         str | None,
         typer.Option(
-            help="iid | dirichlet:ALPHA | natural (one client per subject) [default: natural for sensors, else iid].",
+            help="iid | dirichlet:ALPHA | natural (one client per subject) (default: natural for sensors, else iid).",
             show_default=False,
         ),
     ] = None,
     clients: Annotated[
         int | None,
-        typer.Option(help="Number of clients [default: one per subject for natural, else 10].", show_default=False),
+        typer.Option(help="Number of clients (default: one per subject for natural, else 10).", show_default=False),
     ] = None,
     clients_per_round: Annotated[
-        int | None, typer.Option(help="Cohort size per round [default: every client].", show_default=False)
+        int | None, typer.Option(help="Cohort size per round (default: every client).", show_default=False)
     ] = None,
     rounds: Annotated[
-        int | None, typer.Option(help="Federated rounds [default: 30 for sensors, 10 for images].", show_default=False)
+        int | None, typer.Option(help="Federated rounds (default: 30 for sensors, 10 for images).", show_default=False)
     ] = None,
     local_epochs: Annotated[
         int | None,
         typer.Option(
-            help="Epochs each client trains per round [default: 2 for sensors, 1 for images].", show_default=False
+            help="Epochs each client trains per round (default: 2 for sensors, 1 for images).", show_default=False
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Local batch size.")] = DEFAULTS.batch_size,
@@ -117,7 +117,7 @@ def simulate(
     ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for data splits, initial weights and shuffling.")] = DEFAULTS.seed,
     out: Annotated[
-        Path | None, typer.Option(help="Output folder [default: runs/simulate-<time>].", show_default=False)
+        Path | None, typer.Option(help="Output folder (default: runs/simulate-<time>).", show_default=False)
     ] = None,
 ) -> None:
     """Simulate a federation: N clients, R rounds, held-out accuracy per round.
