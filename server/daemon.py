@@ -76,11 +76,11 @@ def start(settings: Any, tasks: Any, workers: int = 16) -> Running:
 
 
 def serve_forever(settings: Any, tasks: Any) -> None:
-    """Run until SIGTERM or SIGINT."""
-    running = start(settings, tasks)
+    """Run until SIGTERM or SIGINT (handled from before the port opens, so none is ever fatal)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    running = start(settings, tasks)
     stop.wait()
     log.info("stopping: finishing in-flight requests")
     running.stop()

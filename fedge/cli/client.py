@@ -35,14 +35,14 @@ def client(
     from fedge.client.datadir import load_local_data
     from fedge.client.transport import GrpcTransport
 
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     log = logging.getLogger("fedge.client")
     local = load_local_data(data)
     state = state or data / ".fedge-agent.json"
     transport = GrpcTransport(server)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     credential = load_credential(state, server) or _enroll(transport, token, name, stop)
     save_credential(state, server, credential)
     agent = Agent(transport, credential, LocalTrainer(local.x, local.y), seed=seed)
