@@ -460,28 +460,26 @@ class TaskRounds:
             raise StaleRound(f"round {round_id} of task {self.task_id!r} does not use secure aggregation")
         return live.secagg
 
-    def advertise_keys(self, client_id: str, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
+    def _stage(self, client_id: str, request: Any, act: str, waiting: Any) -> Any:
+        """One stage request: advance the round, let the stage take it, advance again; while the
+        stage is open the reply is ``waiting`` (ask again shortly)."""
         with self.lock:
             self._advance()
-            reply = self._secure(client_id, request.round_id).advertise(client_id, request)
+            reply = getattr(self._secure(client_id, request.round_id), act)(client_id, request)
             self._advance()
-            return reply or pb.AdvertiseKeysResponse(retry_after_ms=STAGE_POLL_MS)
+            return reply or waiting
+
+    def advertise_keys(self, client_id: str, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
+        return self._stage(client_id, request, "advertise", pb.AdvertiseKeysResponse(retry_after_ms=STAGE_POLL_MS))
 
     def share_keys(self, client_id: str, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse:
-        with self.lock:
-            self._advance()
-            reply = self._secure(client_id, request.round_id).share(client_id, request)
-            self._advance()
-            return reply or pb.ShareKeysResponse(retry_after_ms=STAGE_POLL_MS)
+        return self._stage(client_id, request, "share", pb.ShareKeysResponse(retry_after_ms=STAGE_POLL_MS))
 
     def unmask(self, client_id: str, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
         with self.lock:
-            self._advance()
             if request.shares and self._late(client_id, request.round_id):
                 return pb.UnmaskResponse(done=True)  # the round finished without these shares
-            reply = self._secure(client_id, request.round_id).unmask(client_id, request)
-            self._advance()
-            return reply or pb.UnmaskResponse(retry_after_ms=STAGE_POLL_MS)
+            return self._stage(client_id, request, "unmask", pb.UnmaskResponse(retry_after_ms=STAGE_POLL_MS))
 
 
 def _unflatten(flat: np.ndarray, like: Weights) -> Weights:
