@@ -2,11 +2,13 @@
 
 Clients return a zero update at once, so what is timed is everything *but* training: check-in,
 selection, the model download, the upload, streaming aggregation, the commit (version files with
-fsync, one SQLite transaction) and the polling between rounds. P is the model's parameter count
-(the zoo's MLP, its input width solved for P), N the clients per round (all of them, every round).
+fsync, one SQLite transaction) and, over gRPC, the clients' waits between rounds (pace steering).
+P is the model's parameter count (the zoo's MLP, its input width solved for P), N the clients per
+round (all of them, every round). The zero update is one preallocated list shared by every client.
 
     in-process   one ``Coordinator`` and N ``Agent``s on ``InProcessTransport``, stepped in turn as
-                 ``fedge.simulation.inprocess.run_rounds`` does: the same round code a daemon runs.
+                 ``fedge.simulation.inprocess.run_rounds`` does: the same round code a daemon runs
+                 (weights and updates are handed over as buffers, not cut into chunk messages).
     grpc         a real daemon (``fedge.server.daemon.start``) in the case's process (no agents in it), the
                  agents in separate processes (spawned; ``OPENBLAS_NUM_THREADS=1``), each running
                  ``Agent(GrpcTransport(address), ...).run(stop, exit_when_done=True)``.
@@ -25,7 +27,7 @@ on the same workload in the same run with the anchors' own script
 measured. Otherwise the ratio is taken against the anchors' recorded figures, labelled so.
 
     python benchmarks/round_overhead.py --quick                 # P=100k,1M × N=10, both backends
-    python benchmarks/round_overhead.py                         # the full matrix (≈ 25 min on 2 cores)
+    python benchmarks/round_overhead.py                         # the full matrix (≈ 10 min on 2 cores)
     python benchmarks/round_overhead.py --cases inprocess:1M:100,grpc:1M:10,grpc:1M:1000 --rounds 5
     python benchmarks/round_overhead.py --cases inprocess:1M:100 --profile   # cProfile of the in-process case
 """
@@ -157,7 +159,9 @@ class NoopTrainer:
         self.zeros: list[Any] | None = None
         self.lock = threading.Lock()
 
-    def __call__(self, spec_json: str, start: Any, plan: Any, rng: Any) -> tuple[list[Any], int, dict[str, float]]:
+    def __call__(
+        self, spec_json: str, start: Any, plan: Any, rng: Any, trainable: Any = ()
+    ) -> tuple[list[Any], int, dict[str, float]]:
         import numpy as np
 
         with self.lock:
@@ -300,17 +304,17 @@ class GatedTransport:
         self.check_ins += 1
         return self.inner.check_in(request)
 
-    def download_model(self, request: Any) -> Any:
+    def download_model(self, request: Any, size: int) -> Any:
         self.gate.acquire()
         try:
-            return self.inner.download_model(request)
+            return self.inner.download_model(request, size)
         except BaseException:
             self.gate.release()
             raise
 
-    def upload_update(self, chunks: Any) -> Any:
+    def upload_update(self, header: Any, parts: Any) -> Any:
         try:
-            return self.inner.upload_update(chunks)
+            return self.inner.upload_update(header, parts)
         finally:
             self.gate.release()
 

@@ -16,7 +16,7 @@ import logging
 import platform as platform_module
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,11 +64,21 @@ class SecureRound:
 
 
 class Trainer(Protocol):
-    """Turns the round's starting weights into an update: (delta, examples, metrics)."""
+    """Turns the round's starting weights into an update: (delta, examples, metrics).
+
+    ``start`` may be read-only views of the downloaded bytes: copy before changing them.
+    """
 
     def __call__(
-        self, spec_json: str, start: Weights, plan: TrainConfig, rng: np.random.Generator
-    ) -> tuple[Weights, int, dict[str, float]]: ...
+        self,
+        spec_json: str,
+        start: Weights,
+        plan: TrainConfig,
+        rng: np.random.Generator,
+        trainable: Sequence[str] = (),
+    ) -> tuple[Weights, int, dict[str, float]]:
+        """``trainable`` names the parameters to train and report (fine-tuning); empty: all."""
+        ...
 
 
 class LocalTrainer:
@@ -81,12 +91,22 @@ class LocalTrainer:
         self._model: tuple[str, Model] | None = None
 
     def __call__(
-        self, spec_json: str, start: Weights, plan: TrainConfig, rng: np.random.Generator
+        self,
+        spec_json: str,
+        start: Weights,
+        plan: TrainConfig,
+        rng: np.random.Generator,
+        trainable: Sequence[str] = (),
     ) -> tuple[Weights, int, dict[str, float]]:
         model = self.model(spec_json)
         model.set_weights(start)
+        model.train_only(trainable)
         result = fit(model, self.x, self.y, plan, rng)
-        delta = [w - s for w, s in zip(model.get_weights(), start, strict=True)]
+        delta = [
+            w - s
+            for name, w, s in zip(model.parameter_names, model.get_weights(), start, strict=True)
+            if not trainable or name in trainable
+        ]
         return delta, result.num_examples, {"train_loss": result.loss, "train_accuracy": result.accuracy}
 
     def model(self, spec_json: str) -> Model:
@@ -108,12 +128,11 @@ class Agent:
         trainer: Trainer,
         platform: str | None = None,
         seed: int | list[int] | None = None,
-        chunk_bytes: int = 512 * 1024,
     ) -> None:
         self.transport, self.credential, self.trainer = transport, credential, trainer
         self.platform = platform or default_platform()
         self.rng = np.random.default_rng(seed)
-        self.chunk_bytes = chunk_bytes
+        self._specs: tuple[str, list[codec.Spec]] | None = None  # the model's tensor specs, by its spec
         self.secure: SecureRound | None = None
         self.backoff = Backoff()
 
@@ -137,12 +156,14 @@ class Agent:
             self.secure = SecureRound(assignment, SecAggSession(assignment, self.credential))
             return self._secure_step(self.secure)
         delta, examples, metrics = self._train(assignment)
-        self._upload(assignment, codec.encode(delta), assignment.tensors, examples, metrics)
+        trained = [t for t in assignment.tensors if not assignment.trainable or t.name in assignment.trainable]
+        self._upload(assignment, codec.encode_parts(delta), trained, examples, metrics)
         return Outcome(trained_round=assignment.round)
 
     def _train(self, assignment: pb.Assignment) -> tuple[Weights, int, dict[str, float]]:
         start = self._download(assignment)
-        return self.trainer(assignment.model_spec_json, start, _plan(assignment.plan), self.rng)
+        trainable = list(assignment.trainable)
+        return self.trainer(assignment.model_spec_json, start, _plan(assignment.plan), self.rng, trainable)
 
     def _secure_step(self, run: SecureRound) -> Outcome:
         """Advance a secure round by one request; a stage still open means: ask again shortly."""
@@ -163,7 +184,7 @@ class Agent:
             delta, examples, metrics = self._train(run.assignment)
             masked = session.masked_input(delta, self.rng)  # clipped and noised first when the plan asks
             spec = pb.TensorSpec(name="masked", dtype="uint32", shape=[masked.size])
-            self._upload(run.assignment, masked.tobytes(), [spec], examples, metrics)
+            self._upload(run.assignment, codec.encode_parts([masked]), [spec], examples, metrics)
             run.stage, run.pending = "unmask", pb.UnmaskRequest(**session._ids())
         elif run.stage == "unmask":
             reply = t.unmask(run.pending)
@@ -182,13 +203,13 @@ class Agent:
         request = pb.DownloadModelRequest(
             credential=self.credential, task_id=assignment.task_id, round_id=assignment.round_id
         )
-        assembler = codec.Assembler(assignment.model_bytes)
-        for chunk in self.transport.download_model(request):
-            assembler.add(chunk.data)
-        return codec.decode(codec.from_proto(assignment.tensors), assembler.finish())
+        data = self.transport.download_model(request, assignment.model_bytes)
+        if self._specs is None or self._specs[0] != assignment.model_spec_json:
+            self._specs = (assignment.model_spec_json, codec.from_proto(assignment.tensors))
+        return codec.decode(self._specs[1], data)
 
     def _upload(
-        self, assignment: pb.Assignment, data: bytes, tensors: Any, examples: int, metrics: dict[str, float]
+        self, assignment: pb.Assignment, parts: list[memoryview], tensors: Any, examples: int, metrics: dict[str, float]
     ) -> None:
         header = pb.UpdateHeader(
             credential=self.credential,
@@ -198,13 +219,7 @@ class Agent:
             tensors=tensors,
             metrics=metrics,
         )
-
-        def chunks() -> Iterator[pb.UpdateChunk]:
-            yield pb.UpdateChunk(header=header)
-            for part in codec.chunked(data, self.chunk_bytes):
-                yield pb.UpdateChunk(data=bytes(part))
-
-        response = self.transport.upload_update(chunks())
+        response = self.transport.upload_update(header, parts)
         if response.status == pb.UPDATE_STATUS_DISCARDED:
             log.info("round %d: update discarded (%s)", assignment.round, response.message)
 
@@ -249,7 +264,7 @@ class Backoff:
 
     def next(self) -> float:
         self.failures += 1
-        return random.uniform(0, min(self.cap_s, self.base_s * 2**self.failures))
+        return random.uniform(0, min(self.cap_s, self.base_s * 2 ** min(self.failures, 32)))
 
     def reset(self) -> None:
         self.failures = 0

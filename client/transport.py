@@ -3,15 +3,21 @@
 ``GrpcTransport`` speaks gRPC to a daemon; ``InProcessTransport`` calls a Coordinator object
 in this process with the very same messages (simulations). Both raise ``TransportError`` with
 the gRPC status name, so the agent handles a refusal the same way whichever carried it.
+
+Model weights and updates cross the boundary whole, as encoded bytes (an update as the
+per-tensor parts ``codec.encode_parts`` gives): cutting them into chunk messages is the gRPC
+transport's business (streams, message limits); the in-process one hands the coordinator the
+very buffers, which go through the same checks, without a copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 import grpc
 
+from fedge.shared import codec
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.shared.proto import coordinator_pb2_grpc
 
@@ -37,9 +43,13 @@ class Transport(Protocol):
 
     def check_in(self, request: pb.CheckInRequest) -> pb.CheckInResponse: ...
 
-    def download_model(self, request: pb.DownloadModelRequest) -> Iterator[pb.ModelChunk]: ...
+    def download_model(self, request: pb.DownloadModelRequest, size: int) -> bytes | bytearray:
+        """The round's encoded weights, whole: ``size`` bytes, as the assignment announced."""
+        ...
 
-    def upload_update(self, chunks: Iterator[pb.UpdateChunk]) -> pb.UploadUpdateResponse: ...
+    def upload_update(self, header: pb.UpdateHeader, parts: Sequence[codec.Buffer]) -> pb.UploadUpdateResponse:
+        """An update: its header, then its encoded tensors (which the parts, joined, are)."""
+        ...
 
     def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse: ...
 
@@ -49,14 +59,18 @@ class Transport(Protocol):
 
 
 class GrpcTransport:
-    """A channel to a daemon; large messages are allowed up to ``max_message_mb``."""
+    """A channel to a daemon; large messages are allowed up to ``max_message_mb``, uploads go
+    in chunks of ``chunk_bytes``."""
 
-    def __init__(self, address: str, max_message_mb: int = 16, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, address: str, max_message_mb: int = 16, timeout_s: float = 60.0, chunk_bytes: int = 512 * 1024
+    ) -> None:
         limit = max_message_mb * 1024 * 1024
         options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
         self.channel = grpc.insecure_channel(address, options=options)
         self.stub = coordinator_pb2_grpc.CoordinatorStub(self.channel)
         self.timeout_s = timeout_s
+        self.chunk_bytes = chunk_bytes
 
     def close(self) -> None:
         self.channel.close()
@@ -67,11 +81,27 @@ class GrpcTransport:
     def check_in(self, request: pb.CheckInRequest) -> pb.CheckInResponse:
         return _grpc_call(lambda: self.stub.CheckIn(request, timeout=self.timeout_s))
 
-    def download_model(self, request: pb.DownloadModelRequest) -> Iterator[pb.ModelChunk]:
-        return _grpc_call(lambda: list(self.stub.DownloadModel(request, timeout=self.timeout_s)))  # type: ignore[return-value]
+    def download_model(self, request: pb.DownloadModelRequest, size: int) -> bytes | bytearray:
+        def receive() -> bytearray:
+            assembler = codec.Assembler(size)
+            for chunk in self.stub.DownloadModel(request, timeout=self.timeout_s):
+                assembler.add(chunk.data)
+            return assembler.finish()
 
-    def upload_update(self, chunks: Iterator[pb.UpdateChunk]) -> pb.UploadUpdateResponse:
-        return _grpc_call(lambda: self.stub.UploadUpdate(chunks, timeout=self.timeout_s))
+        return _grpc_call(receive)
+
+    def upload_update(self, header: pb.UpdateHeader, parts: Sequence[codec.Buffer]) -> pb.UploadUpdateResponse:
+        data = b"".join(parts)
+
+        def chunks() -> Iterator[pb.UpdateChunk]:
+            yield pb.UpdateChunk(header=header)
+            if len(data) <= self.chunk_bytes:
+                yield pb.UpdateChunk(data=data)
+                return
+            for part in codec.chunked(data, self.chunk_bytes):
+                yield pb.UpdateChunk(data=bytes(part))
+
+        return _grpc_call(lambda: self.stub.UploadUpdate(chunks(), timeout=self.timeout_s))
 
     def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
         return _grpc_call(lambda: self.stub.AdvertiseKeys(request, timeout=self.timeout_s))
@@ -102,11 +132,11 @@ class InProcessTransport:
     def check_in(self, request: pb.CheckInRequest) -> pb.CheckInResponse:
         return _local_call(lambda: self.coordinator.check_in(request))
 
-    def download_model(self, request: pb.DownloadModelRequest) -> Iterator[pb.ModelChunk]:
-        return _local_call(lambda: list(self.coordinator.download_model(request)))  # type: ignore[return-value]
+    def download_model(self, request: pb.DownloadModelRequest, size: int) -> bytes | bytearray:
+        return _local_call(lambda: self.coordinator.model_data(request))
 
-    def upload_update(self, chunks: Iterator[pb.UpdateChunk]) -> pb.UploadUpdateResponse:
-        return _local_call(lambda: self.coordinator.upload_update(iter(chunks)))
+    def upload_update(self, header: pb.UpdateHeader, parts: Sequence[codec.Buffer]) -> pb.UploadUpdateResponse:
+        return _local_call(lambda: self.coordinator.upload(header, parts))
 
     def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
         return _local_call(lambda: self.coordinator.advertise_keys(request))

@@ -1,12 +1,13 @@
 """The coordinator's configuration: one TOML file, overridable by environment and flags.
 
-    [server]                   host, port, data_dir, max_message_mb, chunk_kb   → ServerSettings
-    [[task]]                   one table per federated training job             → TaskConfig
+    [server]                   host, port, http_port, data_dir, max_message_mb, chunk_kb  → ServerSettings
+    [[task]]                   one table per federated training job                        → TaskConfig
     [task.strategy_options]    numeric parameters of the task's strategy
-    [task.training]            what each client does per round                  → TrainConfig
+    [task.training]            what each client does per round                             → TrainConfig
 
 Precedence, lowest first: the built-in defaults (the template ``fedge init`` writes), the file,
-the environment (FEDGE_HOST, FEDGE_PORT, FEDGE_DATA_DIR), explicit overrides (command-line flags).
+the environment (FEDGE_HOST, FEDGE_PORT, FEDGE_DATA_DIR, FEDGE_HTTP_PORT), explicit overrides
+(command-line flags).
 
 Errors: the settings classes check their own values and raise `FieldError` naming the key;
 the loader checks keys and types and turns every mistake into one `ConfigError` naming the file
@@ -35,9 +36,16 @@ from fedge.shared.models import ZOO
 from fedge.shared.training import TrainConfig, cosine_lr
 
 FILENAME = "fedge.toml"
-ENVIRONMENT = {"host": "FEDGE_HOST", "port": "FEDGE_PORT", "data_dir": "FEDGE_DATA_DIR"}
-FLAGS = {"host": "--host", "port": "--port", "data_dir": "--data-dir"}
+ENVIRONMENT = {
+    "host": "FEDGE_HOST",
+    "port": "FEDGE_PORT",
+    "data_dir": "FEDGE_DATA_DIR",
+    "http_port": "FEDGE_HTTP_PORT",
+}
+FLAGS = {"host": "--host", "port": "--port", "data_dir": "--data-dir", "http_port": "--http-port"}
 LR_SCHEDULES = ("cosine", "constant")
+PUBLISH_POLICIES = ("never", "every", "best")  # docs/configuration.md: when a committed version is published
+PUBLISH_METRICS = {"accuracy": max, "loss": min}  # the held-out metric "best" follows, and which way is better
 TASK_NAME = re.compile(r"[a-z0-9-]+")
 
 KeyPath = tuple[str | int, ...]  # where a value sits in the document, e.g. ("task", 0, "rounds")
@@ -67,6 +75,7 @@ class ServerSettings:
 
     host: str = "127.0.0.1"
     port: int = 7070
+    http_port: int = 8080  # the web gateway (browsers, /healthz); 0: none
     data_dir: Path = Path("fedge-data")
     max_message_mb: int = 16
     chunk_kb: int = 512
@@ -74,6 +83,7 @@ class ServerSettings:
     def __post_init__(self) -> None:
         _require("server", "host", bool(self.host), "to name an interface", self.host)
         _require("server", "port", 0 <= self.port <= 65535, "in 0..65535", self.port)
+        _require("server", "http_port", 0 <= self.http_port <= 65535, "in 0..65535 (0: no gateway)", self.http_port)
         _require("server", "max_message_mb", self.max_message_mb >= 1, ">= 1", self.max_message_mb)
         limit = self.max_message_mb * 1024
         _require(
@@ -107,6 +117,12 @@ class TaskConfig:
     dp_clip: float = 0.0
     dp_noise: float = 0.0
     dp_delta: float = 1e-5
+    publish: str = "never"
+    publish_every: int = 5
+    publish_metric: str = "accuracy"
+    publish_int8: bool = False
+    init_from: str = ""
+    train_layers: tuple[str, ...] = ()
     strategy_options: dict[str, float] = field(default_factory=dict)
     training: TrainConfig = field(default_factory=TrainConfig)
 
@@ -116,6 +132,7 @@ class TaskConfig:
         object.__setattr__(self, "strategy_options", dict(self.strategy_options))
         self._check_values()
         self._check_strategy()
+        self._check_layers()
 
     @property
     def num_classes(self) -> int:
@@ -174,8 +191,24 @@ class TaskConfig:
                 ">= 0, and needs dp_clip > 0",
             ),
             ("dp_delta", 0 < self.dp_delta < 1, "in (0, 1)"),
+            ("publish", self.publish in PUBLISH_POLICIES, f"one of {', '.join(PUBLISH_POLICIES)}"),
+            ("publish_every", self.publish_every >= 1, ">= 1"),
+            ("publish_metric", self.publish_metric in PUBLISH_METRICS, f"one of {', '.join(PUBLISH_METRICS)}"),
+            ("train_layers", all(isinstance(x, str) and x for x in self.train_layers), "to name layers"),
         ):
             _require(f"task {self.name!r}", key, bool(ok), rule, getattr(self, key))
+
+    def _check_layers(self) -> None:
+        if not self.train_layers:
+            return
+        from fedge.shared.models import model_spec
+        from fedge.shared.nn import Model
+
+        names = Model(model_spec(self.model, self.input_shape, self.num_classes)).parameter_names
+        layers = list(dict.fromkeys(name.split("/")[0] for name in names))
+        unknown = [layer for layer in self.train_layers if layer not in layers]
+        rule = f"to name layers of {self.model} with parameters ({', '.join(layers)})"
+        _require(f"task {self.name!r}", "train_layers", not unknown, rule, self.train_layers)
 
     def _check_strategy(self) -> None:
         owner = f"task {self.name!r}"
@@ -377,6 +410,8 @@ class _Loader:
         owner = f"task {table['name']!r}" if isinstance(table.get("name"), str) else f"task #{index + 1}"
         arguments = self.arguments(TaskConfig, {k: v for k, v in table.items() if k != "training"}, path, owner)
         arguments["training"] = self.training(table.get("training", {}), (*path, "training"), owner)
+        if arguments.get("init_from") and self.folder is not None:  # like data_dir: relative to the file
+            arguments["init_from"] = str(self.folder / Path(arguments["init_from"]).expanduser())
         try:
             return TaskConfig(**arguments)
         except FieldError as error:

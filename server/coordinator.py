@@ -11,34 +11,41 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from fedge.server.config import TaskConfig
 from fedge.server.errors import InvalidRequest, InvalidUpdate, NotFound, PermissionDenied, TooLarge
-from fedge.server.rounds import RETRY_IDLE_MS, TaskRounds
+from fedge.server.finetuning import initial_weights
+from fedge.server.publishing import Publisher
+from fedge.server.rounds import RETRY_IDLE_MS, TaskRounds, held_out_evaluator
+from fedge.server.serving import Catalog
 from fedge.server.store import Store
-from fedge.shared import codec, registry
-from fedge.shared.nn import Weights
+from fedge.shared import codec, data, registry
+from fedge.shared.models import model_spec
+from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import coordinator_pb2 as pb
 
 log = logging.getLogger("fedge.coordinator")
 
 
-def signing_key_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "keys" / "signing.key"
-
-
 class Coordinator:
+    # each task's download chunks, built once per version: (the encoded version, its ModelChunk messages)
+    _chunks: dict[str, tuple[bytes, list[pb.ModelChunk]]] | None = None
+
     def __init__(
         self,
-        tasks: Iterable[Any],
+        tasks: Iterable[TaskConfig],
         data_dir: Path,
         chunk_bytes: int = 512 * 1024,
-        evaluators: Mapping[str, Callable[[Weights], dict[str, float]]] | None = None,
+        splits: Mapping[str, data.Splits] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``splits`` gives a task held-out data (evaluation, int8 calibration) and its inputs'
+        normalisation (manifests); by default a task's ``evaluate_on`` dataset is loaded."""
         self.store = Store(data_dir)
         self.chunk_bytes = chunk_bytes
         failed = self.store.fail_unfinished_rounds("coordinator restarted")
@@ -46,11 +53,37 @@ class Coordinator:
             log.warning("%d unfinished round(s) from before a restart will be retried", failed)
         self.admin_credential = self.store.admin_credential()
         # the key published models are signed with: created at first start, never replaced
-        self.signing_key = registry.load_or_create(signing_key_path(data_dir))
+        self.signing_key = registry.load_or_create(registry.key_path(data_dir))
+        self.registry_root = Path(data_dir) / "registry"
+        self.catalog = Catalog(self.registry_root)
+        self.publishing = ThreadPoolExecutor(1, thread_name_prefix="fedge-publish")
         self.tasks: dict[str, TaskRounds] = {}
         for task in tasks:
-            self.tasks[task.name] = TaskRounds(task, self.store, (evaluators or {}).get(task.name), clock)
+            self.tasks[task.name] = self._start_task(task, (splits or {}).get(task.name), clock)
         self.wake = threading.Event()
+
+    def _start_task(self, task: TaskConfig, splits: data.Splits | None, clock: Callable[[], float]) -> TaskRounds:
+        if splits is None and task.evaluate_on:
+            splits = data.load(task.evaluate_on)
+        if task.publish == "best" and splits is None:
+            raise ValueError(f"task {task.name!r}: publish = 'best' compares held-out metrics: it needs evaluate_on")
+        spec = model_spec(task.model, tuple(task.input_shape), len(task.labels))
+        evaluate = held_out_evaluator(splits.heldout, spec) if splits is not None else None
+        publisher = Publisher(task, spec, self.registry_root, self.signing_key, splits)
+
+        def publish(version: int, weights: Weights, metrics: dict[str, Any]) -> None:
+            if task.publish != "never":
+                self.publishing.submit(publisher.on_commit, version, weights, metrics)
+
+        initial = initial_weights(task, Model(spec, seed=task.seed), self.signing_key)
+        rounds = TaskRounds(task, self.store, evaluate, clock, on_commit=publish, initial=initial)
+        for version in publisher.candidates(rounds.version):  # what a crash left unpublished, if due
+            rows = self.store.query(
+                "SELECT metrics_json FROM versions WHERE task_id = ? AND version = ?", (task.name, version)
+            )
+            metrics = json.loads(rows[0]["metrics_json"]) if rows else {}
+            publish(version, self.store.load_weights(task.name, version), metrics)
+        return rounds
 
     @property
     def completed(self) -> bool:
@@ -59,6 +92,7 @@ class Coordinator:
     def tick(self) -> None:
         for task in self.tasks.values():
             task.tick()
+        self.store.flush_due()
 
     def run(self, stop: threading.Event, interval: float = 0.05) -> None:
         """Drive time-based transitions until ``stop`` is set."""
@@ -71,6 +105,7 @@ class Coordinator:
             self.wake.clear()
 
     def close(self) -> None:
+        self.publishing.shutdown(wait=True)  # a version being published is finished, not torn
         self.store.close()
 
     # -- the Coordinator service ------------------------------------------------------------
@@ -92,20 +127,30 @@ class Coordinator:
             )
         return response
 
-    def download_model(self, request: pb.DownloadModelRequest) -> Iterator[pb.ModelChunk]:
+    def model_data(self, request: pb.DownloadModelRequest) -> bytes:
+        """The round's weights, encoded once per version (the in-process transport takes them whole)."""
         client_id = self.store.authenticate(request.credential)
-        data = self._task(request.task_id).model_bytes(client_id, request.round_id)
-        for offset in range(0, len(data), self.chunk_bytes):
-            yield pb.ModelChunk(offset=offset, data=data[offset : offset + self.chunk_bytes])
+        return self._task(request.task_id).model_bytes(client_id, request.round_id)
+
+    def download_model(self, request: pb.DownloadModelRequest) -> Iterator[pb.ModelChunk]:
+        data = self.model_data(request)
+        if self._chunks is None:
+            self._chunks = {}
+        cached = self._chunks.get(request.task_id)
+        if cached is None or cached[0] is not data:  # a new version: its messages are built once, for everyone
+            chunks = [
+                pb.ModelChunk(offset=offset, data=data[offset : offset + self.chunk_bytes])
+                for offset in range(0, len(data), self.chunk_bytes)
+            ]
+            cached = self._chunks[request.task_id] = (data, chunks)
+        yield from cached[1]
 
     def upload_update(self, chunks: Iterator[pb.UpdateChunk]) -> pb.UploadUpdateResponse:
         first = next(chunks, None)
         if first is None or not first.HasField("header"):
             raise InvalidUpdate("expected the first chunk of an upload to be its header")
         header = first.header
-        client_id = self.store.authenticate(header.credential)
-        task = self._task(header.task_id)
-        expected, counts = task.check_header(client_id, header)
+        client_id, task, expected, counts = self._check_header(header)
         assembler = codec.Assembler(expected)
         for chunk in chunks:
             if not chunk.HasField("data"):
@@ -118,6 +163,33 @@ class Coordinator:
             data = assembler.finish()
         except codec.CodecError as error:
             raise InvalidUpdate(str(error)) from None
+        return self._receive(client_id, task, header, counts, data)
+
+    def upload(self, header: pb.UpdateHeader, data: codec.Buffer | Sequence[codec.Buffer]) -> pb.UploadUpdateResponse:
+        """An update handed over whole, or as its tensors' parts (the in-process transport): the
+        same checks as a streamed one, without chunks or copies."""
+        client_id, task, expected, counts = self._check_header(header)
+        size = codec.nbytes(data)
+        if size > expected:
+            raise TooLarge(f"expected {expected} bytes in all, got more ({size})")
+        if size < expected:
+            raise InvalidUpdate(f"expected {expected} bytes, got {size}: the upload was truncated")
+        return self._receive(client_id, task, header, counts, data)
+
+    def _check_header(self, header: pb.UpdateHeader) -> tuple[str, TaskRounds, int, bool]:
+        client_id = self.store.authenticate(header.credential)
+        task = self._task(header.task_id)
+        expected, counts = task.check_header(client_id, header)
+        return client_id, task, expected, counts
+
+    def _receive(
+        self,
+        client_id: str,
+        task: TaskRounds,
+        header: pb.UpdateHeader,
+        counts: bool,
+        data: codec.Buffer | Sequence[codec.Buffer],
+    ) -> pb.UploadUpdateResponse:
         if not counts or not task.receive(client_id, header, data):
             return _discarded()
         self.wake.set()

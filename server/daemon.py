@@ -1,9 +1,11 @@
 """``fedge server``: the coordinator as a foreground daemon.
 
-It serves the Coordinator and Admin services and the standard gRPC health service, drives
-rounds from a background thread, writes ``<data_dir>/server.json`` (address and pid) so local
-tools can find it, and stops cleanly on SIGTERM or SIGINT: in-flight RPCs get a grace period,
-the store is closed, and an unfinished round is retried at the next start.
+It serves the Coordinator and Admin services and the standard gRPC health service, runs the
+web gateway for browsers on ``http_port`` (in its own thread and event loop, a gRPC client of
+this very daemon), drives rounds from a background thread, writes ``<data_dir>/server.json``
+(address and pid) so local tools can find it, and stops cleanly on SIGTERM or SIGINT: the
+gateway's sockets close, in-flight RPCs get a grace period, the store is closed, and an
+unfinished round is retried at the next start.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from fedge.server.coordinator import Coordinator
-from fedge.server.service import AdminServicer, CoordinatorServicer, ErrorInterceptor
-from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc
+from fedge.server.gateway import Gateway, GatewayThread
+from fedge.server.service import AdminServicer, CoordinatorServicer, ErrorInterceptor, RegistryServicer
+from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger("fedge.server")
 
@@ -37,16 +40,25 @@ class Running:
     coordinator: Coordinator
     stop_event: threading.Event
     runner: threading.Thread
+    gateway: GatewayThread | None = None
 
     def stop(self, grace: float = 2.0) -> None:
+        if self.gateway is not None:  # first: its sockets' calls end while the coordinator still answers
+            self.gateway.stop()
         self.stop_event.set()
         self.server.stop(grace).wait()
         self.runner.join(timeout=5)
         self.coordinator.close()
 
 
-def start(settings: Any, tasks: Any, workers: int = 16) -> Running:
-    """Start serving on ``settings.host:settings.port`` (0 picks a free port)."""
+def start(
+    settings: Any, tasks: Any, workers: int = 16, gateway: bool = False, static_dir: Path | None = None
+) -> Running:
+    """Start serving on ``settings.host:settings.port`` (0 picks a free port).
+
+    ``gateway`` also starts the web gateway on ``settings.http_port`` (0: none) serving
+    ``static_dir``; tests and benchmarks leave it off, so they never contend for that fixed port.
+    """
     data_dir = Path(settings.data_dir)
     coordinator = Coordinator(tasks, data_dir, chunk_bytes=settings.chunk_kb * 1024)
     limit = settings.max_message_mb * 1024 * 1024
@@ -56,6 +68,7 @@ def start(settings: Any, tasks: Any, workers: int = 16) -> Running:
     )
     coordinator_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(coordinator), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(coordinator), server)
+    registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(coordinator), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
@@ -63,8 +76,14 @@ def start(settings: Any, tasks: Any, workers: int = 16) -> Running:
         coordinator.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: the port is in use or not allowed")
     server.start()
-    for service in ("", "fedge.v1.Coordinator", "fedge.v1.Admin"):
+    for service in ("", "fedge.v1.Coordinator", "fedge.v1.Admin", "fedge.v1.Registry"):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    try:
+        web = start_gateway(settings, port, static_dir) if gateway and settings.http_port else None
+    except OSError:
+        server.stop(0).wait()
+        coordinator.close()
+        raise
     address = f"{settings.host}:{port}"
     (data_dir / "server.json").write_text(json.dumps({"address": address, "pid": os.getpid()}) + "\n")
     stop_event = threading.Event()
@@ -72,15 +91,24 @@ def start(settings: Any, tasks: Any, workers: int = 16) -> Running:
     runner.start()
     fingerprint = coordinator.signing_key.public_key().fingerprint()
     log.info("fedge server listening on %s, data in %s, signing key %s", address, data_dir, fingerprint)
-    return Running(address, server, coordinator, stop_event, runner)
+    return Running(address, server, coordinator, stop_event, runner, web)
 
 
-def serve_forever(settings: Any, tasks: Any) -> None:
+def start_gateway(settings: Any, grpc_port: int, static_dir: Path | None) -> GatewayThread:
+    """The web gateway on ``settings.http_port``, a client of this daemon's own gRPC port."""
+    wildcard = settings.host in ("0.0.0.0", "::", "")
+    target = f"localhost:{grpc_port}" if wildcard else f"{settings.host}:{grpc_port}"
+    thread = GatewayThread(Gateway(target, settings.host, settings.http_port, static_dir))
+    thread.start()
+    return thread
+
+
+def serve_forever(settings: Any, tasks: Any, static_dir: Path | None = None) -> None:
     """Run until SIGTERM or SIGINT (handled from before the port opens, so none is ever fatal)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    running = start(settings, tasks)
+    running = start(settings, tasks, gateway=True, static_dir=static_dir)
     stop.wait()
     log.info("stopping: finishing in-flight requests")
     running.stop()

@@ -14,6 +14,11 @@
 
 Every transition is persisted through ``Store.set_phase``; ``tick`` drives the time-based
 ones, ``receive`` the report-driven ones. All state is guarded by one lock per task.
+
+Pace steering: a client with nothing to do (it reported, or the cohort is full) is told to
+come back when the next round is expected to open, estimated from the pace of the reports,
+bounded by the round's deadlines, and jittered early; never every few hundred milliseconds,
+which with a thousand clients was most of the coordinator's work.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +38,7 @@ import numpy as np
 
 from fedge.server.config import TaskConfig
 from fedge.server.errors import DuplicateUpdate, InvalidUpdate, StaleRound
+from fedge.server.finetuning import trained_indices
 from fedge.server.secagg import SecAggRound, automatic_neighbours, automatic_threshold
 from fedge.server.store import Store
 from fedge.server.strategies import make_strategy
@@ -46,7 +54,14 @@ from fedge.shared.training import TrainConfig
 log = logging.getLogger("fedge.rounds")
 
 SELECT_GRACE_S = 1.0  # with clients_per_round joined, wait this long for over-selected extras
-RETRY_SOON_MS = 200  # a round is under way: ask again shortly for the next one
+PACE_WINDOW = 16  # pace steering: the time between this many recent reports gives a round's pace
+# Pace steering: a client with nothing to do comes back after this share of the time until the
+# next round is expected to open, drawn at random: early, because a late client holds up the next
+# round while an early one only checks in again; spread, so that a cohort does not come at once.
+RETRY_SHARE = (0.5, 0.8)
+RETRY_MIN_MS = 50  # and never sooner than this ...
+RETRY_MAX_MS = 30_000  # ... nor later
+RETRY_SELECTING_MS = 1000  # while the cohort still forms, whatever the estimate (then times the share)
 RETRY_IDLE_MS = 2000  # nothing to do
 STAGE_POLL_MS = 100  # a secure-aggregation stage is still open
 MAX_EXAMPLES = 2**31 - 1  # a client's claimed num_examples; also keeps sums within the store's integers
@@ -67,18 +82,27 @@ class LiveRound:
     cohort: dict[str, str] = field(default_factory=dict)  # client_id -> assigned | reported | dropped
     last_join: float = 0.0
     stage_started: float = 0.0  # when the current phase began: deadlines count from it
+    first_report: float = 0.0
+    last_report: float = 0.0
+    # when the last PACE_WINDOW + 1 reports came since selection closed (before, they came as members joined)
+    pace: deque[float] = field(default_factory=lambda: deque(maxlen=PACE_WINDOW + 1))
     metric_sums: dict[str, float] = field(default_factory=dict)
     examples: int = 0
     secagg: SecAggRound | None = None
+    reports: int = 0  # members that reported (counted as the cohort changes: it may hold thousands)
+    dropped: int = 0
+    check_in_reply: tuple[float, pb.CheckInResponse] | None = None  # the assignment, for this stage
 
-    @property
-    def reports(self) -> int:
-        return sum(1 for s in self.cohort.values() if s == "reported")
+    def mark(self, client_id: str, status: str) -> None:
+        before = self.cohort.get(client_id)
+        self.reports += (status == "reported") - (before == "reported")
+        self.dropped += (status == "dropped") - (before == "dropped")
+        self.cohort[client_id] = status
 
     @property
     def awaited(self) -> int:
         """Members still expected to report or already reported (not dropped)."""
-        return sum(1 for s in self.cohort.values() if s != "dropped")
+        return len(self.cohort) - self.dropped
 
 
 class TaskRounds:
@@ -90,13 +114,15 @@ class TaskRounds:
         store: Store,
         evaluate: Callable[[Weights], dict[str, float]] | None = None,
         clock: Callable[[], float] = time.time,
+        on_commit: Callable[[int, Weights, dict[str, Any]], None] | None = None,
+        initial: Weights | None = None,
     ) -> None:
-        self.task, self.store, self.clock = task, store, clock
+        """``on_commit(version, weights, metrics)`` runs after each commit (publishing); ``initial``
+        is version 0 when the task is new (fine-tuning starts from a published model)."""
+        self.task, self.store, self.clock, self.on_commit = task, store, clock, on_commit
         self.task_id = task.name
         self.lock = threading.RLock()
         self.spec = model_spec(task.model, tuple(task.input_shape), len(task.labels))
-        if evaluate is None and task.evaluate_on:
-            evaluate = held_out_evaluator(data.load(task.evaluate_on).heldout, self.spec)
         self.evaluate = evaluate
         self.last_metrics: dict[str, Any] = {}
         self.noise_rng = np.random.default_rng()  # fresh OS entropy: DP noise must not be predictable
@@ -108,16 +134,26 @@ class TaskRounds:
             self.accountant = PrivacyAccountant(task.dp_noise, 1.0, task.dp_delta)
         model = Model(self.spec, seed=task.seed)
         self.names = model.parameter_names
+        self.trained = trained_indices(self.names, task.train_layers)  # what clients train and report
         self.strategy = make_strategy(task.strategy, **task.strategy_options)
-        self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, model.get_weights())
+        start = initial if initial is not None else model.get_weights()
+        self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, start)
         self.weights = store.load_weights(self.task_id, self.version)
         self.strategy.load_state(store.load_state(self.task_id, self.version) or self.strategy.state())
         self.specs = codec.specs_for(self.weights, self.names)
-        size = sum(w.size for w in self.weights)
+        size = sum(self.weights[i].size for i in self.trained)
         # securely aggregated updates travel as one masked uint32 vector, 4 bytes per parameter
-        self.upload_specs = [codec.Spec("masked", "uint32", (size,))] if task.secagg else self.specs
+        trained_specs = [self.specs[i] for i in self.trained]
+        self.upload_specs = [codec.Spec("masked", "uint32", (size,))] if task.secagg else trained_specs
         self.encoded = codec.encode(self.weights)
+        self.spec_json, self.tensor_protos = json.dumps(self.spec), codec.to_proto(self.specs)
+        self.upload_protos = codec.to_proto(self.upload_specs)
+        self.upload_bytes = sum(spec.nbytes for spec in self.upload_specs)
         self.recent: dict[int, set[str]] = {}  # closed round ids -> their cohort, to answer stragglers
+        # pace steering: recent rounds' seconds between two reports, and seconds to commit
+        self.report_gap_s: float | None = None
+        self.commit_s = 0.0
+        self.jitter = random.Random()
         self.live: LiveRound | None = None
         if not self.completed:
             self._open()
@@ -133,7 +169,9 @@ class TaskRounds:
         lr = self.task.lr_at((number - 1) / self.task.rounds)
         train = self.task.training.override({"lr": lr, **self.strategy.configure(number)})
         now = self.clock()
-        self.live = LiveRound(round_id, number, attempt, "select", now, train, self.strategy.aggregator(self.weights))
+        self.live = LiveRound(
+            round_id, number, attempt, "select", now, train, self.strategy.aggregator(self._trained(self.weights))
+        )
         self.live.stage_started = now
         if self.task.secagg:
             self.live.secagg = SecAggRound(round_id, self.upload_specs[0].shape[0], self._secagg_plan())
@@ -171,6 +209,7 @@ class TaskRounds:
     def _select_step(self, live: LiveRound, now: float) -> bool:
         if not self._selection_over(live, now):
             return False
+        live.pace.clear()  # reports so far came only as fast as members joined
         self._enter(live, "advertise" if live.secagg else "train", now)
         return True
 
@@ -240,8 +279,9 @@ class TaskRounds:
             reason = f"{live.reports} of {len(live.cohort)} selected clients reported, {self.task.min_clients} needed"
             self._fail(reason)
             return
+        started = self.clock()
         self._to("aggregate")
-        weights = self.strategy.step(self.weights, self._mean_update(live))
+        weights = self._merged(self.strategy.step(self._trained(self.weights), self._mean_update(live)))
         self._to("commit")
         metrics = self._metrics(live, weights)
         self.store.commit_version(
@@ -259,8 +299,21 @@ class TaskRounds:
         log.info(
             "task %s: round %d committed version %d %s", self.task_id, live.number, self.version, json.dumps(metrics)
         )
+        if self.on_commit is not None:
+            self.on_commit(self.version, weights, metrics)
+        self._learn_pace(live, started)
         if not self.completed:
             self._open()
+
+    def _learn_pace(self, live: LiveRound, finishing_since: float) -> None:
+        """Remember how fast this round's reports came and how long its commit took (pace steering)."""
+        if len(live.pace) >= 2:  # the pace once selection had closed
+            gap = (live.pace[-1] - live.pace[0]) / (len(live.pace) - 1)
+            self.report_gap_s = _average(self.report_gap_s, gap)
+        elif live.reports >= 2:  # every report came while the cohort formed
+            gap = (live.last_report - live.first_report) / (live.reports - 1)
+            self.report_gap_s = _average(self.report_gap_s, gap)
+        self.commit_s = _average(self.commit_s, self.clock() - finishing_since)
 
     def _mean_update(self, live: LiveRound) -> Weights:
         """The round's mean update: streamed in the clear, or unmasked from the secure sum (unweighted)."""
@@ -274,7 +327,18 @@ class TaskRounds:
         count = len(s.inputs)
         quantizer = Quantizer(s.plan.clip, s.plan.max_clients)
         flat = quantizer.dequantize_sum(s.unmasked_sum(), count) / count
-        return _unflatten(flat, self.weights)
+        return _unflatten(flat, self._trained(self.weights))
+
+    def _trained(self, weights: Weights) -> Weights:
+        """The parameters clients train (all of them unless the task fine-tunes some layers)."""
+        return [weights[i] for i in self.trained]
+
+    def _merged(self, trained: Weights) -> Weights:
+        """The next global weights: the trained parameters' new values, the frozen ones as they were."""
+        weights = list(self.weights)
+        for i, w in zip(self.trained, trained, strict=True):
+            weights[i] = w
+        return weights
 
     def _fail(self, reason: str) -> None:
         live = self.live
@@ -316,14 +380,49 @@ class TaskRounds:
             if live is None:
                 return _retry(RETRY_IDLE_MS, "task completed")
             if live.cohort.get(client_id) == "reported":
-                return _retry(RETRY_SOON_MS, "already reported in this round")
+                return _retry(self._until_next_round(live), "already reported in this round")
             if client_id not in live.cohort:
                 if live.phase != "select" or len(live.cohort) >= self.task.cohort_size:
-                    return _retry(RETRY_SOON_MS, "round full")
-                live.cohort[client_id] = "assigned"
+                    return _retry(self._until_next_round(live), "round full")
+                live.mark(client_id, "assigned")
                 live.last_join = self.clock()
                 self.store.record_participant(live.round_id, client_id, "assigned")
-            return pb.CheckInResponse(assignment=self._assignment(live))
+            if live.check_in_reply is None or live.check_in_reply[0] != live.stage_started:
+                live.check_in_reply = (live.stage_started, pb.CheckInResponse(assignment=self._assignment(live)))
+            return live.check_in_reply[1]  # the same for the whole cohort: built once per stage
+
+    def _until_next_round(self, live: LiveRound) -> int:
+        """Pace steering: milliseconds until a client with nothing to do should check in again.
+
+        The round ends at its target number of reports, then commits. Once two reports have
+        arrived since selection closed, the time between the recent ones says when the rest
+        will; before that, the last rounds' does. (Not the last rounds' length: that includes waiting for
+        late clients, and would make them later still.) While the cohort still forms, reports
+        come only as fast as clients join, and nothing says when the last will: the client is
+        asked back within RETRY_SELECTING_MS. The round's deadlines bound the estimate.
+        """
+        now = self.clock()
+        if live.phase == "select":
+            wait_s = RETRY_SELECTING_MS / 1000
+        else:
+            each = self.report_gap_s
+            if len(live.pace) >= 2:  # this round's recent pace (slowing while no one reports)
+                each = (now - live.pace[0]) / (len(live.pace) - 1)
+            if each is not None:
+                left = min(self.task.clients_per_round, live.awaited) - live.reports
+                wait_s = max(0, left) * each + self.commit_s
+            else:  # the first round: the longer it has run, the longer it may still run
+                wait_s = max(0.2, 0.25 * (now - live.opened_at))
+            wait_s = min(wait_s, self._latest_end(live) - now, RETRY_MAX_MS / 1000)
+        return max(RETRY_MIN_MS, int(wait_s * 1000 * self.jitter.uniform(*RETRY_SHARE)))
+
+    def _latest_end(self, live: LiveRound) -> float:
+        """When the round ends at the latest: the deadlines of the stages it has left."""
+        t = self.task
+        stages = ("select", "advertise", "share", "train", "unmask") if live.secagg else ("select", "train")
+        limits = {"select": t.select_timeout_s, "train": t.train_deadline_s}  # the secure stages: secagg_timeout_s
+        left = stages[stages.index(live.phase) :] if live.phase in stages else ()
+        return live.stage_started + sum(limits.get(s, t.secagg_timeout_s) for s in left) + self.commit_s
 
     def _assignment(self, live: LiveRound) -> pb.Assignment:
         t = live.train
@@ -333,8 +432,8 @@ class TaskRounds:
             round_id=live.round_id,
             round=live.number,
             model_version=self.version,
-            model_spec_json=json.dumps(self.spec),
-            tensors=codec.to_proto(self.specs),
+            model_spec_json=self.spec_json,
+            tensors=self.tensor_protos,
             model_bytes=len(self.encoded),
             plan=pb.TrainingPlan(
                 epochs=t.epochs,
@@ -346,6 +445,7 @@ class TaskRounds:
             ),
             deadline_unix_ms=int(deadline * 1000),
             secagg=live.secagg.plan if live.secagg else None,
+            trainable=[self.names[i] for i in self.trained] if self.task.train_layers else [],
         )
 
     def _secagg_plan(self) -> pb.SecAggPlan:
@@ -387,17 +487,19 @@ class TaskRounds:
         self._check_schema(header)
         with self.lock:
             if self._late(client_id, header.round_id):
-                return len(self.encoded), False
+                return self.upload_bytes, False
             live = self._member(client_id, header.round_id)
             if live.cohort[client_id] == "reported":
                 raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
-            return len(self.encoded), True
+            return self.upload_bytes, True
 
     def _check_schema(self, header: pb.UpdateHeader) -> None:
         if not 1 <= header.num_examples <= MAX_EXAMPLES:
             raise InvalidUpdate(f"expected 1 <= num_examples <= {MAX_EXAMPLES}, got {header.num_examples}")
         if len(header.metrics) > MAX_METRICS or any(len(k) > 64 for k in header.metrics):
             raise InvalidUpdate(f"expected at most {MAX_METRICS} metrics with names of 64 characters or fewer")
+        if list(header.tensors) == self.upload_protos:  # the usual case, compared without building specs
+            return
         try:
             codec.check_specs(self.upload_specs, codec.from_proto(header.tensors))
         except codec.CodecError as error:
@@ -408,15 +510,15 @@ class TaskRounds:
         with self.lock:
             live = self.live
             if live is not None and live.cohort.get(client_id) == "assigned":
-                live.cohort[client_id] = "dropped"
+                live.mark(client_id, "dropped")
                 self.store.record_participant(live.round_id, client_id, "dropped")
 
-    def receive(self, client_id: str, header: pb.UpdateHeader, data: bytes | bytearray) -> bool:
+    def receive(self, client_id: str, header: pb.UpdateHeader, data: codec.Buffer | Sequence[codec.Buffer]) -> bool:
         """Fold a complete, checked update into the round's aggregate; False if its round closed while it streamed."""
         tensors = codec.decode(self.upload_specs, data)
         if not self.task.secagg:
             try:
-                codec.check_finite(tensors, self.names)
+                codec.check_finite(tensors, [s.name for s in self.upload_specs])
             except codec.CodecError as error:
                 raise InvalidUpdate(str(error)) from None
         with self.lock:
@@ -439,13 +541,17 @@ class TaskRounds:
         if self.task.dp_clip:
             delta, _ = clip_update(delta, self.task.dp_clip)
             examples = 1
-        try:
-            live.aggregator.add(Update(delta, examples, client_id))
+        try:  # the tensors' dtypes and finiteness were checked in ``receive``, naming the tensor
+            live.aggregator.add(Update(delta, examples, client_id, checked=True))
         except ValueError as error:
             raise InvalidUpdate(str(error)) from None
 
     def _count_report(self, live: LiveRound, client_id: str, header: pb.UpdateHeader) -> None:
-        live.cohort[client_id] = "reported"
+        live.last_report = self.clock()
+        if live.reports == 0:
+            live.first_report = live.last_report
+        live.pace.append(live.last_report)
+        live.mark(client_id, "reported")
         live.examples += header.num_examples
         for key, value in header.metrics.items():
             contribution = value * header.num_examples
@@ -488,6 +594,11 @@ def _unflatten(flat: np.ndarray, like: Weights) -> Weights:
         out.append(flat[offset : offset + w.size].reshape(w.shape).astype(np.float32))
         offset += w.size
     return out
+
+
+def _average(previous: float | None, value: float, weight: float = 0.3) -> float:
+    """An exponential moving average: recent rounds count most."""
+    return value if previous is None else (1 - weight) * previous + weight * value
 
 
 def _retry(ms: int, reason: str) -> pb.CheckInResponse:

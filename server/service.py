@@ -15,7 +15,7 @@ import grpc
 
 from fedge.server.coordinator import Coordinator
 from fedge.server.errors import FedgeError
-from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc
+from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger("fedge.service")
 
@@ -58,6 +58,17 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def GetStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self.coordinator.get_status(request)
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServicer):
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.catalog = coordinator.catalog
+
+    def ListModels(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self.catalog.list_models(request)
+
+    def GetModel(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        return self.catalog.get_model(request)
 
 
 def _abort(error: Exception, context: grpc.ServicerContext) -> None:

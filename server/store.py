@@ -9,6 +9,17 @@ in the round's in-memory aggregator, so a crash mid-round loses the round, not c
 A commit writes the version's files first (atomically: temporary file, fsync, rename), then
 records it in one transaction. A crash between the two leaves an orphan file that the retried
 round overwrites; a version is never half-committed.
+
+No request writes on its own. Check-ins happen many times per client per round, so:
+
+    last_seen       kept in memory; written with the next transition, by ``flush_due`` (the
+                    coordinator's tick) once FLUSH_S seconds have passed, and at close
+    participants    the same, and at the latest in the round's commit transaction (a crash
+                    fails the live round anyway: its rows were never what makes an update
+                    count once)
+    credentials     a credential → client id cache; ``revoke`` drops the client from it, and a
+                    change by another process (``fedge token revoke`` on the data dir) clears it
+                    before the next request is answered (SQLite's ``data_version``)
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ from typing import Any
 import numpy as np
 
 from fedge.server.errors import NotFound, Unauthenticated
+
+FLUSH_S = 5.0  # how stale last_seen (and a live round's participants) may be on disk
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,10 +101,21 @@ class Store:
         # which is what tests/fault exercises; only an OS crash may lose the newest transactions.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._clients: dict[str, str] = {}  # credential digest -> client id, enrolled and not revoked
+        self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        # written later, in one transaction: client id -> (last seen, platform); (round, client) -> (status, examples)
+        self._pending_lock = threading.Lock()
+        self._seen: dict[str, tuple[float, str | None]] = {}
+        self._participants: dict[tuple[int, str], tuple[str, int | None]] = {}
+        self._flushed_at = time.monotonic()
+        self._open = True
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._open:
+                self.flush()
+                self._db.close()
+                self._open = False
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -159,24 +183,36 @@ class Store:
         return client_id, credential
 
     def authenticate(self, credential: str) -> str:
-        rows = self.query("SELECT client_id, revoked_at FROM clients WHERE credential_hash = ?", (digest(credential),))
-        if not rows:
-            raise Unauthenticated("unknown credential; enrol with a token first")
-        if rows[0]["revoked_at"] is not None:
-            raise Unauthenticated("this client was revoked")
-        return rows[0]["client_id"]
+        """The client id of a valid credential; cached, but a revocation is seen at the next request."""
+        key = digest(credential)
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:  # another process wrote (a revocation, perhaps)
+                self._clients.clear()
+                self._data_version = version
+            client_id = self._clients.get(key)
+            if client_id is not None:
+                return client_id
+            row = self._db.execute(
+                "SELECT client_id, revoked_at FROM clients WHERE credential_hash = ?", (key,)
+            ).fetchone()
+            if row is None:
+                raise Unauthenticated("unknown credential; enrol with a token first")
+            if row["revoked_at"] is not None:
+                raise Unauthenticated("this client was revoked")
+            self._clients[key] = row["client_id"]
+            return row["client_id"]
 
     def touch(self, client_id: str, platform: str | None = None) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE clients SET last_seen = ?, platform = COALESCE(?, platform) WHERE client_id = ?",
-                (time.time(), platform or None, client_id),
-            )
+        """Note that a client was seen; written with the next flush, not now."""
+        with self._pending_lock:
+            self._seen[client_id] = (time.time(), platform or None)
 
     def revoke(self, token_or_client_id: str) -> str:
         now = time.time()
         with self.transaction() as db:
             if db.execute("UPDATE clients SET revoked_at = ? WHERE client_id = ?", (now, token_or_client_id)).rowcount:
+                self._clients = {k: c for k, c in self._clients.items() if c != token_or_client_id}
                 return "client"
             if db.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE token_hash = ?", (now, digest(token_or_client_id))
@@ -242,6 +278,7 @@ class Store:
         sha = self._write_arrays(self.weights_path(task_id, version), list(weights))
         self._write_npz(self.state_path(task_id, version), state)
         with self.transaction() as db:
+            self._write_pending(db)
             current = db.execute("SELECT version FROM tasks WHERE task_id = ?", (task_id,)).fetchone()["version"]
             if current != version - 1:
                 raise RuntimeError(f"task {task_id!r}: expected to commit version {current + 1}, got {version}")
@@ -292,8 +329,10 @@ class Store:
             return int(cursor.lastrowid), attempt
 
     def set_phase(self, round_id: int, phase: str, reason: str | None = None) -> None:
+        """Record a transition, with the participants noted since the last write."""
         closed = time.time() if phase in ("failed", "committed") else None
         with self.transaction() as db:
+            self._write_pending(db)
             db.execute(
                 "UPDATE rounds SET phase = ?, reason = COALESCE(?, reason), closed_at = COALESCE(?, closed_at)"
                 " WHERE round_id = ?",
@@ -310,9 +349,43 @@ class Store:
             ).rowcount
 
     def record_participant(self, round_id: int, client_id: str, status: str, num_examples: int | None = None) -> None:
+        """Note a participant's status; written with the round's next transition (or flush)."""
+        with self._pending_lock:
+            _, before = self._participants.get((round_id, client_id), (status, None))
+            self._participants[(round_id, client_id)] = (status, before if num_examples is None else num_examples)
+
+    # -- what is written later ----------------------------------------------------------------
+    def flush_due(self) -> None:
+        """Flush if the last flush is older than FLUSH_S (the coordinator's tick calls this)."""
+        if time.monotonic() - self._flushed_at >= FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what requests noted in memory: last_seen, participants."""
+        if not (self._seen or self._participants):
+            self._flushed_at = time.monotonic()
+            return
         with self.transaction() as db:
-            db.execute(
+            self._write_pending(db)
+
+    def _write_pending(self, db: sqlite3.Connection) -> None:
+        """Inside a transaction: write the noted rows (put back if the transaction fails)."""
+        with self._pending_lock:
+            seen, self._seen = self._seen, {}
+            participants, self._participants = self._participants, {}
+            self._flushed_at = time.monotonic()
+        try:
+            db.executemany(
+                "UPDATE clients SET last_seen = ?, platform = COALESCE(?, platform) WHERE client_id = ?",
+                [(at, platform, client_id) for client_id, (at, platform) in seen.items()],
+            )
+            db.executemany(
                 "INSERT INTO participants VALUES (?, ?, ?, ?) ON CONFLICT (round_id, client_id) DO UPDATE"
                 " SET status = excluded.status, num_examples = COALESCE(excluded.num_examples, num_examples)",
-                (round_id, client_id, status, num_examples),
+                [(r, c, status, n) for (r, c), (status, n) in participants.items()],
             )
+        except BaseException:
+            with self._pending_lock:
+                self._seen = {**seen, **self._seen}
+                self._participants = {**participants, **self._participants}
+            raise

@@ -16,6 +16,9 @@ import numpy as np
 DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "int8": np.dtype("i1"), "uint32": np.dtype("<u4")}
 
 
+Buffer = bytes | bytearray | memoryview
+
+
 class CodecError(ValueError):
     """Tensors that do not match what was expected; the message names the tensor."""
 
@@ -52,23 +55,46 @@ def encode(weights: Sequence[np.ndarray]) -> bytes:
 
     ``bytes.join`` reads each contiguous array's buffer directly: one copy, not two (``tobytes``, then join).
     """
-    return b"".join(
-        np.ascontiguousarray(w, dtype=np.dtype(w.dtype).newbyteorder("<")).reshape(-1).view(np.uint8) for w in weights
-    )
+    return b"".join(encode_parts(weights))
 
 
-def decode(specs: Sequence[Spec], data: bytes | bytearray | memoryview) -> list[np.ndarray]:
-    total = sum(s.nbytes for s in specs)
-    if len(data) != total:
-        raise CodecError(f"expected {total} bytes for {len(specs)} tensors, got {len(data)}")
+def encode_parts(weights: Sequence[np.ndarray]) -> list[memoryview]:
+    """What ``encode`` joins: each tensor's little-endian bytes, a view of the tensor itself
+    where it is already laid out so (a copy only for another byte order or a strided array)."""
+    return [
+        memoryview(np.ascontiguousarray(w, dtype=np.dtype(w.dtype).newbyteorder("<")).reshape(-1).view(np.uint8))
+        for w in weights
+    ]
+
+
+def nbytes(data: Buffer | Sequence[Buffer]) -> int:
+    """The length of an encoded buffer, or of the buffer its parts join into."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return memoryview(data).nbytes
+    return sum(memoryview(part).nbytes for part in data)
+
+
+def decode(specs: Sequence[Spec], data: Buffer | Sequence[Buffer]) -> list[np.ndarray]:
+    """Views into ``data`` (no copy): read-only when ``data`` is ``bytes``. ``data`` may be the
+    parts ``encode_parts`` gave: decoded in place when each is one tensor's, else joined first."""
+    sizes = [s.nbytes for s in specs]
+    if not isinstance(data, bytes | bytearray | memoryview):
+        parts = [memoryview(part) for part in data]
+        if [part.nbytes for part in parts] != sizes:
+            return decode(specs, b"".join(parts))
+        return [_tensor(spec, part, size, 0) for spec, part, size in zip(specs, parts, sizes, strict=True)]
+    if memoryview(data).nbytes != sum(sizes):
+        raise CodecError(f"expected {sum(sizes)} bytes for {len(specs)} tensors, got {memoryview(data).nbytes}")
     out, offset = [], 0
-    for spec in specs:
-        array = np.frombuffer(
-            data, dtype=DTYPES[spec.dtype], count=spec.nbytes // DTYPES[spec.dtype].itemsize, offset=offset
-        )
-        out.append(array.reshape(spec.shape))
-        offset += spec.nbytes
+    for spec, size in zip(specs, sizes, strict=True):
+        out.append(_tensor(spec, data, size, offset))
+        offset += size
     return out
+
+
+def _tensor(spec: Spec, data: Buffer, size: int, offset: int) -> np.ndarray:
+    dtype = DTYPES[spec.dtype]
+    return np.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=offset).reshape(spec.shape)
 
 
 def check_specs(expected: Sequence[Spec], received: Sequence[Spec]) -> None:
@@ -99,18 +125,20 @@ class Assembler:
 
     def __init__(self, expected_bytes: int) -> None:
         self.buffer = bytearray(expected_bytes)
+        self._view = memoryview(self.buffer)  # bytes into a bytearray slice are copied twice, into a view once
         self.received = 0
 
     def add(self, chunk: bytes) -> None:
         end = self.received + len(chunk)
         if end > len(self.buffer):
             raise CodecError(f"expected {len(self.buffer)} bytes in all, got more ({end} so far)")
-        self.buffer[self.received : end] = chunk
+        self._view[self.received : end] = chunk
         self.received = end
 
     def finish(self) -> bytearray:
         if self.received != len(self.buffer):
             raise CodecError(f"expected {len(self.buffer)} bytes, got {self.received}: the upload was truncated")
+        self._view.release()
         return self.buffer
 
 

@@ -63,7 +63,8 @@ class Evaluation:
 
 
 def make_optimizer(model: Model, config: TrainConfig) -> Optimizer:
-    hooks = [proximal_term(config.proximal_mu, model.get_weights())] if config.proximal_mu else []
+    anchor = [p.data.copy() for p in model.trainable]  # FedProx pulls what trains towards its start
+    hooks = [proximal_term(config.proximal_mu, anchor)] if config.proximal_mu else []
     if config.optimizer == "adam":
         return Adam(lr=config.lr, hooks=hooks)
     return SGD(lr=config.lr, momentum=config.momentum, hooks=hooks)
@@ -83,7 +84,7 @@ def fit(model: Model, x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np
             logits = model(x[batch])
             loss = F.softmax_cross_entropy(logits, y[batch])
             loss.backward()
-            optimizer.step(model.parameters())
+            optimizer.step(model.trainable)
             total_loss += float(loss.data) * len(batch)
             correct += F.accuracy(logits, y[batch]) * len(batch)
             seen += len(batch)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from fedge import __version__
-from fedge.cli import admin, client, data, init, keys, server, simulate
+from fedge.cli import admin, client, data, gateway, init, keys, models, server, simulate
 
 app = typer.Typer(
     name="fedge",
@@ -27,11 +27,13 @@ app = typer.Typer(
 app.command("simulate")(simulate.simulate)
 app.command("init")(init.init)
 app.command("server")(server.server)
+app.command("gateway")(gateway.gateway)
 app.command("client")(client.client)
 app.add_typer(admin.token_app, name="token")
 app.command("status")(admin.status)
 app.add_typer(data.app, name="data")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(models.models_app, name="models")
 
 stderr = Console(stderr=True)
 

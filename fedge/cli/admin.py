@@ -130,13 +130,74 @@ def configured_data_dir() -> Path:
 @token_app.command("create")
 def create(
     count: Annotated[int, typer.Option(help="How many tokens.")] = 1,
+    link: Annotated[
+        bool, typer.Option("--link", help="Print join links for browsers (BASE-URL/#token=TOKEN) instead of tokens.")
+    ] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Where browsers reach the gateway, e.g. http://192.168.1.20:8080 (default: the config's host and "
+            "http_port; a wildcard host becomes this machine's address).",
+            show_default=False,
+        ),
+    ] = None,
+    qr: Annotated[bool, typer.Option("--qr", help="Also draw each link as a QR code in the terminal.")] = False,
     server: ServerOption = None,
     data_dir: DataDirOption = None,
     admin_token: AdminTokenOption = None,
 ) -> None:
-    """Print new one-time enrolment tokens, one per line."""
+    """Print new one-time enrolment tokens, one per line (or join links, with --link or --qr)."""
+    if not (link or qr):
+        for token in backend(server, data_dir, admin_token).create_tokens(count):
+            print(token)
+        return
+    base = base_url or configured_base_url(server)
     for token in backend(server, data_dir, admin_token).create_tokens(count):
-        print(token)
+        print(join_link(base, token))
+        if qr:
+            print(qr_code(join_link(base, token)))
+
+
+def join_link(base_url: str, token: str) -> str:
+    """The page's address with the token in the fragment, which browsers never send to a server or log."""
+    return f"{base_url.rstrip('/')}/#token={token}"
+
+
+def configured_base_url(server: str | None) -> str:
+    """http://HOST:HTTP_PORT of the gateway, from fedge.toml (the host of --server, when given)."""
+    from fedge.cli.server import find_config
+    from fedge.server.config import load_config
+
+    settings = load_config(find_config(None)).server
+    if not settings.http_port:
+        raise ValueError("the web gateway is off (http_port = 0): pass --base-url where browsers reach one")
+    host = server.rsplit(":", 1)[0] if server else settings.host
+    return f"http://{reachable_host(host)}:{settings.http_port}"
+
+
+def reachable_host(host: str) -> str:
+    """A wildcard bind address is no address to give a phone: use this machine's outward-facing one."""
+    import socket
+
+    if host not in ("0.0.0.0", "::", ""):
+        return f"[{host}]" if ":" in host else host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # a UDP "connect" only picks the route: nothing is sent
+            return probe.getsockname()[0]
+        except OSError:
+            return socket.gethostname()
+
+
+def qr_code(text: str) -> str:
+    """``text`` as a QR code of Unicode half blocks (two modules per character cell), for any terminal."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    segno.make(text, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue()
 
 
 @token_app.command("revoke")

@@ -26,10 +26,9 @@ def show(
 ) -> None:
     """Print the public key (what devices pin) and its fingerprint; never creates a key."""
     from fedge.cli.admin import configured_data_dir
-    from fedge.server.coordinator import signing_key_path
     from fedge.shared import registry
 
-    path = signing_key_path(data_dir or configured_data_dir())
+    path = registry.key_path(data_dir or configured_data_dir())
     if not path.exists():
         raise ValueError(f"no signing key at {path}: `fedge server` creates it at first start")
     public = registry.load(path).public_key()

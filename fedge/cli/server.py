@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 CONFIG_HELP = "fedge.toml to read (default: ./fedge.toml if present, else the embedded defaults)."
+STATIC_HELP = "Folder of the built web client the gateway serves (default: client/js/dist of a checkout)."
 
 
 def find_config(path: Path | None) -> Path | None:
@@ -29,21 +30,35 @@ def server(
     data_dir: Annotated[
         Path | None, typer.Option(help="State folder (default: from the config).", show_default=False)
     ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(help="Web gateway's HTTP port; 0 runs none (default: from the config).", show_default=False),
+    ] = None,
+    static: Annotated[Path | None, typer.Option(help=STATIC_HELP, show_default=False)] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request-level event.")] = False,
 ) -> None:
     """Run the coordinator: rounds over gRPC, state in a SQLite file. Stops cleanly on Ctrl-C / SIGTERM.
 
-    The admin credential is written to <data-dir>/admin.token; `fedge token create` reads it.
+    Browsers reach it through the web gateway on the HTTP port (docs/gateway.md). The admin
+    credential is written to <data-dir>/admin.token; `fedge token create` reads it.
     """
-    from rich.logging import RichHandler
-
     from fedge.server.config import load_config
     from fedge.server.daemon import serve_forever
+    from fedge.server.gateway import default_static_dir
+
+    configure_logging(verbose)
+    overrides = {"host": host, "port": port, "data_dir": data_dir, "http_port": http_port}
+    settings = load_config(find_config(config), overrides)
+    serve_forever(settings.server, settings.tasks, static or default_static_dir())
+
+
+def configure_logging(verbose: bool) -> None:
+    """The daemons' log format: one line per event, DEBUG with --verbose."""
+    from rich.logging import RichHandler
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
         handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
     )
-    settings = load_config(find_config(config), {"host": host, "port": port, "data_dir": data_dir})
-    serve_forever(settings.server, settings.tasks)
+    logging.getLogger("fedge.gateway.websockets").setLevel(logging.DEBUG if verbose else logging.WARNING)

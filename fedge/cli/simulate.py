@@ -33,12 +33,19 @@ class Backend(StrEnum):
     grpc = "grpc"
 
 
+class PublishPolicy(StrEnum):
+    best = "best"
+    every = "every"
+    never = "never"
+
+
 class OptimizerName(StrEnum):
     sgd = "sgd"
     adam = "adam"
 
 
 DEFAULT_OPTIMIZER = OptimizerName(DEFAULTS.optimizer)
+DEFAULT_PUBLISH = PublishPolicy(DEFAULTS.publish)
 
 
 def simulate(
@@ -115,6 +122,24 @@ def simulate(
         float,
         typer.Option(help="Noise multiplier z: Gaussian noise z × dp-clip on the sum (on devices with --secagg)."),
     ] = 0.0,
+    publish: Annotated[
+        PublishPolicy,
+        typer.Option(
+            help="Publish signed ONNX models (fp32 and int8) into OUT's registry: each version that improves "
+            "held-out accuracy (best), every 5th and the last (every), or none. See `fedge models`."
+        ),
+    ] = DEFAULT_PUBLISH,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fine-tuning: start from a published model's folder (e.g. runs/a/coordinator/registry/simulation/9).",
+            show_default=False,
+        ),
+    ] = None,
+    train_layers: Annotated[
+        str,
+        typer.Option(help="Fine-tuning: comma-separated layers the clients train, e.g. logits (default: all)."),
+    ] = "",
     seed: Annotated[int, typer.Option(help="Seed for data splits, initial weights and shuffling.")] = DEFAULTS.seed,
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: runs/simulate-<time>).", show_default=False)
@@ -147,6 +172,9 @@ def simulate(
         dropout=dropout,
         dp_clip=dp_clip,
         dp_noise=dp_noise,
+        publish=publish.value,
+        init_from=str(init_from or ""),
+        train_layers=tuple(layer.strip() for layer in train_layers.split(",") if layer.strip()),
     )
     out = out or Path("runs") / time.strftime("simulate-%Y%m%d-%H%M%S")
     console = Console()
@@ -158,6 +186,8 @@ def simulate(
     summary = _run_with_progress(run, config, out, console)
     console.print(summary_table(summary))
     console.print(f"Wrote {out / 'metrics.jsonl'}, {out / 'summary.json'} and {out / 'plot.png'}")
+    if summary.get("published"):
+        console.print(f"Published {summary['published']}: list them with `fedge models list --data-dir {out}`")
 
 
 def _run_with_progress(run: Any, config: Any, out: Path, console: Console) -> dict[str, Any]:

@@ -39,6 +39,10 @@ class SimulationConfig:
     dropout: float = 0.0
     dp_clip: float = 0.0
     dp_noise: float = 0.0
+    publish: str = "best"  # every version that beats the published ones, into <out>/coordinator/registry
+    publish_int8: bool = True
+    init_from: str = ""  # fine-tuning: a published model's folder to start from
+    train_layers: tuple[str, ...] = ()  # fine-tuning: the layers clients train; () trains all
 
     def __post_init__(self) -> None:
         defaults = DEFAULTS.get(self.dataset, SENSORS)

@@ -21,7 +21,6 @@ from fedge.client.agent import Agent, LocalTrainer
 from fedge.client.transport import InProcessTransport
 from fedge.server.config import TaskConfig
 from fedge.server.coordinator import Coordinator
-from fedge.server.rounds import held_out_evaluator
 from fedge.shared import data
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
@@ -58,6 +57,10 @@ class Federation:
             secagg=config.secagg,
             dp_clip=config.dp_clip,
             dp_noise=config.dp_noise,
+            publish=config.publish,
+            publish_int8=config.publish_int8,
+            init_from=config.init_from,
+            train_layers=tuple(config.train_layers),
             over_selection=1.0,
             strategy=config.strategy,
             strategy_options=dict(config.strategy_options),
@@ -75,8 +78,7 @@ class Federation:
 def start_coordinator(federation: Federation, data_dir: Path, clock: Callable[[], float] = time.time) -> Coordinator:
     """A fresh coordinator for this run (a previous run's store in ``data_dir`` is replaced)."""
     shutil.rmtree(data_dir, ignore_errors=True)
-    evaluator = held_out_evaluator(federation.splits.heldout, federation.spec)
-    return Coordinator([federation.task], data_dir, evaluators={TASK: evaluator}, clock=clock)
+    return Coordinator([federation.task], data_dir, splits={TASK: federation.splits}, clock=clock)
 
 
 def enroll_agents(coordinator: Coordinator, federation: Federation, seed: int) -> list[Agent]:

@@ -102,7 +102,7 @@ def write_setup(federation: Federation, config: SimulationConfig, workdir: Path)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     task = replace(federation.task, evaluate_on=config.dataset, select_timeout_s=60.0, train_deadline_s=600.0)
-    settings = ServerSettings(host="127.0.0.1", port=0, data_dir=workdir / "coordinator")
+    settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=workdir / "coordinator")
     config_path = workdir / "fedge.toml"
     config_path.write_text(to_toml(settings, [task]))
     folders = []

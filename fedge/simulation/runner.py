@@ -48,6 +48,7 @@ def run(
         "dp_clip": config.dp_clip,
         "dp_noise": config.dp_noise,
         "coordinator_data_dir": str(data_dir),
+        "published": published(data_dir),
         "train_examples": len(federation.splits.train),
         "heldout_examples": len(federation.splits.heldout),
         "final_accuracy": records[-1]["accuracy"],
@@ -65,3 +66,12 @@ def run(
     write_summary(out, summary)
     plot(out, records, summary.get("centralized_accuracy"))
     return summary
+
+
+def published(data_dir: Path) -> str:
+    """What the run published, in words: "versions 3, 5 and 9 of task simulation" or ""."""
+    from fedge.shared import registry
+
+    root = data_dir / "registry"
+    found = [(task, registry.published_versions(root, task)) for task in registry.published_tasks(root)]
+    return "; ".join(f"versions {', '.join(map(str, v))} of task {t}" for t, v in found if v)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,19 @@ class Model:
     @property
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
+
+    def train_only(self, names: Collection[str] = ()) -> None:
+        """Train only the named parameters (every one when empty); the rest keep their values and,
+        where nothing before them trains, cost no backward pass at all (fine-tuning a head)."""
+        unknown = sorted(set(names) - set(self.parameter_names))
+        if unknown:
+            raise ValueError(f"{self.name}: expected parameter names of the model, got {', '.join(unknown)}")
+        for name, p in zip(self.parameter_names, self.parameters(), strict=True):
+            p.requires_grad = not names or name in names
+
+    @property
+    def trainable(self) -> list[Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
 
     def cleargrads(self) -> None:
         for p in self.parameters():

@@ -49,7 +49,9 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with bias correction, as in TF.js and PyTorch."""
+    """Adam (Kingma & Ba) in the paper's efficient form: the bias corrections fold into the step
+    size, so epsilon meets the uncorrected v (TF.js and PyTorch correct v first; the JS trainer
+    follows this engine, and the difference is far below float32 noise)."""
 
     def __init__(
         self,

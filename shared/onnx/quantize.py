@@ -19,35 +19,35 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
-from onnxruntime.quantization import (
-    CalibrationDataReader,
-    CalibrationMethod,
-    QuantFormat,
-    QuantType,
-    quantize_dynamic,
-    quantize_static,
-)
 
 CALIBRATION_BATCH = 32
 
 
-class Samples(CalibrationDataReader):
-    """Feeds calibration samples to the model's input in batches."""
+def _samples(input_name: str, samples: np.ndarray) -> Any:
+    """A reader that feeds calibration samples to the model's input in batches."""
+    from onnxruntime.quantization import CalibrationDataReader
 
-    def __init__(self, input_name: str, samples: np.ndarray) -> None:
-        self._batches = iter(
-            {input_name: samples[i : i + CALIBRATION_BATCH]} for i in range(0, len(samples), CALIBRATION_BATCH)
-        )
+    class Samples(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter(
+                {input_name: samples[i : i + CALIBRATION_BATCH]} for i in range(0, len(samples), CALIBRATION_BATCH)
+            )
 
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._batches, None)
+
+    return Samples()
 
 
 def quantize_int8(model: onnx.ModelProto, calibration: np.ndarray | None = None) -> onnx.ModelProto:
     """An int8 copy of an exported model; ``calibration`` (N, *input_shape) serves conv models."""
+    # imported here: onnxruntime's quantisation tools take a tenth of a second to import
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
     source = onnx.ModelProto()
     source.CopyFrom(model)  # the quantisers rewrite the model they are given
     convolutional = any(node.op_type == "Conv" for node in model.graph.node)
@@ -58,7 +58,7 @@ def quantize_int8(model: onnx.ModelProto, calibration: np.ndarray | None = None)
             quantize_static(
                 source,
                 target,
-                Samples(model.graph.input[0].name, samples),
+                _samples(model.graph.input[0].name, samples),
                 quant_format=QuantFormat.QDQ,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,

@@ -71,7 +71,7 @@ class RetryAfter(_message.Message):
     def __init__(self, retry_after_ms: _Optional[int] = ..., reason: _Optional[str] = ..., finished: _Optional[bool] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("task_id", "round_id", "round", "model_version", "model_spec_json", "tensors", "model_bytes", "plan", "deadline_unix_ms", "secagg")
+    __slots__ = ("task_id", "round_id", "round", "model_version", "model_spec_json", "tensors", "model_bytes", "plan", "deadline_unix_ms", "secagg", "trainable")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class Assignment(_message.Message):
     PLAN_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     SECAGG_FIELD_NUMBER: _ClassVar[int]
+    TRAINABLE_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     round_id: int
     round: int
@@ -92,7 +93,8 @@ class Assignment(_message.Message):
     plan: TrainingPlan
     deadline_unix_ms: int
     secagg: SecAggPlan
-    def __init__(self, task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., round: _Optional[int] = ..., model_version: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., model_bytes: _Optional[int] = ..., plan: _Optional[_Union[TrainingPlan, _Mapping]] = ..., deadline_unix_ms: _Optional[int] = ..., secagg: _Optional[_Union[SecAggPlan, _Mapping]] = ...) -> None: ...
+    trainable: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., round: _Optional[int] = ..., model_version: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., model_bytes: _Optional[int] = ..., plan: _Optional[_Union[TrainingPlan, _Mapping]] = ..., deadline_unix_ms: _Optional[int] = ..., secagg: _Optional[_Union[SecAggPlan, _Mapping]] = ..., trainable: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SecAggPlan(_message.Message):
     __slots__ = ("neighbours", "threshold", "clip", "max_clients", "dp_clip", "dp_noise_stddev")

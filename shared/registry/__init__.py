@@ -16,13 +16,25 @@ ManifestError (a manifest breaks the format) are ValueErrors whose message is on
 from __future__ import annotations
 
 from fedge.shared.registry.manifest import Manifest, ManifestError, rfc3339
-from fedge.shared.registry.published import MANIFEST, MODEL, SIGNATURE, read_published, write_published
+from fedge.shared.registry.published import (
+    MANIFEST,
+    MODEL,
+    SIGNATURE,
+    VARIANTS,
+    published_tasks,
+    published_variants,
+    published_versions,
+    read_published,
+    version_folder,
+    write_published,
+)
 from fedge.shared.registry.signing import (
     KeyFileError,
     SigningKey,
     VerificationError,
     VerifyKey,
     check_model,
+    key_path,
     load,
     load_or_create,
     sign_manifest,
@@ -33,6 +45,7 @@ __all__ = [
     "MANIFEST",
     "MODEL",
     "SIGNATURE",
+    "VARIANTS",
     "KeyFileError",
     "Manifest",
     "ManifestError",
@@ -40,11 +53,16 @@ __all__ = [
     "VerificationError",
     "VerifyKey",
     "check_model",
+    "key_path",
     "load",
     "load_or_create",
+    "published_tasks",
+    "published_variants",
+    "published_versions",
     "read_published",
     "rfc3339",
     "sign_manifest",
     "verify",
+    "version_folder",
     "write_published",
 ]

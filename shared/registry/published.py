@@ -3,6 +3,7 @@
     <data_dir>/registry/<task>/<version>/model.onnx      the model file, as exported
                                          manifest.json   the manifest's canonical JSON: the signed bytes
                                          manifest.sig    the raw 64-byte Ed25519 signature
+                                         int8/           the same three files for an int8 copy, if made
     <data_dir>/keys/signing.key                          the raw 32-byte private key, mode 0600
 
 A version folder appears whole (built under a hidden name, then renamed) and is never
@@ -22,6 +23,7 @@ from fedge.shared.registry.signing import SigningKey, VerificationError, VerifyK
 MODEL = "model.onnx"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
+VARIANTS = ("fp32", "int8")  # fp32 is the version folder itself, int8 a folder inside it
 
 
 def write_published(folder: Path, model_bytes: bytes, manifest: Manifest, key: SigningKey) -> Path:
@@ -62,3 +64,30 @@ def read_published(folder: Path, verify_key: VerifyKey) -> tuple[Manifest, bytes
     except VerificationError as error:
         raise VerificationError(f"{folder}: {error}") from None
     return manifest, model
+
+
+def version_folder(root: Path, task: str, version: int, variant: str = "fp32") -> Path:
+    """Where one published variant lives under a registry root (``<data_dir>/registry``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"expected a variant in {', '.join(VARIANTS)}, got {variant!r}")
+    folder = Path(root) / task / str(version)
+    return folder / variant if variant != "fp32" else folder
+
+
+def published_versions(root: Path, task: str) -> list[int]:
+    """The task's published versions, oldest first; folders still being written are skipped."""
+    folder = Path(root) / task
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / MANIFEST).is_file())
+
+
+def published_tasks(root: Path) -> list[str]:
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def published_variants(root: Path, task: str, version: int) -> list[str]:
+    return [v for v in VARIANTS if (version_folder(root, task, version, v) / MANIFEST).is_file()]

@@ -172,6 +172,11 @@ def check_model(manifest: Manifest, model_bytes: bytes) -> None:
         )
 
 
+def key_path(data_dir: Path) -> Path:
+    """Where a coordinator keeps its signing key."""
+    return Path(data_dir) / "keys" / "signing.key"
+
+
 def load(path: Path) -> SigningKey:
     """The key in `path`, refused if others may read it or it is not a raw 32-byte key."""
     path = Path(path)

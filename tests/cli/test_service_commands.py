@@ -28,6 +28,7 @@ def small_config(tmp_path, rounds: int = 2):
         ("input_shape = [100, 6]", "input_shape = [50, 6]"),
         ('labels = ["PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"]', 'labels = ["0", "1", "2", "3"]'),
         ("rounds = 30", f"rounds = {rounds}"),
+        ("http_port = 8080", "http_port = 0"),
         ("clients_per_round = 3", "clients_per_round = 2"),
         ('evaluate_on = "watch"', 'evaluate_on = "synthetic-imu"'),
     ]:

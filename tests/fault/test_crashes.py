@@ -16,6 +16,7 @@ import pytest
 
 from fedge.server.config import ServerSettings, to_toml
 from fedge.server.store import Store
+from fedge.shared import registry
 from fedge.simulation.config import SimulationConfig
 from fedge.simulation.inprocess import TASK, Federation
 from fedge.simulation.loopback import Daemon, free_port, start_agent, write_setup
@@ -29,8 +30,12 @@ def setup(tmp_path: Path, **task_options) -> tuple[Path, list[Path], Federation]
     config = SimulationConfig(dataset="synthetic-imu", rounds=ROUNDS, local_epochs=1)
     federation = Federation.from_config(config)
     config_path, folders = write_setup(federation, config, tmp_path)
-    task = replace(federation.task, evaluate_on="", **task_options)
-    config_path.write_text(to_toml(ServerSettings(host="127.0.0.1", port=0, data_dir=tmp_path / "coordinator"), [task]))
+    task = replace(
+        federation.task, evaluate_on="", publish="every", publish_every=2, publish_int8=False, **task_options
+    )
+    config_path.write_text(
+        to_toml(ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=tmp_path / "coordinator"), [task])
+    )
     return config_path, folders, federation
 
 
@@ -77,6 +82,10 @@ def test_coordinator_killed_at_random_moments_finishes_with_every_round_committe
     restarted = store.query("SELECT COUNT(*) AS n FROM rounds WHERE reason = 'coordinator restarted'")[0]["n"]
     assert restarted >= 1
     assert len(store.load_weights(TASK, ROUNDS)) == 8  # the last version's file matches its digest
+    key = registry.load(registry.key_path(data_dir)).public_key()
+    published = registry.published_versions(data_dir / "registry", TASK)
+    assert published == [2, 4, 6, 8, 10]  # none lost to a crash between a commit and its publishing
+    assert all(registry.read_published(data_dir / "registry" / TASK / str(v), key) for v in published)
 
 
 def test_an_agent_killed_mid_run_is_a_dropout_and_rounds_go_on(tmp_path):

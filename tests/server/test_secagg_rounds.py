@@ -27,7 +27,7 @@ class FixedTrainer:
     def __init__(self, index: int) -> None:
         self.index = index
 
-    def __call__(self, spec_json, start, plan, rng):
+    def __call__(self, spec_json, start, plan, rng, trainable=()):
         pattern = np.random.default_rng(self.index).uniform(-0.5, 0.5, sum(w.size for w in start))
         flat = (self.index + 1) / 10 + pattern
         delta, offset = [], 0
@@ -56,10 +56,9 @@ class Recording(InProcessTransport):
         self.log.append(("unmask", request.SerializeToString()))
         return super().unmask(request)
 
-    def upload_update(self, chunks):
-        chunks = list(chunks)
-        self.log.extend(("upload", c.SerializeToString()) for c in chunks)
-        return super().upload_update(iter(chunks))
+    def upload_update(self, header, parts):
+        self.log.extend([("upload", header.SerializeToString()), ("upload data", b"".join(parts))])
+        return super().upload_update(header, parts)
 
 
 def secure_federation(tmp_path, min_clients: int = 2, log: list | None = None, **options):
@@ -141,8 +140,7 @@ def test_a_single_masked_input_looks_uniform(tmp_path):
     log: list[tuple[str, bytes]] = []
     coordinator, agents, clock = secure_federation(tmp_path, log=log)
     play_round(coordinator, agents, np.random.default_rng(0), clock)
-    chunks = [pb.UpdateChunk.FromString(m) for kind, m in log if kind == "upload"]
-    data = next(c.data for c in chunks if c.HasField("data"))
+    data = next(m for kind, m in log if kind == "upload data")
     counts = np.bincount(np.frombuffer(data, np.uint8), minlength=256)
     expected = len(data) / 256
     chi_square = float(((counts - expected) ** 2 / expected).sum())

@@ -52,15 +52,41 @@ def test_weighted_mean_result_is_float32_in_template_shapes() -> None:
     ]
 
 
+def streamed_and_batch(deltas: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The streamed mean, the float64 batch formula, and the updates' weighted magnitude Σ nᵢ·|Δᵢ| / Σ nᵢ."""
+    agg = WeightedMean([np.zeros(deltas.shape[1], np.float32)])
+    for delta, n in zip(deltas, counts, strict=True):
+        agg.add(Update([delta], int(n)))
+    wide = deltas.astype(np.float64) * counts[:, None]
+    return agg.result()[0], wide.sum(axis=0) / counts.sum(), np.abs(wide).sum(axis=0) / counts.sum()
+
+
 def test_streaming_weighted_mean_equals_the_batch_formula() -> None:
     rng = np.random.default_rng(0)
     deltas = rng.normal(size=(50, 2)).astype(np.float32)
     counts = rng.integers(1, 1000, size=50)
-    agg = WeightedMean([np.zeros(2, np.float32)])
-    for delta, n in zip(deltas, counts, strict=True):
-        agg.add(Update([delta], int(n)))
-    batch = (deltas.astype(np.float64) * counts[:, None]).sum(axis=0) / counts.sum()
-    np.testing.assert_allclose(agg.result()[0], batch, rtol=1e-6)
+    streamed, batch, magnitude = streamed_and_batch(deltas, counts)
+    # within float32 resolution of the updates themselves: where they cancel, of their magnitude, not of the mean
+    assert np.all(np.abs(streamed - batch) <= np.finfo(np.float32).eps * magnitude)
+
+
+def test_rounding_does_not_grow_with_the_number_of_updates() -> None:
+    rng = np.random.default_rng(1)
+    scales = rng.uniform(0.01, 100, size=(1000, 1))  # updates of very different sizes
+    deltas = (rng.normal(size=(1000, 300)) * scales).astype(np.float32)
+    counts = rng.integers(1, 5000, size=1000)
+    streamed, batch, magnitude = streamed_and_batch(deltas, counts)
+    assert np.all(np.abs(streamed - batch) <= np.finfo(np.float32).eps * magnitude)
+
+
+def test_arrival_order_changes_the_mean_by_float32_rounding_at_most() -> None:
+    rng = np.random.default_rng(2)
+    deltas = rng.normal(size=(100, 300)).astype(np.float32)
+    counts = rng.integers(1, 1000, size=100)
+    order = rng.permutation(100)
+    forward, _, magnitude = streamed_and_batch(deltas, counts)
+    shuffled, _, _ = streamed_and_batch(deltas[order], counts[order])
+    assert np.all(np.abs(forward - shuffled) <= 2 * np.finfo(np.float32).eps * magnitude)
 
 
 def test_weighted_mean_keeps_no_reference_to_an_update() -> None:
@@ -110,6 +136,13 @@ def test_non_finite_update_is_rejected(aggregator: Aggregator, bad: float) -> No
     message = re.escape("update from client 'c': tensor 1 has non-finite values (NaN or Inf)")
     with pytest.raises(ValueError, match=message):
         aggregator.add(update([1, 2], bad, client_id="c"))
+
+
+def test_an_update_checked_on_arrival_still_has_its_shapes_checked(aggregator: Aggregator) -> None:
+    # the coordinator checks dtypes and finiteness once, naming the tensor; shapes are checked again here
+    wide = Update([np.zeros(3, np.float32), np.zeros((1, 1), np.float32)], 1, checked=True)
+    with pytest.raises(ValueError, match=re.escape("got 2 tensors of shapes [(3,), (1, 1)]")):
+        aggregator.add(wide)
 
 
 @pytest.mark.parametrize("n", [0, -3, 2.0, True, "5"])

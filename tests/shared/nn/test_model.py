@@ -156,3 +156,24 @@ def test_a_few_steps_fit_a_tiny_batch():
         loss.backward()
         opt.step(model.parameters())
     assert float(loss.data) < 0.05
+
+
+def test_train_only_updates_the_named_parameters_and_leaves_the_rest():
+    from fedge.shared.training import TrainConfig, fit
+
+    model = Model(model_spec("har-cnn1d", (20, 3), 4), seed=0)
+    before = model.get_weights()
+    model.train_only(["logits/kernel", "logits/bias"])
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 20, 3)).astype(np.float32), rng.integers(0, 4, 16)
+    fit(model, x, y, TrainConfig(epochs=1, batch_size=8, lr=0.1, proximal_mu=0.01), rng)
+
+    changed = [n for n, a, b in zip(model.parameter_names, before, model.get_weights(), strict=True) if (a != b).any()]
+    assert changed == ["logits/kernel", "logits/bias"]
+    assert model.parameters()[0].grad is None  # nothing flowed back into the frozen convolutions
+
+
+def test_train_only_refuses_names_the_model_does_not_have():
+    model = Model(model_spec("mlp", (8,), 2))
+    with pytest.raises(ValueError, match="expected parameter names of the model, got head/kernel"):
+        model.train_only(["head/kernel"])

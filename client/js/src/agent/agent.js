@@ -1,0 +1,248 @@
+/**
+ * The browser's agent: check in, train when asked, report the update, and keep going — the
+ * Python agent's loop (client/agent.py) with the same semantics:
+ *
+ *     check in ── retry_after ──► wait ──► check in
+ *        └── assignment ──► download weights ──► train locally ──► upload the update
+ *        └── secure assignment ─► advertise keys ─► share keys ─► train ─► masked upload ─► unmask
+ *
+ * Each SecAgg stage is a poll: a reply with retry_after_ms means "the stage is still open, ask
+ * again". Failed calls back off exponentially with full jitter; a refusal that only means "the
+ * round moved on" is shrugged off; UNAUTHENTICATED (a revoked credential) stops the agent.
+ *
+ * Progress is told as events (an EventTarget), for the page:
+ *
+ *     status      {state, round?, text}       checking-in, downloading, training, uploading, secagg, waiting, offline
+ *     assignment  {taskId, round, modelVersion, inputShape, secure, parameters}
+ *     batch       {round, epoch, seen, loss, accuracy}
+ *     upload      {round, taskId, secure, dtype, values, bytes, numExamples, metrics, publicKeys, sealedShares}
+ *     round       {round, taskId}             an update of this client counted towards the round
+ */
+
+import { UpdateStatus } from "../gen/fedge/v1/coordinator_pb.js";
+import { GatewayError } from "../protocol/frames.js";
+import { Backoff } from "./backoff.js";
+import { AgentStopped } from "./errors.js";
+import { SecAggSession } from "./secure.js";
+import { decodeWeights, encodeArrays, flatten, readSpecs } from "./tensors.js";
+
+/** Refusals that mean "that round is over": drop it and check in again. */
+export const ROUND_MOVED_ON = new Set(["FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND"]);
+
+/** What the dashboard shows as platform and backend: "browser-chromium/webgl". */
+export function platformString(engine, backend) {
+  return `browser-${engine}/${backend}`;
+}
+
+/** Trades a one-time enrolment token for {clientId, credential}. */
+export async function enroll(client, token, { platform, name = "" } = {}) {
+  const response = await client.enroll({ token, platform, clientName: name });
+  return { clientId: response.clientId, credential: response.credential };
+}
+
+const outcome = (fields = {}) => ({ trainedRound: null, waitS: 0, finished: false, reason: "", ...fields });
+
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+export class Agent extends EventTarget {
+  /**
+   * `client`: a CoordinatorClient; `trainer`: {train({specJson, start, names, plan, trainable, onBatch})}
+   * (a LocalTrainer); `platform`: platformString(...).
+   */
+  constructor({ client, credential, trainer, platform, backoff = new Backoff() }) {
+    super();
+    Object.assign(this, { client, credential, trainer, platform, backoff });
+    this.secure = null; // {assignment, session, stage, pending} while a secure round is under way
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** One request: a check-in, or the next stage of a secure round under way. */
+  async step() {
+    if (this.secure) return this.#secureStep(this.secure);
+    this.emit("status", { state: "checking-in", text: "checking in" });
+    const response = await this.client.checkIn({ credential: this.credential, platform: this.platform });
+    const { case: kind, value } = response.outcome;
+    if (kind === "retry") {
+      return outcome({ waitS: value.retryAfterMs / 1000, finished: value.finished, reason: value.reason });
+    }
+    if (kind !== "assignment") return outcome({ waitS: 1, reason: "the coordinator sent neither work nor a wait" });
+    this.#announce(value);
+    if (value.secagg) {
+      this.secure = {
+        assignment: value,
+        session: await SecAggSession.start(value, this.credential),
+        stage: "advertise",
+      };
+      return this.#secureStep(this.secure);
+    }
+    const trained = await this.#train(value);
+    const tensors = value.tensors.filter((t) => trained.names.includes(t.name));
+    await this.#upload(value, encodeArrays(trained.update), tensors, trained, {});
+    return this.#counted(value);
+  }
+
+  /** One step, with refusals and failures turned into outcomes: what `run` loops over. */
+  async attempt() {
+    try {
+      const result = await this.step();
+      this.backoff.reset();
+      return result;
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      return this.#handle(error);
+    }
+  }
+
+  /**
+   * Loop until `signal` aborts (or, with `exitWhenDone`, every task has completed). Rejects
+   * with AgentStopped (or an unexpected error) when waiting cannot help; the page shows why.
+   */
+  async run({ signal, exitWhenDone = false } = {}) {
+    try {
+      while (!signal?.aborted) {
+        const result = await this.attempt();
+        if (result.finished && exitWhenDone) return;
+        if (result.waitS > 0) {
+          const text = result.finished ? "every task has completed" : result.reason || "no work for now";
+          this.emit("status", { state: "waiting", text: `${text}; next check-in in ${result.waitS.toFixed(1)} s` });
+        }
+        await sleep(result.waitS * 1000, signal);
+      }
+    } catch (error) {
+      this.secure = null; // a secure round cannot be resumed after a stop
+      throw error;
+    }
+  }
+
+  #handle(error) {
+    if (error.codeName === "UNAUTHENTICATED") {
+      throw new AgentStopped(`the coordinator refused this client: ${error.message}`);
+    }
+    if (ROUND_MOVED_ON.has(error.codeName)) {
+      this.secure = null; // a secure round that moved on cannot be resumed
+      return outcome({ waitS: 0.1, reason: error.message });
+    }
+    const delay = this.backoff.next();
+    this.emit("status", { state: "offline", text: `${error.message}; retrying in ${delay.toFixed(1)} s` });
+    return outcome({ waitS: delay, reason: error.message });
+  }
+
+  #announce(assignment) {
+    if (assignment.secagg && !globalThis.crypto?.subtle) {
+      throw new AgentStopped(
+        "secure aggregation needs WebCrypto, which browsers give only to pages served over https or from localhost",
+      );
+    }
+    if (assignment.secagg?.dpNoiseStddev) {
+      throw new AgentStopped(
+        "this task adds differential-privacy noise on each device, which the browser client cannot add yet",
+      );
+    }
+    this.emit("assignment", {
+      taskId: assignment.taskId,
+      round: assignment.round,
+      modelVersion: assignment.modelVersion,
+      inputShape: JSON.parse(assignment.modelSpecJson).input_shape,
+      secure: Boolean(assignment.secagg),
+      parameters: readSpecs(assignment.tensors).reduce((n, s) => n + s.size, 0),
+    });
+  }
+
+  /** Advance a secure round by one request; a stage still open means: ask again shortly. */
+  async #secureStep(run) {
+    const { session, assignment } = run;
+    const round = assignment.round;
+    if (run.stage === "advertise") {
+      this.emit("status", { state: "secagg", round, text: `round ${round}: advertising keys` });
+      const roster = await this.client.advertiseKeys(session.advertiseRequest());
+      if (roster.retryAfterMs) return outcome({ waitS: roster.retryAfterMs / 1000 });
+      session.takeRoster(roster);
+      [run.stage, run.pending] = ["share", await session.shareRequest()];
+    } else if (run.stage === "share") {
+      this.emit("status", { state: "secagg", round, text: `round ${round}: sharing keys` });
+      const shares = await this.client.shareKeys(run.pending);
+      if (shares.retryAfterMs) return outcome({ waitS: shares.retryAfterMs / 1000 });
+      await session.takeShares(shares);
+      run.stage = "train";
+    } else if (run.stage === "train") {
+      const trained = await this.#train(assignment);
+      const masked = await session.maskedInput(flatten(trained.update));
+      const tensors = [{ name: "masked", dtype: "uint32", shape: [BigInt(masked.length)] }];
+      const sealed = run.pending.shares.length;
+      await this.#upload(assignment, encodeArrays([masked]), tensors, trained, { publicKeys: 2, sealedShares: sealed });
+      [run.stage, run.pending] = ["unmask", session.ids()];
+    } else if (run.stage === "unmask") {
+      this.emit("status", { state: "secagg", round, text: `round ${round}: helping to unmask the sum` });
+      const reply = await this.client.unmask(run.pending);
+      if (reply.retryAfterMs) return outcome({ waitS: reply.retryAfterMs / 1000 });
+      if (reply.done || run.pending.shares?.length) return this.#counted(assignment);
+      run.pending = session.unmaskRequest(reply);
+      if (!run.pending.shares.length) return this.#counted(assignment);
+    }
+    return outcome();
+  }
+
+  #counted(assignment) {
+    this.secure = null;
+    this.emit("round", { round: assignment.round, taskId: assignment.taskId });
+    return outcome({ trainedRound: assignment.round });
+  }
+
+  async #train(assignment) {
+    const round = assignment.round;
+    this.emit("status", { state: "downloading", round, text: `round ${round}: downloading the model` });
+    const request = { credential: this.credential, taskId: assignment.taskId, roundId: assignment.roundId };
+    const bytes = await this.client.downloadModel(request, assignment.modelBytes);
+    const specs = readSpecs(assignment.tensors);
+    this.emit("status", { state: "training", round, text: `round ${round}: training on this device` });
+    return this.trainer.train({
+      specJson: assignment.modelSpecJson,
+      start: decodeWeights(specs, bytes),
+      names: specs.map((s) => s.name),
+      plan: assignment.plan,
+      trainable: assignment.trainable,
+      onBatch: (batch) => this.emit("batch", { round, ...batch }),
+    });
+  }
+
+  async #upload(assignment, data, tensors, trained, secure) {
+    const round = assignment.round;
+    this.emit("status", { state: "uploading", round, text: `round ${round}: sending the update` });
+    const header = {
+      credential: this.credential,
+      taskId: assignment.taskId,
+      roundId: assignment.roundId,
+      numExamples: BigInt(trained.numExamples),
+      tensors,
+      metrics: trained.metrics,
+    };
+    const response = await this.client.uploadUpdate(header, data);
+    const masked = "publicKeys" in secure;
+    this.emit("upload", {
+      round,
+      taskId: assignment.taskId,
+      secure: masked,
+      dtype: masked ? "uint32" : "float32",
+      values: data.length / 4,
+      bytes: data.length,
+      numExamples: trained.numExamples,
+      metrics: trained.metrics,
+      discarded: response.status === UpdateStatus.DISCARDED,
+      ...secure,
+    });
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Local training, as the engine's `training.fit` and the Python agent's LocalTrainer do it:
+ * for each epoch a fresh shuffle, then per batch the mean softmax cross-entropy, its gradient,
+ * and one optimiser step. The update sent back is the trained weights minus the weights the
+ * round started from; the metrics are the mean loss and accuracy over every sample seen.
+ */
+
+import * as tf from "@tensorflow/tfjs";
+
+import { checkTrainable } from "./backend.js";
+import { OPTIMIZERS, Adam, SGD, proximalTerm } from "./optimizers.js";
+
+/**
+ * A TrainingPlan (protos/fedge/v1/coordinator.proto, as protobuf-es or plain JSON gives it)
+ * checked as the engine's TrainConfig checks it: {epochs, batchSize, lr, optimizer, momentum, proximalMu}.
+ */
+export function readPlan(plan) {
+  const get = (camel, snake) => plan?.[camel] ?? plan?.[snake];
+  const config = {
+    epochs: Number(get("epochs", "epochs")),
+    batchSize: Number(get("batchSize", "batch_size")),
+    lr: Number(get("lr", "lr")),
+    optimizer: String(get("optimizer", "optimizer") ?? ""),
+    momentum: Number(get("momentum", "momentum") ?? 0),
+    proximalMu: Number(get("proximalMu", "proximal_mu") ?? 0),
+  };
+  if (!(config.epochs >= 1) || !(config.batchSize >= 1)) {
+    throw new RangeError(`expected epochs >= 1 and batch_size >= 1, got ${config.epochs} and ${config.batchSize}`);
+  }
+  if (!(config.lr > 0)) throw new RangeError(`expected lr > 0, got ${config.lr}`);
+  if (!(config.optimizer in OPTIMIZERS)) {
+    throw new RangeError(
+      `expected optimizer in [${Object.keys(OPTIMIZERS).sort()}], got ${JSON.stringify(config.optimizer)}`,
+    );
+  }
+  return config;
+}
+
+/** The engine's make_optimizer: the proximal hook (anchored at what trains, as it starts) when mu > 0. */
+export function makeOptimizer(model, config) {
+  const anchor = () => model.trainable.map((v) => v.clone());
+  const hooks = config.proximalMu ? [proximalTerm(config.proximalMu, anchor())] : [];
+  if (config.optimizer === "adam") return new Adam({ lr: config.lr, hooks });
+  return new SGD({ lr: config.lr, momentum: config.momentum, hooks });
+}
+
+/** Mean softmax cross-entropy of logits against integer labels (int32 tensor). */
+export function softmaxCrossEntropy(logits, labels) {
+  return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1]), logits);
+}
+
+/**
+ * One step on a batch: returns {loss, correct} as numbers. `training` runs dropout (what fit
+ * does); the engine fixtures step with it off, since two engines cannot draw the same masks.
+ */
+export async function trainStep(model, optimizer, x, y, { training = true } = {}) {
+  let correct;
+  const { value, grads: named } = tf.variableGrads(() => {
+    const logits = model.apply(x, { training });
+    correct = tf.keep(tf.tidy(() => logits.argMax(1).equal(y).sum()));
+    return softmaxCrossEntropy(logits, y);
+  }, model.trainable);
+  const grads = model.trainable.map((v) => named[v.name]);
+  optimizer.step(model.trainable, grads);
+  const [loss, hits] = await Promise.all([value.data(), correct.data()]);
+  tf.dispose([value, correct, ...grads]);
+  return { loss: loss[0], correct: hits[0] };
+}
+
+/** A uniformly random permutation of 0 … n−1 (Fisher–Yates); `random()` gives [0, 1). */
+export function permutation(n, random = Math.random) {
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/**
+ * Trains `model` in place on samples `x` (tf.Tensor [N, ...inputShape]) with labels `y` (int32
+ * tensor [N]) for the plan's epochs; returns {loss, accuracy, numExamples} over everything seen.
+ * `onBatch({epoch, seen, loss, accuracy})` is called after each step (the batch's), e.g. for live charts.
+ */
+export async function fit(model, x, y, plan, { random = Math.random, onBatch } = {}) {
+  const n = x.shape[0];
+  if (!n) throw new RangeError("cannot train on an empty dataset");
+  if (y.shape[0] !== n) throw new RangeError(`expected one label per sample (${n}), got ${y.shape[0]}`);
+  const config = readPlan(plan);
+  checkTrainable(model);
+  const optimizer = makeOptimizer(model, config);
+  let [totalLoss, correct, seen] = [0, 0, 0];
+  try {
+    for (let epoch = 0; epoch < config.epochs; epoch++) {
+      const order = permutation(n, random);
+      for (let start = 0; start < n; start += config.batchSize) {
+        const batch = tf.tensor1d(order.subarray(start, start + config.batchSize), "int32");
+        const [xb, yb] = [tf.gather(x, batch), tf.gather(y, batch)];
+        const step = await trainStep(model, optimizer, xb, yb);
+        tf.dispose([batch, xb, yb]);
+        totalLoss += step.loss * batch.shape[0];
+        correct += step.correct;
+        seen += batch.shape[0];
+        onBatch?.({ epoch, seen, loss: step.loss, accuracy: step.correct / batch.shape[0] });
+      }
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { loss: totalLoss / seen, accuracy: correct / seen, numExamples: n };
+}
+
+/**
+ * What a client sends for a round (the Python agent's LocalTrainer): start from `start` (the
+ * downloaded weights, flat float32 arrays in spec order), train, and return the update
+ * (trained − start, same order and layout), the number of examples and the metrics.
+ * `trainable` (the assignment's parameter names, for fine-tuning) trains only those; the update
+ * then holds only those, in model order, named by `names`.
+ */
+export async function trainUpdate(model, start, x, y, plan, { trainable = [], ...options } = {}) {
+  model.setWeights(start);
+  model.trainOnly(trainable);
+  const result = await fit(model, x, y, plan, options);
+  const trained = await model.getWeights();
+  const update = model.trainableNames.map((name) => {
+    const i = model.parameterNames.indexOf(name);
+    return trained[i].map((v, m) => v - start[i][m]);
+  });
+  return {
+    update,
+    names: model.trainableNames.slice(),
+    numExamples: result.numExamples,
+    metrics: { train_loss: result.loss, train_accuracy: result.accuracy },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * What the page keeps in this browser, and nowhere else:
+ *
+ *     localStorage  fedge.credential   {clientId, credential}: a reload rejoins without a token
+ *     IndexedDB     batches            the samples: one record per file or recording session,
+ *                                      {id, source, kind, sampleShape, x: Float32Array, y: Int32Array, addedAt}
+ *                   kv                 labels, normalisation, the last task's model shape, the round log
+ *
+ * Samples never leave the browser: nothing here is sent anywhere, and "Delete all samples"
+ * clears the batches store.
+ */
+
+const CREDENTIAL = "fedge.credential";
+const DB_VERSION = 1;
+
+function done(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+export function loadCredential(storage = globalThis.localStorage) {
+  try {
+    const saved = JSON.parse(storage.getItem(CREDENTIAL) ?? "null");
+    return saved?.credential ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveCredential(saved, storage = globalThis.localStorage) {
+  storage.setItem(CREDENTIAL, JSON.stringify(saved));
+}
+
+export function forgetCredential(storage = globalThis.localStorage) {
+  storage.removeItem(CREDENTIAL);
+}
+
+export class PageStore {
+  constructor(db) {
+    this.db = db;
+  }
+
+  static async open(name = "fedge", indexedDB = globalThis.indexedDB) {
+    const request = indexedDB.open(name, DB_VERSION);
+    request.onupgradeneeded = () => {
+      request.result.createObjectStore("batches", { keyPath: "id", autoIncrement: true });
+      request.result.createObjectStore("kv");
+    };
+    return new PageStore(await done(request));
+  }
+
+  #store(name, mode = "readonly") {
+    return this.db.transaction(name, mode).objectStore(name);
+  }
+
+  /** Stores one batch of samples; resolves to it with its id. */
+  async addBatch(batch) {
+    const record = { ...batch, addedAt: Date.now() };
+    record.id = await done(this.#store("batches", "readwrite").add(record));
+    return record;
+  }
+
+  batches() {
+    return done(this.#store("batches").getAll());
+  }
+
+  clearBatches() {
+    return done(this.#store("batches", "readwrite").clear());
+  }
+
+  get(key, fallback = null) {
+    return done(this.#store("kv").get(key)).then((value) => value ?? fallback);
+  }
+
+  set(key, value) {
+    return done(this.#store("kv", "readwrite").put(value, key));
+  }
+}
+
+/**
+ * The samples of `inputShape` among `batches`, joined: {x, y}, or null when there are none.
+ * What the trainer calls each round, so new samples count from the next round on.
+ */
+export function samplesOfShape(batches, inputShape) {
+  const key = JSON.stringify(inputShape);
+  const matching = batches.filter((b) => JSON.stringify(b.sampleShape) === key);
+  if (!matching.length) return null;
+  const x = new Float32Array(matching.reduce((n, b) => n + b.x.length, 0));
+  const y = new Int32Array(matching.reduce((n, b) => n + b.y.length, 0));
+  let [xo, yo] = [0, 0];
+  for (const b of matching) {
+    x.set(b.x, xo);
+    y.set(b.y, yo);
+    [xo, yo] = [xo + b.x.length, yo + b.y.length];
+  }
+  return { x, y };
+}

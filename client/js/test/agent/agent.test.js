@@ -1,0 +1,319 @@
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import {
+  Agent,
+  AgentStopped,
+  Backoff,
+  GatewayError,
+  LocalTrainer,
+  Model,
+  decodeWeights,
+  encodeArrays,
+  readSpecs,
+  secagg,
+  selectBackend,
+} from "../../src/index.js";
+
+const SPEC = {
+  name: "mlp",
+  input_shape: [4, 2],
+  layers: [
+    { type: "flatten", name: "flatten" },
+    { type: "dense", name: "hidden", units: 5, activation: "relu" },
+    { type: "dense", name: "logits", units: 3 },
+  ],
+};
+const PLAN = { epochs: 1, batchSize: 4, lr: 0.1, optimizer: "sgd" };
+
+/** The tensors of SPEC as an assignment lists them, and seeded start weights as wire bytes. */
+function tensorsAndBytes() {
+  const model = new Model(SPEC);
+  const tensors = model.parameterNames.map((name, i) => ({
+    name,
+    dtype: "float32",
+    shape: model.parameterShapes[i].map(BigInt),
+  }));
+  const weights = readSpecs(tensors).map((s, i) =>
+    Float32Array.from({ length: s.size }, (_, m) => ((i + 1) * (m % 7)) / 50),
+  );
+  model.dispose();
+  return { tensors, bytes: encodeArrays(weights), weights };
+}
+
+function assignment(fields = {}) {
+  const { tensors, bytes } = tensorsAndBytes();
+  return {
+    taskId: "har",
+    roundId: 41n,
+    round: 3,
+    modelVersion: 2,
+    modelSpecJson: JSON.stringify(SPEC),
+    tensors,
+    modelBytes: BigInt(bytes.length),
+    plan: PLAN,
+    trainable: [],
+    ...fields,
+  };
+}
+
+/** A coordinator client that hands out one assignment, then waits; it records the upload. */
+function fakeClient(work, { refuse } = {}) {
+  const { bytes } = tensorsAndBytes();
+  const client = {
+    uploads: [],
+    checkIns: 0,
+    async checkIn(request) {
+      client.checkIns += 1;
+      client.platform = request.platform;
+      if (refuse) throw refuse;
+      if (client.checkIns === 1) return { outcome: { case: "assignment", value: work } };
+      return { outcome: { case: "retry", value: { retryAfterMs: 2500, reason: "round full", finished: true } } };
+    },
+    async downloadModel(request, size) {
+      assert.equal(request.roundId, 41n);
+      assert.equal(Number(size), bytes.length);
+      return bytes.slice();
+    },
+    async uploadUpdate(header, data) {
+      client.uploads.push({ header, data });
+      return { status: 1 };
+    },
+  };
+  return client;
+}
+
+function samples() {
+  const y = Int32Array.from({ length: 8 }, (_, i) => i % 3);
+  const x = Float32Array.from({ length: 8 * 8 }, (_, k) => y[Math.floor(k / 8)] - 1 + (k % 3) / 10);
+  return () => ({ x, y });
+}
+
+function recordEvents(agent, types) {
+  const events = [];
+  for (const type of types) agent.addEventListener(type, (e) => events.push([type, e.detail]));
+  return events;
+}
+
+before(async () => selectBackend({ order: ["cpu"] }));
+
+test("agent: a plain round uploads trained − downloaded weights with the assignment's tensors", async () => {
+  const client = fakeClient(assignment());
+  const agent = new Agent({
+    client,
+    credential: "cred",
+    trainer: new LocalTrainer(samples()),
+    platform: "browser-node/cpu",
+  });
+  const events = recordEvents(agent, ["assignment", "batch", "upload", "round"]);
+  const result = await agent.attempt();
+  assert.equal(result.trainedRound, 3);
+  assert.equal(client.platform, "browser-node/cpu");
+  const [{ header, data }] = client.uploads;
+  assert.deepEqual(
+    header.tensors.map((t) => t.name),
+    ["hidden/kernel", "hidden/bias", "logits/kernel", "logits/bias"],
+  );
+  assert.equal(header.numExamples, 8n);
+  assert.ok(header.metrics.train_loss > 0 && header.metrics.train_accuracy >= 0);
+  const { weights } = tensorsAndBytes();
+  const update = decodeWeights(readSpecs(header.tensors), data);
+  const changed = update.some((u) => u.some((v) => Math.abs(v) > 1e-6));
+  assert.ok(changed, "training moved the weights");
+  assert.equal(update[1].length, weights[1].length);
+  assert.deepEqual(
+    events.map(([type]) => type),
+    ["assignment", "batch", "batch", "upload", "round"],
+  );
+  assert.deepEqual(
+    [events[3][1].secure, events[3][1].dtype, events[3][1].values, events[3][1].bytes],
+    [false, "float32", data.length / 4, data.length],
+  );
+});
+
+test("agent: with trainable names only those parameters train and travel", async () => {
+  const client = fakeClient(assignment({ trainable: ["logits/kernel", "logits/bias"] }));
+  const agent = new Agent({ client, credential: "c", trainer: new LocalTrainer(samples()), platform: "p" });
+  await agent.attempt();
+  const [{ header, data }] = client.uploads;
+  assert.deepEqual(
+    header.tensors.map((t) => t.name),
+    ["logits/kernel", "logits/bias"],
+  );
+  assert.equal(data.length, 4 * (5 * 3 + 3));
+});
+
+test("agent: a retry_after becomes the wait, and a finished federation ends run with exitWhenDone", async () => {
+  const client = fakeClient(assignment());
+  const agent = new Agent({ client, credential: "c", trainer: new LocalTrainer(samples()), platform: "p" });
+  await agent.attempt();
+  const wait = await agent.attempt();
+  assert.deepEqual([wait.waitS, wait.finished, wait.reason], [2.5, true, "round full"]);
+  await agent.run({ exitWhenDone: true }); // returns instead of looping
+  assert.equal(client.checkIns, 3);
+});
+
+test("agent: no samples of the model's shape stop the agent, naming the shape", async () => {
+  const client = fakeClient(assignment());
+  const trainer = new LocalTrainer(() => ({ x: new Float32Array(0), y: new Int32Array(0) }));
+  const agent = new Agent({ client, credential: "c", trainer, platform: "p" });
+  await assert.rejects(agent.run(), (e) => e instanceof AgentStopped && /no samples of shape \(4, 2\)/.test(e.message));
+});
+
+test("agent: an unknown credential stops it; a round that moved on is shrugged off; anything else backs off", async () => {
+  const unauthenticated = new GatewayError(16, "unknown credential");
+  const agent = (error) =>
+    new Agent({
+      client: fakeClient(assignment(), { refuse: error }),
+      credential: "c",
+      trainer: new LocalTrainer(samples()),
+      platform: "p",
+      backoff: new Backoff({ random: () => 1 }),
+    });
+  await assert.rejects(agent(unauthenticated).attempt(), /the coordinator refused this client: unknown credential/);
+  const movedOn = await agent(new GatewayError(9, "round 3 is closed")).attempt();
+  assert.deepEqual([movedOn.waitS, movedOn.reason], [0.1, "round 3 is closed"]);
+  const offline = agent(new GatewayError(14, "the gateway closed the socket (1006)"));
+  const statuses = recordEvents(offline, ["status"]);
+  assert.deepEqual([(await offline.attempt()).waitS, (await offline.attempt()).waitS], [0.5, 1]);
+  assert.equal(statuses.at(-1)[1].state, "offline");
+});
+
+test("backoff: full jitter under an exponential cap, reset after a success", () => {
+  const backoff = new Backoff({ baseS: 1, capS: 5, random: () => 1 });
+  assert.deepEqual([backoff.next(), backoff.next(), backoff.next(), backoff.next()], [2, 4, 5, 5]);
+  backoff.reset();
+  assert.equal(new Backoff({ random: () => 0.5 }).next(), 0.25);
+});
+
+// -- a secure round: three JS agents, and a fake coordinator that only ever sees masked sums ---
+const CLIENTS = 3;
+const CLIP = 2;
+
+/** A coordinator for one SecAgg+ round of three clients, each the neighbour of the other two. */
+class SecureCoordinator {
+  keys = new Map(); // credential → {index, encryptionKey, maskKey}
+  shares = new Map(); // credential → EncryptedShare[]
+  masked = [];
+  revealed = [];
+
+  constructor(work) {
+    this.work = work;
+  }
+
+  client(credential) {
+    const coordinator = this;
+    return {
+      async checkIn() {
+        return { outcome: { case: "assignment", value: coordinator.work } };
+      },
+      async downloadModel() {
+        return tensorsAndBytes().bytes;
+      },
+      async advertiseKeys(request) {
+        if (!coordinator.keys.has(credential))
+          coordinator.keys.set(credential, { index: coordinator.keys.size, ...request });
+        if (coordinator.keys.size < CLIENTS) return { retryAfterMs: 5 };
+        const me = coordinator.keys.get(credential);
+        const neighbours = [...coordinator.keys.values()].filter((k) => k.index !== me.index);
+        return {
+          index: me.index,
+          neighbours: neighbours.map((k) => ({ index: k.index, encryptionKey: k.encryptionKey, maskKey: k.maskKey })),
+        };
+      },
+      async shareKeys(request) {
+        coordinator.shares.set(credential, request.shares);
+        if (coordinator.shares.size < CLIENTS) return { retryAfterMs: 5 };
+        const me = coordinator.keys.get(credential).index;
+        return { shares: [...coordinator.shares.values()].flat().filter((s) => s.receiver === me) };
+      },
+      async uploadUpdate(header, data) {
+        assert.deepEqual(
+          header.tensors.map((t) => [t.name, t.dtype]),
+          [["masked", "uint32"]],
+        );
+        coordinator.masked.push(new Uint32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length)));
+        return { status: 1 };
+      },
+      async unmask(request) {
+        if (request.shares?.length) {
+          coordinator.revealed.push(...request.shares);
+          return { done: true };
+        }
+        if (coordinator.masked.length < CLIENTS) return { retryAfterMs: 5 };
+        return { survivors: [0, 1, 2], dropped: [] };
+      },
+    };
+  }
+
+  /** The dequantised sum: masked inputs added, self masks removed with the revealed shares of b. */
+  async sum() {
+    const total = new Uint32Array(this.masked[0].length);
+    for (const y of this.masked) y.forEach((v, m) => (total[m] += v));
+    const seeds = [];
+    for (let owner = 0; owner < CLIENTS; owner++) {
+      const shares = this.revealed
+        .filter((r) => r.owner === owner && !r.maskKey)
+        .map((r) => secagg.Share.fromBytes(r.share));
+      seeds.push(secagg.combine(shares, 2));
+    }
+    const unmasked = await secagg.removeSelfMasks(total, seeds);
+    return new secagg.Quantizer(CLIP, CLIENTS).dequantizeSum(unmasked, CLIENTS);
+  }
+}
+
+/** A trainer that returns a known update: client i sends (i + 1) / 10 everywhere. */
+const fixedTrainer = (i) => ({
+  async train({ start, names }) {
+    return {
+      update: start.map((w) => new Float32Array(w.length).fill((i + 1) / 10)),
+      names,
+      numExamples: 10,
+      metrics: {},
+    };
+  },
+});
+
+test("agent: a secure round sends only a masked uint32 vector, and the masks cancel in the sum", async () => {
+  const work = assignment({
+    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },
+  });
+  const coordinator = new SecureCoordinator(work);
+  const agents = [0, 1, 2].map(
+    (i) =>
+      new Agent({ client: coordinator.client(`c${i}`), credential: `c${i}`, trainer: fixedTrainer(i), platform: "p" }),
+  );
+  const done = new Set();
+  for (let steps = 0; done.size < CLIENTS && steps < 100; steps++) {
+    for (const [i, agent] of agents.entries())
+      if (!done.has(i) && (await agent.attempt()).trainedRound === 3) done.add(i);
+  }
+  assert.equal(done.size, CLIENTS);
+  const parameters = readSpecs(work.tensors).reduce((n, s) => n + s.size, 0);
+  assert.ok(coordinator.masked.every((y) => y.length === parameters));
+  const sum = await coordinator.sum();
+  const bound = new secagg.Quantizer(CLIP, CLIENTS).errorBound(CLIENTS);
+  assert.ok(
+    sum.every((v) => Math.abs(v - 0.6) <= bound),
+    `sum ≈ 0.1 + 0.2 + 0.3 within ${bound}`,
+  );
+  assert.ok(!coordinator.masked[0].every((v, m) => v === coordinator.masked[1][m]), "inputs are masked differently");
+});
+
+test("agent: a task with on-device DP noise is refused before any key is sent", async () => {
+  const work = assignment({
+    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: 3, dpClip: 1, dpNoiseStddev: 3 },
+  });
+  const coordinator = new SecureCoordinator(work);
+  const agent = new Agent({
+    client: coordinator.client("c"),
+    credential: "c",
+    trainer: fixedTrainer(0),
+    platform: "p",
+  });
+  await assert.rejects(
+    agent.attempt(),
+    (e) => e instanceof AgentStopped && /differential-privacy noise/.test(e.message),
+  );
+  assert.equal(coordinator.keys.size, 0);
+});

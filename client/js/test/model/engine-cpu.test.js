@@ -1,0 +1,3 @@
+import { replayEngineVectors } from "./engine-vectors.js";
+
+replayEngineVectors("cpu");

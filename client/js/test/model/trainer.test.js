@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import * as tf from "@tensorflow/tfjs";
+
+import { Model, fit, permutation, readPlan, selectBackend, trainUpdate } from "../../src/model/index.js";
+import { engineVector, float32 } from "../helpers.js";
+
+/** A small seeded generator (mulberry32), so a test's shuffles are the same every run. */
+function seeded(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** Two well-separated clusters of (8, 3) windows: label 1 has mean +1, label 0 mean −1. */
+function clusters(n, random) {
+  const y = Int32Array.from({ length: n }, (_, i) => i % 2);
+  const x = Float32Array.from({ length: n * 24 }, (_, k) => (y[Math.floor(k / 24)] ? 1 : -1) + (random() - 0.5));
+  return { x: tf.tensor(x, [n, 8, 3]), y: tf.tensor1d(y, "int32") };
+}
+
+before(async () => selectBackend({ order: ["cpu"] }));
+
+test("trainer: the plan is read as the engine's TrainConfig reads it", () => {
+  const plan = readPlan({ epochs: 2, batchSize: 16, lr: 0.05, optimizer: "sgd", momentum: 0.9, proximalMu: 0.01 });
+  assert.deepEqual(plan, { epochs: 2, batchSize: 16, lr: 0.05, optimizer: "sgd", momentum: 0.9, proximalMu: 0.01 });
+  assert.equal(readPlan({ epochs: 1, batch_size: 4, lr: 0.1, optimizer: "adam" }).batchSize, 4, "snake_case JSON too");
+  assert.throws(
+    () => readPlan({ epochs: 0, batchSize: 4, lr: 0.1, optimizer: "sgd" }),
+    /expected epochs >= 1 and batch_size >= 1, got 0 and 4/,
+  );
+  assert.throws(() => readPlan({ epochs: 1, batchSize: 4, lr: 0, optimizer: "sgd" }), /expected lr > 0, got 0/);
+  assert.throws(
+    () => readPlan({ epochs: 1, batchSize: 4, lr: 0.1, optimizer: "" }),
+    /expected optimizer in \[adam,sgd\], got ""/,
+  );
+});
+
+test("trainer: a permutation holds every index once", () => {
+  const order = permutation(50, seeded(1));
+  assert.deepEqual(
+    Array.from(order).sort((a, b) => a - b),
+    [...Array(50).keys()],
+  );
+  assert.notDeepEqual(Array.from(order), [...Array(50).keys()]);
+});
+
+test("trainer: fit walks every batch of every epoch and learns separable data", async () => {
+  const random = seeded(7);
+  const { x, y } = clusters(40, random);
+  const model = new Model(engineVector("mlp").spec);
+  const batches = [];
+  const plan = { epochs: 3, batchSize: 16, lr: 0.05, optimizer: "sgd", momentum: 0.9 };
+  const result = await fit(model, x, y, plan, { random, onBatch: (b) => batches.push(b) });
+  assert.deepEqual(
+    batches.map((b) => [b.epoch, b.seen]),
+    [
+      [0, 16],
+      [0, 32],
+      [0, 40],
+      [1, 56],
+      [1, 72],
+      [1, 80],
+      [2, 96],
+      [2, 112],
+      [2, 120],
+    ],
+  );
+  assert.equal(result.numExamples, 40);
+  assert.ok(result.accuracy > 0.7, `accuracy ${result.accuracy}`);
+  assert.ok(batches.at(-1).loss < batches[0].loss, "the loss went down");
+  tf.dispose([x, y]);
+  model.dispose();
+  assert.equal(tf.memory().numTensors, 0, "no tensor is left behind");
+});
+
+test("trainer: the update is the trained weights minus the start, and the start is not changed", async () => {
+  const { x, y } = clusters(12, seeded(3));
+  const model = new Model(engineVector("mlp").spec);
+  const start = engineVector("mlp").weights.map(float32);
+  const copy = start.map((w) => w.slice());
+  const plan = { epochs: 2, batchSize: 5, lr: 0.1, optimizer: "adam", proximalMu: 0.1 };
+  const { update, numExamples, metrics } = await trainUpdate(model, start, x, y, plan, { random: seeded(4) });
+  assert.deepEqual(start, copy);
+  const trained = await model.getWeights();
+  update.forEach((u, i) => u.forEach((v, m) => assert.equal(v, Math.fround(trained[i][m] - start[i][m]))));
+  assert.ok(
+    update.some((u) => u.some((v) => v !== 0)),
+    "training moved the weights",
+  );
+  assert.equal(numExamples, 12);
+  assert.deepEqual(Object.keys(metrics), ["train_loss", "train_accuracy"]);
+  tf.dispose([x, y]);
+  model.dispose();
+});
+
+test("trainer: fine-tuning trains and reports only the named parameters", async () => {
+  const { x, y } = clusters(12, seeded(5));
+  const model = new Model(engineVector("mlp").spec);
+  const start = engineVector("mlp").weights.map(float32);
+  const plan = { epochs: 1, batchSize: 4, lr: 0.1, optimizer: "sgd", momentum: 0.9, proximalMu: 0.1 };
+  const trainable = ["logits/bias", "logits/kernel"];
+  const { update, names } = await trainUpdate(model, start, x, y, plan, { trainable, random: seeded(6) });
+  assert.deepEqual(names, ["logits/kernel", "logits/bias"], "in model order");
+  assert.deepEqual(
+    update.map((u) => u.length),
+    [256, 4],
+  );
+  assert.ok(update[0].some((v) => v !== 0));
+  assert.deepEqual(
+    (await model.getWeights()).slice(0, 4),
+    start.slice(0, 4),
+    "the frozen parameters kept their values",
+  );
+  await assert.rejects(
+    trainUpdate(model, start, x, y, plan, { trainable: ["head/kernel"] }),
+    /mlp: expected parameter names of the model, got head\/kernel/,
+  );
+  const all = await trainUpdate(model, start, x, y, plan, { random: seeded(6) });
+  assert.equal(all.names.length, 6, "no names: every parameter trains again");
+  tf.dispose([x, y]);
+  model.dispose();
+});
+
+test("trainer: dropout is on while training and off otherwise", () => {
+  const v = engineVector("squeezenet-mini");
+  const model = new Model(v.spec);
+  const x = tf.tensor(float32(v.x.data), v.x.shape);
+  const run = (training) => tf.tidy(() => model.apply(x, { training }).dataSync());
+  assert.deepEqual(run(false), run(false));
+  assert.notDeepEqual(run(true), run(true));
+  x.dispose();
+  model.dispose();
+});
+
+test("trainer: data that cannot be trained on is refused", async () => {
+  const model = new Model(engineVector("mlp").spec);
+  const plan = { epochs: 1, batchSize: 4, lr: 0.1, optimizer: "sgd" };
+  const [x, y] = [tf.zeros([0, 8, 3]), tf.zeros([0], "int32")];
+  await assert.rejects(fit(model, x, y, plan), /cannot train on an empty dataset/);
+  const [x2, y2] = [tf.zeros([3, 8, 3]), tf.zeros([2], "int32")];
+  await assert.rejects(fit(model, x2, y2, plan), /expected one label per sample \(3\), got 2/);
+  tf.dispose([x, y, x2, y2]);
+  model.dispose();
+});

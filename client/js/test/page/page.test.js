@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { WindowBuilder, motionReading, normalise, pixelsToSample } from "../../src/page/recorder.js";
+import { samplesOfShape } from "../../src/page/store.js";
+import { browserEngine, describeSamples, describeUpload, formatBytes } from "../../src/page/view.js";
+
+test("recorder: a motion reading is the accelerometer, then the gyroscope in rad/s about x, y, z", () => {
+  const event = {
+    accelerationIncludingGravity: { x: 1, y: 2, z: 9.8 },
+    rotationRate: { alpha: 180, beta: 90, gamma: 0 },
+  };
+  assert.deepEqual(motionReading(event, 3), [1, 2, 9.8]);
+  const [, , , gx, gy, gz] = motionReading(event, 6);
+  assert.deepEqual(
+    [gx, gy, gz].map((v) => +v.toFixed(6)),
+    [+(Math.PI / 2).toFixed(6), 0, +Math.PI.toFixed(6)],
+  );
+  assert.deepEqual(motionReading({}, 3), [0, 0, 0], "a device without sensors reads zeros");
+  assert.throws(() => motionReading(event, 4), /3 or 6 channels/);
+});
+
+test("recorder: readings become non-overlapping windows of steps × channels", () => {
+  const builder = new WindowBuilder(2, 3);
+  assert.equal(builder.push([1, 2, 3]), null);
+  assert.deepEqual([...builder.push([4, 5, 6])], [1, 2, 3, 4, 5, 6]);
+  assert.equal(builder.push([7, 8, 9]), null, "the next window starts afresh");
+});
+
+test("recorder: pixels become grey or RGB values in [0, 1], channels last", () => {
+  const rgba = Uint8Array.from([255, 255, 255, 255, 255, 0, 0, 255]); // white, red
+  assert.deepEqual([...pixelsToSample(rgba, 1, 2, 3)], [1, 1, 1, 1, 0, 0]);
+  const grey = pixelsToSample(rgba, 1, 2, 1);
+  assert.deepEqual([+grey[0].toFixed(3), +grey[1].toFixed(3)], [1, 0.299]);
+});
+
+test("recorder: the data's normalisation applies per channel, and only when it fits", () => {
+  const norm = { mean: [1, 10], std: [2, 5] };
+  assert.deepEqual([...normalise(Float32Array.from([3, 20, 1, 10]), 2, norm)], [1, 2, 0, 0]);
+  assert.deepEqual([...normalise(Float32Array.from([3, 20]), 3, norm)], [3, 20], "another channel count: untouched");
+});
+
+test("store: the trainer gets only the samples of the model's shape, joined", () => {
+  const batches = [
+    { sampleShape: [2], x: Float32Array.from([1, 2]), y: Int32Array.from([0]) },
+    { sampleShape: [3], x: Float32Array.from([9, 9, 9]), y: Int32Array.from([1]) },
+    { sampleShape: [2], x: Float32Array.from([3, 4, 5, 6]), y: Int32Array.from([1, 1]) },
+  ];
+  const { x, y } = samplesOfShape(batches, [2]);
+  assert.deepEqual(
+    [[...x], [...y]],
+    [
+      [1, 2, 3, 4, 5, 6],
+      [0, 1, 1],
+    ],
+  );
+  assert.equal(samplesOfShape(batches, [5]), null);
+});
+
+test("view: what leaves the device is said in full, masked or not", () => {
+  const upload = { round: 3, secure: true, values: 22234, bytes: 88936, numExamples: 96, sealedShares: 2 };
+  assert.equal(
+    describeUpload(upload),
+    "round 3: 22,234 masked uint32 values (88.9 KB), 2 public keys, 2 sealed key shares, " +
+      "the example count (96) and this device's training loss and accuracy; nothing else",
+  );
+  assert.match(
+    describeUpload({ ...upload, secure: false }),
+    /^round 3: 22,234 float32 update values \(88.9 KB\) in the clear/,
+  );
+  assert.deepEqual([formatBytes(999), formatBytes(1500), formatBytes(2.5e6)], ["999 B", "1.5 KB", "2.5 MB"]);
+});
+
+test("view: samples are counted per shape and label", () => {
+  const batches = [{ sampleShape: [50, 6], y: Int32Array.from([0, 1, 1]) }];
+  assert.deepEqual(describeSamples(batches, ["rest", "walk"]), ["3 samples of (50, 6): rest 1, walk 2"]);
+});
+
+test("view: the engine in the platform string comes from the browser's brands or user agent", () => {
+  assert.equal(
+    browserEngine({ userAgentData: { brands: [{ brand: "Chromium" }, { brand: "Google Chrome" }] } }),
+    "chromium",
+  );
+  assert.equal(
+    browserEngine({ userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" }),
+    "firefox",
+  );
+  assert.equal(
+    browserEngine({ userAgent: "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 Version/17.4 Mobile/15E148 Safari/604.1" }),
+    "webkit",
+  );
+  assert.equal(browserEngine({}), "unknown");
+});

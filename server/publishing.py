@@ -1,0 +1,133 @@
+"""Publishing committed versions: ONNX, an optional int8 copy, a signed manifest, a registry folder.
+
+    policy     publish = "never" | "every" (each publish_every-th version, and the last one)
+               | "best" (a version whose held-out publish_metric beats every published one)
+    publish    export the spec and weights to ONNX → manifest (input spec, labels, metrics) →
+               sign with the coordinator's key → <data_dir>/registry/<task>/<version>/
+    int8       quantise (calibrated on held-out samples when the task has some), measure its
+               accuracy with ONNX Runtime beside fp32's, publish it in <version>/int8/
+
+Publishing runs on the coordinator's publishing thread after a commit, so a slow export never
+stalls check-ins; a failure is logged and the rounds go on. At start, a due version that a crash
+left unpublished is published then (`candidates`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fedge.server.config import PUBLISH_METRICS, TaskConfig
+from fedge.shared import data, registry
+from fedge.shared.nn import Weights
+
+log = logging.getLogger("fedge.publishing")
+
+MANIFEST_METRICS = ("accuracy", "loss", "epsilon", "delta")  # what a device may want to know of a version
+CALIBRATION_SAMPLES = 256
+
+
+@dataclass
+class Publisher:
+    """Publishes one task's versions into a registry root by its policy."""
+
+    task: TaskConfig
+    spec: dict[str, Any]
+    root: Path
+    key: registry.SigningKey
+    splits: data.Splits | None = None  # held-out samples calibrate and measure the int8 copy
+
+    def due(self, version: int, metrics: dict[str, Any]) -> bool:
+        policy = self.task.publish
+        if policy == "never" or version in registry.published_versions(self.root, self.task.name):
+            return False
+        if policy == "every":
+            return version % self.task.publish_every == 0 or version >= self.task.rounds
+        value = metrics.get(self.task.publish_metric)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return False
+        best = self.best()
+        return best is None or (value != best and PUBLISH_METRICS[self.task.publish_metric](value, best) == value)
+
+    def candidates(self, version: int) -> list[int]:
+        """Versions up to ``version`` the policy may still owe after a crash, oldest first."""
+        if self.task.publish == "every":
+            due = set(range(self.task.publish_every, version + 1, self.task.publish_every))
+            due |= {version} if version >= self.task.rounds else set()
+            return sorted(due - set(registry.published_versions(self.root, self.task.name)))
+        return [version] if self.task.publish == "best" and version > 0 else []
+
+    def best(self) -> float | None:
+        """The best publish_metric among published versions, read from their manifests on disk."""
+        values = []
+        for version in registry.published_versions(self.root, self.task.name):
+            folder = registry.version_folder(self.root, self.task.name, version)
+            metrics = registry.Manifest.from_json((folder / registry.MANIFEST).read_bytes()).metrics
+            if self.task.publish_metric in metrics:
+                values.append(metrics[self.task.publish_metric])
+        return PUBLISH_METRICS[self.task.publish_metric](values) if values else None
+
+    def on_commit(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path | None:
+        """Publish ``version`` if the policy says so; never raises (the rounds must go on)."""
+        try:
+            if self.due(version, metrics):
+                return self.publish(version, weights, metrics)
+        except Exception:
+            log.exception("task %s: publishing version %d failed", self.task.name, version)
+        return None
+
+    def publish(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path:
+        from fedge.shared.onnx import export
+
+        model = export(self.spec, weights)
+        kept = _manifest_metrics(metrics)
+        folder = self._write(version, model.SerializeToString(), kept, "fp32")
+        if self.task.publish_int8:
+            self._publish_int8(version, model, kept)
+        log.info("task %s: published version %d at %s %s", self.task.name, version, folder, kept)
+        return folder
+
+    def _publish_int8(self, version: int, model: Any, fp32_metrics: dict[str, float]) -> None:
+        from fedge.shared.onnx import quantize_int8, runtime
+
+        heldout = self.splits.heldout if self.splits is not None else None
+        calibration = heldout.x[:CALIBRATION_SAMPLES] if heldout is not None else None
+        int8 = quantize_int8(model, calibration).SerializeToString()
+        metrics = {k: v for k, v in fp32_metrics.items() if k in ("epsilon", "delta")}
+        if heldout is not None:
+            measured = runtime.evaluate(runtime.session(int8), heldout.x, heldout.y)
+            metrics |= measured | {f"fp32_{k}": v for k, v in fp32_metrics.items() if k in measured}
+        self._write(version, int8, metrics, "int8")
+
+    def _write(self, version: int, model_bytes: bytes, metrics: dict[str, float], variant: str) -> Path:
+        manifest = registry.Manifest.for_bytes(
+            model_bytes,
+            name=self.task.name if variant == "fp32" else f"{self.task.name}-{variant}",
+            version=version,
+            task=self.task.name,
+            round=version,
+            input=self._input(),
+            labels=list(self.task.labels),
+            metrics=metrics,
+            quantization=variant,
+        )
+        folder = registry.version_folder(self.root, self.task.name, version, variant)
+        return registry.write_published(folder, model_bytes, manifest, self.key)
+
+    def _input(self) -> dict[str, Any]:
+        from fedge.shared.onnx.export import LAYOUTS
+
+        shape = list(self.task.input_shape)
+        normalisation = self.splits.normalisation if self.splits is not None else {}
+        return {"shape": shape, "dtype": "float32", "layout": LAYOUTS[len(shape)], "normalisation": normalisation}
+
+
+def _manifest_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if k in MANIFEST_METRICS and isinstance(v, int | float) and math.isfinite(v)
+    }

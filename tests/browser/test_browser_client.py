@@ -1,0 +1,220 @@
+"""A browser and two Python agents train together with secure aggregation, end to end.
+
+A real coordinator with its web gateway serves the built page (client/js/dist); headless
+Debian Chromium, driven by Playwright, opens the enrolment link, loads a `fedge data split`
+folder's files, and trains on TF.js's wasm backend; two `fedge client` processes train on
+their own folders. Every round must commit with all three reports, the browser's among them,
+the coordinator must list it as `browser-chromium/wasm`, and the held-out accuracy must show
+that the masks cancelled (one wrong pairwise mask sums to noise: accuracy 0.25). Screenshots of the page (and of
+the dashboard, when one is built) go to $FEDGE_ARTIFACTS or tests/browser/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fedge.server.config import ServerSettings, TaskConfig
+from fedge.server.daemon import Running, start
+from fedge.server.gateway import default_static_dir
+from fedge.shared.training import TrainConfig
+from fedge.simulation.loopback import free_port, start_agent
+
+CHROMIUM = Path("/usr/bin/chromium")
+# The CI flags of ../shared/anchors/browser.md; Playwright adds the anti-throttling ones itself.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]
+ROUNDS = 3
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("FEDGE_ARTIFACTS") or REPO / "tests" / "browser" / "artifacts")
+
+pytestmark = pytest.mark.slow
+
+
+def missing(reason: str) -> None:
+    """Skip, unless FEDGE_REQUIRE_DATASETS=1 (scripts/test.sh, CI): then fail, as tests/conftest.py does."""
+    if os.environ.get("FEDGE_REQUIRE_DATASETS") == "1":
+        pytest.fail(f"FEDGE_REQUIRE_DATASETS=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def web_root() -> Path:
+    """The built page, rebuilt first when a source is newer (what scripts/setup.sh does)."""
+    root = default_static_dir()
+    assert root is not None, "default_static_dir() found no web client in this checkout"
+    sources = REPO / "client" / "js"
+    newest = max(p.stat().st_mtime for d in ("src", "web") for p in (sources / d).rglob("*") if p.is_file())
+    index = root / "index.html"
+    if not index.is_file() or index.stat().st_mtime < newest:
+        if shutil.which("npm") is None or not (sources / "node_modules").is_dir():
+            missing("the web client is not built and npm or client/js/node_modules is missing")
+        subprocess.run(["npm", "run", "build", "--prefix", str(sources)], check=True, capture_output=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        missing(f"{CHROMIUM} is missing (scripts/setup.sh installs Debian's chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the playwright package is missing (pip install -e '.[dev]')")
+    with sync_playwright() as p:
+        yield p
+
+
+def secure_task() -> TaskConfig:
+    return TaskConfig(
+        name="har",
+        model="mlp",
+        input_shape=(50, 6),
+        labels=("motion-0", "motion-1", "motion-2", "motion-3"),
+        rounds=ROUNDS,
+        clients_per_round=3,
+        min_clients=3,
+        over_selection=1.0,
+        select_timeout_s=90.0,
+        train_deadline_s=60.0,
+        secagg=True,
+        secagg_timeout_s=30.0,
+        evaluate_on="synthetic-imu",  # a wrongly masked update would sum to noise: the held-out accuracy tells
+        training=TrainConfig(epochs=2, batch_size=16, lr=0.05),
+    )
+
+
+def data_folders(out: Path) -> list[Path]:
+    """Three clients' folders of the synthetic IMU set, as `fedge data split --clients 3` writes them."""
+    from fedge.cli.data import write_split
+    from fedge.shared.data import load, partition
+
+    splits = load("synthetic-imu")
+    return write_split(splits, partition(splits.train, "iid", 3, 0), out)[:3]
+
+
+@pytest.fixture
+def server(tmp_path: Path, web_root: Path) -> Iterator[Running]:
+    settings = ServerSettings(host="127.0.0.1", port=0, http_port=free_port(), data_dir=tmp_path / "coordinator")
+    running = start(settings, [secure_task()], gateway=True, static_dir=web_root)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def committed_rounds(running: Running) -> int:
+    rows = running.coordinator.store.query("SELECT version FROM tasks WHERE task_id = 'har'")
+    return rows[0]["version"]
+
+
+def reporters(running: Running) -> dict[int, list[str]]:
+    """For each committed round, the platforms of the clients whose updates it counted."""
+    running.coordinator.store.flush()
+    rows = running.coordinator.store.query(
+        "SELECT r.number, c.platform FROM participants p JOIN rounds r ON r.round_id = p.round_id"
+        " JOIN clients c ON c.client_id = p.client_id"
+        " WHERE r.task_id = 'har' AND r.phase = 'committed' AND p.status = 'reported' ORDER BY r.number"
+    )
+    rounds: dict[int, list[str]] = {}
+    for row in rows:
+        rounds.setdefault(row["number"], []).append(row["platform"])
+    return rounds
+
+
+def wait_for_rounds(running: Running, page: Any, agents: list[subprocess.Popen], logs: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while committed_rounds(running) < ROUNDS:
+        if time.monotonic() > deadline:
+            status = page.locator("#status").text_content()
+            pytest.fail(f"{committed_rounds(running)}/{ROUNDS} rounds committed; the page says {status!r}")
+        crashed = [a for a in agents if a.poll() not in (None, 0)]
+        assert not crashed, f"a fedge client exited with {crashed[0].returncode}; see {logs}"
+        page.wait_for_timeout(250)
+
+
+def test_browser_and_python_agents_complete_secure_rounds(server: Running, playwright: Any, tmp_path: Path) -> None:
+    started = time.monotonic()
+    folders = data_folders(tmp_path / "clients")
+    samples = len(np.load(folders[0] / "part-0000.npz")["y"])
+    store = server.coordinator.store
+    browser_token, *agent_tokens = store.create_tokens(3)
+    agents = [
+        start_agent(server.address, token, folder, tmp_path / f"agent-{i}.log", seed=i)
+        for i, (token, folder) in enumerate(zip(agent_tokens, folders[1:], strict=True))
+    ]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+    try:
+        page = browser.new_page(viewport={"width": 1000, "height": 1300})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"http://{server.gateway.address}/?token={browser_token}&backend=wasm")
+        page.wait_for_selector("#joined:not([hidden])", timeout=30_000)
+        assert "token=" not in page.url, "the used token stays out of the address bar and history"
+        page.set_input_files("#files", [str(folders[0] / "meta.json"), str(folders[0] / "part-0000.npz")])
+        page.wait_for_function("document.querySelector('#samples').textContent.includes('samples of (50, 6)')")
+
+        wait_for_rounds(server, page, agents, tmp_path, timeout_s=150)
+        page.wait_for_function(f"Number(document.querySelector('#rounds-count').textContent) >= {ROUNDS}")
+        page.screenshot(path=str(ARTIFACTS / "browser-client.png"), full_page=True)
+        sent = page.locator("#sent li").all_text_contents()
+        joined_as = page.locator("#client-id").text_content()
+        page.reload()  # the credential and the samples were kept in this browser
+        page.wait_for_selector("#joined:not([hidden])", timeout=30_000)
+        assert page.locator("#client-id").text_content() == joined_as
+        assert f"{samples} samples of (50, 6)" in page.locator("#samples").text_content()
+        screenshot_dashboard(browser, server)
+    finally:
+        browser.close()
+        for agent in agents:
+            agent.terminate()
+            agent.wait(10)
+
+    assert not errors, errors
+    by_round = reporters(server)
+    assert sorted(by_round) == list(range(1, ROUNDS + 1))
+    for number, platforms in by_round.items():
+        assert len(platforms) == 3, (number, platforms)
+        assert "browser-chromium/wasm" in platforms, (number, platforms)
+    parameters = 50 * 6 * 64 + 64 + 64 * 64 + 64 + 64 * 4 + 4
+    assert len(sent) == ROUNDS
+    assert all(f"{parameters:,} masked uint32 values" in line for line in sent), sent
+    assert store.query("SELECT status FROM tasks WHERE task_id = 'har'")[0]["status"] == "completed"
+    rows = store.query("SELECT metrics_json FROM versions WHERE version > 0 ORDER BY version")
+    history = [json.loads(r["metrics_json"]) for r in rows]
+    print("held-out accuracy by version:", [round(m["accuracy"], 3) for m in history])
+    assert history[-1]["accuracy"] > 0.7, history  # 4 classes: chance is 0.25
+    print(f"{ROUNDS} secure rounds with a browser in {time.monotonic() - started:.1f} s")
+
+
+def screenshot_dashboard(browser: Any, running: Running) -> None:
+    """The operator's view of the same federation, when the dashboard is part of the build."""
+    root = default_static_dir()
+    if root is None or not (root / "dashboard" / "index.html").is_file():
+        return
+    page = browser.new_page(viewport={"width": 1200, "height": 1400})
+    try:
+        page.goto(f"http://{running.gateway.address}/dashboard/#admin={running.coordinator.admin_credential}")
+        page.wait_for_function("document.body.innerText.includes('browser-chromium')", timeout=15_000)
+        page.wait_for_timeout(500)  # let the charts settle
+    finally:  # what it showed, also when it did not list the browser
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        page.close()

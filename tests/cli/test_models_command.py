@@ -1,0 +1,163 @@
+"""`fedge models list | pull | verify | predict` against a simulation's registry and a running daemon."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fedge.server.config import ServerSettings
+from fedge.server.daemon import start
+from fedge.server.publishing import Publisher
+from fedge.shared import registry
+from fedge.shared.data import normalise
+from fedge.shared.onnx import runtime
+from fedge.simulation import SimulationConfig, run
+from tests.server.conftest import small_task
+
+
+def fedge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fedge", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def simulation(tmp_path_factory):
+    """A simulation run's output folder, with versions 2 and 3 published (and their int8 copies)."""
+    out = tmp_path_factory.mktemp("sim")
+    config = SimulationConfig(dataset="synthetic-imu", rounds=3, local_epochs=1, publish="best")
+    run(config, out)
+    return out
+
+
+@pytest.fixture
+def pulled(simulation, tmp_path):
+    result = fedge("models", "pull", "simulation", "--data-dir", str(simulation), "--out", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "m"
+
+
+def key_hex(simulation) -> str:
+    return registry.load(registry.key_path(simulation / "coordinator")).public_key().public_bytes().hex()
+
+
+def test_list_shows_every_published_version_with_its_metrics(simulation):
+    result = fedge("models", "list", "--data-dir", str(simulation), "--json")
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    versions = registry.published_versions(simulation / "coordinator" / "registry", "simulation")
+    assert versions and [m["version"] for m in listed if m["quantization"] == "fp32"] == versions
+    assert all(len(bytes.fromhex(m["signature"])) == 64 and "accuracy" in m["metrics"] for m in listed)
+    table = fedge("models", "list", "--data-dir", str(simulation))
+    assert "published model(s)" in table.stdout and "int8" in table.stdout
+
+
+def test_pull_writes_the_three_files_verified(pulled):
+    assert sorted(p.name for p in pulled.iterdir()) == ["manifest.json", "manifest.sig", "model.onnx"]
+
+
+def test_verify_accepts_the_pulled_model_and_exits_zero(simulation, pulled):
+    result = fedge("models", "verify", str(pulled), "--public-key", key_hex(simulation))
+    assert result.returncode == 0 and result.stdout.startswith("ok: simulation version")
+
+
+@pytest.mark.parametrize(
+    ("file_name", "reason"),
+    [
+        ("model.onnx", "the model file does not match its manifest"),
+        ("manifest.json", "the signature does not verify"),
+        ("manifest.sig", "the signature does not verify"),
+    ],
+)
+def test_one_flipped_byte_is_refused_by_verify_and_predict(simulation, pulled, tmp_path, file_name, reason):
+    data = bytearray((pulled / file_name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (pulled / file_name).write_bytes(bytes(data))
+    np.save(tmp_path / "x.npy", np.zeros((1, 50, 6), np.float32))
+    for command in (["verify", str(pulled)], ["predict", str(pulled), str(tmp_path / "x.npy")]):
+        result = fedge("models", *command, "--public-key", key_hex(simulation))
+        assert result.returncode != 0
+        assert "refused" in result.stderr and reason in result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""  # nothing was run
+
+
+def test_verify_with_another_key_fails(pulled):
+    other = registry.SigningKey.generate().public_key().public_bytes().hex()
+    result = fedge("models", "verify", str(pulled), "--public-key", other)
+    assert result.returncode != 0 and "the signature does not verify with key" in result.stderr
+
+
+def test_predict_normalises_raw_samples_and_matches_onnx_runtime(simulation, pulled, tmp_path):
+    raw = np.random.default_rng(1).normal(size=(4, 50, 6)).astype(np.float32)
+    np.save(tmp_path / "raw.npy", raw)
+    result = fedge(
+        "models", "predict", str(pulled), str(tmp_path / "raw.npy"), "--json", "--public-key", key_hex(simulation)
+    )
+    assert result.returncode == 0, result.stderr
+    predictions = json.loads(result.stdout)["predictions"]
+    manifest = json.loads((pulled / "manifest.json").read_text())
+    expected = runtime.probabilities(
+        runtime.session((pulled / "model.onnx").read_bytes()), normalise(raw, manifest["input"]["normalisation"])
+    )
+    got = np.array([[row[label] for label in manifest["labels"]] for row in predictions])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_predict_reads_csv_rows_and_prints_the_likeliest_labels(simulation, tmp_path):
+    np.savetxt(tmp_path / "two.csv", np.zeros((2, 300)), delimiter=",")
+    result = fedge(
+        "models", "predict", "simulation", str(tmp_path / "two.csv"), "--data-dir", str(simulation), "--top", "2"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("0: motion-") and lines[0].count("motion-") == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (np.zeros((2, 50, 5), np.float32), "expected samples of shape (N, 50, 6), got (2, 50, 5)"),
+        (np.full((1, 50, 6), np.nan, np.float32), "expected finite numbers"),
+    ],
+)
+def test_predict_refuses_samples_of_the_wrong_shape_or_not_finite(simulation, tmp_path, content, reason):
+    np.save(tmp_path / "bad.npy", content)
+    result = fedge("models", "predict", "simulation", str(tmp_path / "bad.npy"), "--data-dir", str(simulation))
+    assert result.returncode == 2 and reason in result.stderr
+
+
+def test_pull_verify_against_a_running_daemon(tmp_path):
+    settings = ServerSettings(host="127.0.0.1", port=0, data_dir=tmp_path / "coordinator")
+    running = start(settings, [small_task()])
+    try:
+        coordinator = running.coordinator
+        task = small_task(publish="every", publish_every=1)
+        publisher = Publisher(task, coordinator.tasks["t"].spec, coordinator.registry_root, coordinator.signing_key)
+        publisher.on_commit(1, coordinator.tasks["t"].weights, {"accuracy": 0.5})
+        public = coordinator.signing_key.public_key()
+        key = public.public_bytes().hex()
+        out = tmp_path / "pulled"
+
+        unverified = fedge("models", "verify", "t", "--server", running.address)
+        pulled = fedge("models", "pull", "t@1", "--server", running.address, "--public-key", key, "--out", str(out))
+        verified = fedge("models", "verify", "t", "--server", running.address, "--public-key", key)
+        missing = fedge("models", "pull", "t@7", "--server", running.address)
+    finally:
+        running.stop(grace=0.5)
+    assert unverified.returncode == 2 and "no public key to check the signature with" in unverified.stderr
+    assert pulled.returncode == 0 and f"verified with key {public.fingerprint()}" in pulled.stdout, pulled.stderr
+    assert registry.read_published(out, registry.VerifyKey.from_bytes(bytes.fromhex(key)))[0].version == 1
+    assert verified.returncode == 0 and "signature verified" in verified.stdout
+    assert missing.returncode == 2 and "NOT_FOUND: task 't' has no published fp32 version 7" in missing.stderr
+
+
+def test_a_registry_folder_inside_a_data_dir_is_checked_with_that_data_dirs_key(simulation, tmp_path):
+    folder = simulation / "coordinator" / "registry" / "simulation"
+    version = sorted(folder.iterdir())[-1]
+    assert fedge("models", "verify", str(version)).returncode == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(version, copy)
+    assert "no public key" in fedge("models", "verify", str(copy)).stderr  # outside it, a key must be given

@@ -1,0 +1,103 @@
+"""The two transports carry the same bytes and get the same refusals, chunked or handed over whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedge.client.transport import GrpcTransport, InProcessTransport, TransportError
+from fedge.server.config import ServerSettings, TaskConfig
+from fedge.server.daemon import start
+from fedge.shared import codec
+from fedge.shared.proto import admin_pb2 as apb
+from fedge.shared.proto import coordinator_pb2 as pb
+
+TASK = TaskConfig(
+    name="t", model="mlp", input_shape=(8, 2), labels=("a", "b", "c"), rounds=3, clients_per_round=2,
+    min_clients=1, over_selection=1.0, select_timeout_s=30.0, train_deadline_s=30.0,
+)  # fmt: skip
+
+
+@pytest.fixture
+def transports(tmp_path):
+    """A daemon (4 KiB chunks) and both transports to it: (grpc, in-process, coordinator)."""
+    settings = ServerSettings(host="127.0.0.1", port=0, data_dir=tmp_path / "c", max_message_mb=1, chunk_kb=4)
+    running = start(settings, [TASK])
+    grpc_transport = GrpcTransport(running.address, chunk_bytes=4096)
+    try:
+        yield grpc_transport, InProcessTransport(running.coordinator), running.coordinator
+    finally:
+        grpc_transport.close()
+        running.stop(grace=0.5)
+
+
+def joined(transport, coordinator) -> tuple[str, pb.Assignment]:
+    request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=1)
+    token = coordinator.create_tokens(request).tokens[0]
+    credential = transport.enroll(pb.EnrollRequest(token=token)).credential
+    return credential, transport.check_in(pb.CheckInRequest(credential=credential)).assignment
+
+
+def download(transport, credential: str, assignment: pb.Assignment) -> bytes:
+    request = pb.DownloadModelRequest(credential=credential, task_id="t", round_id=assignment.round_id)
+    return bytes(transport.download_model(request, assignment.model_bytes))
+
+
+def header(credential: str, assignment: pb.Assignment) -> pb.UpdateHeader:
+    return pb.UpdateHeader(
+        credential=credential, task_id="t", round_id=assignment.round_id, num_examples=1, tensors=assignment.tensors
+    )
+
+
+def test_both_transports_download_the_same_bytes(transports):
+    remote, local, coordinator = transports
+    a, job = joined(remote, coordinator)
+    assert job.model_bytes > 5 * 4096  # several chunks over gRPC
+    assert download(remote, a, job) == download(local, a, job) == coordinator.tasks["t"].encoded
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["grpc", "inprocess"])
+def test_an_update_longer_than_its_tensors_is_refused_by_either(transports, which):
+    transport, coordinator = transports[which], transports[2]
+    credential, job = joined(transport, coordinator)
+    data = codec.encode([np.zeros(tuple(t.shape), np.float32) for t in job.tensors]) + bytes(4)
+    with pytest.raises(TransportError) as refused:
+        transport.upload_update(header(credential, job), [data])
+    assert refused.value.code == "RESOURCE_EXHAUSTED"
+    assert f"expected {job.model_bytes} bytes in all" in refused.value.message
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["grpc", "inprocess"])
+def test_a_truncated_update_is_refused_by_either(transports, which):
+    transport, coordinator = transports[which], transports[2]
+    credential, job = joined(transport, coordinator)
+    data = codec.encode([np.zeros(tuple(t.shape), np.float32) for t in job.tensors])[:-4]
+    with pytest.raises(TransportError) as refused:
+        transport.upload_update(header(credential, job), [data])
+    assert refused.value.code == "INVALID_ARGUMENT" and "truncated" in refused.value.message
+
+
+def test_a_chunked_update_counts_like_one_handed_over_whole(transports):
+    remote, local, coordinator = transports
+    (a, first), (b, second) = joined(remote, coordinator), joined(local, coordinator)
+    start = codec.decode(codec.from_proto(first.tensors), download(remote, a, first))
+    ones = codec.encode([np.ones(tuple(t.shape), np.float32) for t in first.tensors])
+    threes = codec.encode([np.full(tuple(t.shape), 3.0, np.float32) for t in first.tensors])
+    assert remote.upload_update(header(a, first), [ones]).status == pb.UPDATE_STATUS_ACCEPTED
+    assert local.upload_update(header(b, second), [threes]).status == pb.UPDATE_STATUS_ACCEPTED
+    rounds = coordinator.tasks["t"]
+    assert rounds.version == 1
+    np.testing.assert_allclose(rounds.weights[0], start[0] + 2.0)  # (1 + 3) / 2
+
+
+def test_a_download_after_a_commit_is_the_new_version(transports):
+    remote, _, coordinator = transports
+    (a, first), (b, second) = joined(remote, coordinator), joined(remote, coordinator)
+    before = download(remote, a, first)
+    ones = codec.encode([np.ones(tuple(t.shape), np.float32) for t in first.tensors])
+    for credential, job in ((a, first), (b, second)):
+        remote.upload_update(header(credential, job), [ones])
+    job = remote.check_in(pb.CheckInRequest(credential=a)).assignment
+    assert job.model_version == 1
+    after = download(remote, a, job)
+    assert after != before and after == coordinator.tasks["t"].encoded

@@ -1,0 +1,90 @@
+"""The store: what requests note in memory reaches the file in time, and a revocation at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedge.server.errors import Unauthenticated
+from fedge.server.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(tmp_path)
+    yield store
+    store.close()
+
+
+def enrolled(store: Store) -> tuple[str, str]:
+    return store.enroll(store.create_tokens(1)[0], "test", "")
+
+
+def test_a_known_credential_is_answered_from_memory_after_the_first_look_up(store):
+    client_id, credential = enrolled(store)
+    assert store.authenticate(credential) == client_id
+    before = store._db.total_changes
+    assert [store.authenticate(credential) for _ in range(3)] == [client_id] * 3
+    assert store._db.total_changes == before
+
+
+def test_a_revoked_client_is_refused_at_its_next_request(store):
+    client_id, credential = enrolled(store)
+    store.authenticate(credential)  # cached
+    store.revoke(client_id)
+    with pytest.raises(Unauthenticated, match="this client was revoked"):
+        store.authenticate(credential)
+
+
+def test_a_revocation_written_by_another_process_is_refused_at_the_next_request(store, tmp_path):
+    client_id, credential = enrolled(store)
+    store.authenticate(credential)  # cached by the daemon's store
+    operator = Store(tmp_path)  # `fedge token revoke` on the data dir, beside a running daemon
+    operator.revoke(client_id)
+    operator.close()
+    with pytest.raises(Unauthenticated, match="this client was revoked"):
+        store.authenticate(credential)
+
+
+def test_an_unknown_credential_is_refused_every_time(store):
+    for _ in range(2):
+        with pytest.raises(Unauthenticated, match="unknown credential"):
+            store.authenticate("forged")
+
+
+def last_seen(store: Store, client_id: str) -> float:
+    return store.query("SELECT last_seen FROM clients WHERE client_id = ?", (client_id,))[0]["last_seen"]
+
+
+def test_last_seen_is_written_at_the_next_flush_not_at_each_check_in(store):
+    client_id, _ = enrolled(store)
+    enrolled_at = last_seen(store, client_id)
+    store.touch(client_id, "python-linux")
+    assert last_seen(store, client_id) == enrolled_at
+    store.flush()
+    assert last_seen(store, client_id) > enrolled_at
+    platform = store.query("SELECT platform FROM clients WHERE client_id = ?", (client_id,))[0]["platform"]
+    assert platform == "python-linux"
+
+
+def test_what_is_noted_in_memory_is_written_at_close(tmp_path):
+    store = Store(tmp_path)
+    client_id, _ = enrolled(store)
+    enrolled_at = last_seen(store, client_id)
+    store.touch(client_id)
+    store.close()
+    assert last_seen(Store(tmp_path), client_id) > enrolled_at
+
+
+def participants(store: Store) -> list[tuple]:
+    rows = store.query("SELECT client_id, status, num_examples FROM participants ORDER BY client_id")
+    return [tuple(r) for r in rows]
+
+
+def test_participants_are_written_with_the_rounds_next_transition(store):
+    round_id, _ = store.open_round("t", 1)
+    store.record_participant(round_id, "c-a", "assigned")
+    store.record_participant(round_id, "c-b", "assigned")
+    store.record_participant(round_id, "c-a", "reported", 12)
+    assert participants(store) == []  # nothing written per request
+    store.set_phase(round_id, "train")
+    assert participants(store) == [("c-a", "reported", 12), ("c-b", "assigned", None)]
