@@ -182,6 +182,11 @@ class TaskConfig:
             ("evaluate_on", self.evaluate_on in ("", *DATASETS), f"'' or one of {', '.join(DATASETS)}"),
             ("secagg_neighbours", self.secagg_neighbours >= 0, ">= 0 (0: automatic)"),
             ("secagg_threshold", self.secagg_threshold >= 0, ">= 0 (0: automatic)"),
+            (
+                "clients_per_round",
+                not self.secagg or self.cohort_size >= 3,
+                ">= 3 with secagg = true (with two, each client learns the other's update from the sum)",
+            ),
             ("secagg_clip", self.secagg_clip > 0, "> 0"),
             ("secagg_timeout_s", self.secagg_timeout_s > 0, "> 0"),
             ("dp_clip", self.dp_clip >= 0, ">= 0 (0: no differential privacy)"),

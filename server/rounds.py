@@ -222,6 +222,11 @@ class TaskRounds:
             self._fail(
                 f"{len(s.keys)} of {len(live.cohort)} selected clients advertised keys, {self.task.min_clients} needed"
             )
+        elif len(s.keys) - 1 < s.plan.threshold:  # each secret is split among at most n - 1 neighbours
+            self._fail(
+                f"{len(s.keys)} clients advertised keys: each has at most {len(s.keys) - 1} neighbours, "
+                f"fewer than the {s.plan.threshold} shares needed to unmask"
+            )
         else:
             s.close_advertise()
             self._enter(live, "share", now)

@@ -270,7 +270,9 @@ class StrategyBase:
         new_slots: dict[str, Weights] = {s: [] for s in self.slots}
         for i, (weights, change) in enumerate(zip(global_weights, delta, strict=True)):
             move, moved = self._move(np.asarray(change, np.float64), {s: old[s][i] for s in old})
-            new_weights.append((np.asarray(weights, np.float64) + move).astype(np.float32))
+            # x + move in float64, rounded to float32 as it is written: no float64 copy of x, no second pass
+            new = np.empty(np.shape(weights), np.float32)
+            new_weights.append(np.add(weights, move, out=new, dtype=np.float64, casting="same_kind"))
             for slot, tensor in moved.items():
                 new_slots[slot].append(tensor)
         self._tensors, self._steps = new_slots, self._steps + 1
@@ -281,7 +283,7 @@ class StrategyBase:
 
     def _move(self, delta: np.ndarray, slots: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """How far to move one tensor, and its new slot values (fresh arrays)."""
-        return self.server_lr * delta, {}
+        return (delta if self.server_lr == 1 else self.server_lr * delta), {}
 
     def state(self) -> dict[str, np.ndarray]:
         state = {"steps": np.array(self._steps, dtype=np.int64)}

@@ -116,6 +116,23 @@ def test_a_round_that_cannot_be_unmasked_is_retried_not_committed(tmp_path):
     assert rounds[0]["phase"] == "failed" and "too few shares" in rounds[0]["reason"]
 
 
+def test_too_few_keys_for_the_threshold_fail_the_round_before_any_share(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    first, threshold = task.live.round_id, task.live.secagg.plan.threshold
+    survivors = threshold  # only they turn up: each has threshold - 1 neighbours, too few to split a secret
+    play_round(
+        coordinator, agents[:survivors], np.random.default_rng(0), clock, until=lambda: task.live.round_id != first
+    )
+
+    failed = coordinator.store.query("SELECT phase, reason FROM rounds WHERE round_id = ?", (first,))[0]
+    assert failed["phase"] == "failed"
+    assert failed["reason"] == (
+        f"{survivors} clients advertised keys: each has at most {survivors - 1} neighbours, "
+        f"fewer than the {threshold} shares needed to unmask"
+    )
+
+
 def test_the_servers_whole_view_holds_no_plaintext_update(tmp_path):
     log: list[tuple[str, bytes]] = []
     coordinator, agents, clock = secure_federation(tmp_path, log=log)
