@@ -17,7 +17,10 @@ docs/onnx.md has the measurements.
 
 from __future__ import annotations
 
+import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,7 @@ def quantize_int8(model: onnx.ModelProto, calibration: np.ndarray | None = None)
     source = onnx.ModelProto()
     source.CopyFrom(model)  # the quantisers rewrite the model they are given
     convolutional = any(node.op_type == "Conv" for node in model.graph.node)
-    with tempfile.TemporaryDirectory(prefix="fedge-int8-") as folder:
+    with tempfile.TemporaryDirectory(prefix="fedge-int8-") as folder, _quiet_advice():
         target = Path(folder) / "int8.onnx"
         if convolutional and calibration is not None:
             samples = _check_calibration(model, calibration)
@@ -73,6 +76,24 @@ def quantize_int8(model: onnx.ModelProto, calibration: np.ndarray | None = None)
         result = onnx.load(target)
     _carry_metadata(model, result, method)
     return result
+
+
+class _Advice(logging.Filter):
+    """ONNX Runtime's tools log "Please consider pre-processing…" on the root logger at every
+    call: advice for people running them by hand, noise in a coordinator's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Please consider")
+
+
+@contextmanager
+def _quiet_advice() -> Iterator[None]:
+    advice = _Advice()
+    logging.getLogger().addFilter(advice)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(advice)
 
 
 def _check_calibration(model: onnx.ModelProto, calibration: np.ndarray) -> np.ndarray:
