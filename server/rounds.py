@@ -61,7 +61,7 @@ PACE_WINDOW = 16  # pace steering: the time between this many recent reports giv
 RETRY_SHARE = (0.5, 0.8)
 RETRY_MIN_MS = 50  # and never sooner than this ...
 RETRY_MAX_MS = 30_000  # ... nor later
-RETRY_SELECTING_MS = 1000  # while the cohort still forms, whatever the estimate (then times the share)
+RETRY_SELECTING_MS = 1000  # ... nor, while the cohort still forms, later than this (then times the share)
 RETRY_IDLE_MS = 2000  # nothing to do
 STAGE_POLL_MS = 100  # a secure-aggregation stage is still open
 MAX_EXAMPLES = 2**31 - 1  # a client's claimed num_examples; also keeps sums within the store's integers
@@ -399,26 +399,29 @@ class TaskRounds:
     def _until_next_round(self, live: LiveRound) -> int:
         """Pace steering: milliseconds until a client with nothing to do should check in again.
 
-        The round ends at its target number of reports, then commits. Once two reports have
-        arrived since selection closed, the time between the recent ones says when the rest
-        will; before that, the last rounds' does. (Not the last rounds' length: that includes waiting for
-        late clients, and would make them later still.) While the cohort still forms, reports
-        come only as fast as clients join, and nothing says when the last will: the client is
-        asked back within RETRY_SELECTING_MS. The round's deadlines bound the estimate.
+        The round ends at its target number of reports, then commits. The time between recent
+        reports says when the rest will come: this round's, once two have arrived since
+        selection closed, else the last rounds'. (Not the last rounds' length: that includes
+        waiting for late clients, and would make them later still.) While the cohort still
+        forms, reports come only as fast as members join, and speed up once all have: the
+        wait is then at most RETRY_SELECTING_MS, and, when every member so far has reported,
+        at least the pause since the last one joined. The round's deadlines bound it all.
         """
         now = self.clock()
-        if live.phase == "select":
-            wait_s = RETRY_SELECTING_MS / 1000
+        selecting = live.phase == "select"
+        each = self.report_gap_s
+        if len(live.pace) >= 2 and (each is None or not selecting):  # this round's recent pace
+            each = (now - live.pace[0]) / (len(live.pace) - 1)  # (slower and slower while no one reports)
+        if each is None:  # the first round's first report: the longer it has run, the longer it may run
+            wait_s = max(0.2, 0.25 * (now - live.opened_at))
         else:
-            each = self.report_gap_s
-            if len(live.pace) >= 2:  # this round's recent pace (slowing while no one reports)
-                each = (now - live.pace[0]) / (len(live.pace) - 1)
-            if each is not None:
-                left = min(self.task.clients_per_round, live.awaited) - live.reports
-                wait_s = max(0, left) * each + self.commit_s
-            else:  # the first round: the longer it has run, the longer it may still run
-                wait_s = max(0.2, 0.25 * (now - live.opened_at))
-            wait_s = min(wait_s, self._latest_end(live) - now, RETRY_MAX_MS / 1000)
+            target = self.task.clients_per_round if selecting else min(self.task.clients_per_round, live.awaited)
+            wait_s = max(0, target - live.reports) * each + self.commit_s
+        if selecting:
+            if live.reports >= live.awaited:  # no one can report before someone joins
+                wait_s = max(wait_s, now - live.last_join)
+            wait_s = min(wait_s, RETRY_SELECTING_MS / 1000)
+        wait_s = min(wait_s, self._latest_end(live) - now, RETRY_MAX_MS / 1000)
         return max(RETRY_MIN_MS, int(wait_s * 1000 * self.jitter.uniform(*RETRY_SHARE)))
 
     def _latest_end(self, live: LiveRound) -> float:

@@ -28,31 +28,13 @@ from fedge.server.daemon import Running, start
 from fedge.server.gateway import default_static_dir
 from fedge.shared.training import TrainConfig
 from fedge.simulation.loopback import free_port, start_agent
+from tests.browser.chromium import chromium, missing
 
-CHROMIUM = Path("/usr/bin/chromium")
-# The CI flags of ../shared/anchors/browser.md; Playwright adds the anti-throttling ones itself.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-unsafe-swiftshader",
-]
 ROUNDS = 3
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("FEDGE_ARTIFACTS") or REPO / "tests" / "browser" / "artifacts")
 
 pytestmark = pytest.mark.slow
-
-
-def missing(reason: str) -> None:
-    """Skip, unless FEDGE_REQUIRE_DATASETS=1 (scripts/test.sh, CI): then fail, as tests/conftest.py does."""
-    if os.environ.get("FEDGE_REQUIRE_DATASETS") == "1":
-        pytest.fail(f"FEDGE_REQUIRE_DATASETS=1 but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +53,9 @@ def web_root() -> Path:
 
 
 @pytest.fixture(scope="module")
-def playwright() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing(f"{CHROMIUM} is missing (scripts/setup.sh installs Debian's chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("the playwright package is missing (pip install -e '.[dev]')")
-    with sync_playwright() as p:
-        yield p
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
 
 
 def secure_task() -> TaskConfig:
@@ -150,7 +126,7 @@ def wait_for_rounds(running: Running, page: Any, agents: list[subprocess.Popen],
         page.wait_for_timeout(250)
 
 
-def test_browser_and_python_agents_complete_secure_rounds(server: Running, playwright: Any, tmp_path: Path) -> None:
+def test_browser_and_python_agents_complete_secure_rounds(server: Running, browser: Any, tmp_path: Path) -> None:
     started = time.monotonic()
     folders = data_folders(tmp_path / "clients")
     samples = len(np.load(folders[0] / "part-0000.npz")["y"])
@@ -161,9 +137,8 @@ def test_browser_and_python_agents_complete_secure_rounds(server: Running, playw
         for i, (token, folder) in enumerate(zip(agent_tokens, folders[1:], strict=True))
     ]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+    page = browser.new_page(viewport={"width": 1000, "height": 1300})
     try:
-        page = browser.new_page(viewport={"width": 1000, "height": 1300})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"http://{server.gateway.address}/?token={browser_token}&backend=wasm")
@@ -183,7 +158,7 @@ def test_browser_and_python_agents_complete_secure_rounds(server: Running, playw
         assert f"{samples} samples of (50, 6)" in page.locator("#samples").text_content()
         screenshot_dashboard(browser, server)
     finally:
-        browser.close()
+        page.close()
         for agent in agents:
             agent.terminate()
             agent.wait(10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
 import threading
 import time
@@ -33,19 +32,14 @@ from fedge.server.store import Store
 from fedge.shared import data
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import admin_pb2_grpc
+from tests.browser.chromium import chromium
 
 from .conftest import small_task
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "client" / "js" / "dashboard"
 ARTIFACTS = REPO / "tests" / "browser" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-unsafe-swiftshader", "--enable-unsafe-webgpu",
-]  # fmt: skip
-REQUIRE = "FEDGE_REQUIRE_DATASETS"  # the rule of tests/conftest.py: "1" turns a skip into a failure
+
 BROWSER_PLATFORMS = ["browser-chromium/webgl", "browser-chromium/wasm"]
 
 
@@ -213,32 +207,10 @@ def test_a_closed_round_is_not_live(tmp_path):
 
 
 # -- the page, in a real Chromium ---------------------------------------------------------------
-def _playwright_or_skip() -> Any:
-    """The sync_playwright entry point, or a skip (a failure under FEDGE_REQUIRE_DATASETS=1)."""
-    missing = None
-    if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is missing: apt-get install chromium"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            missing = "Python playwright is missing: pip install playwright (never `playwright install`)"
-    if missing is not None:
-        if os.environ.get(REQUIRE) == "1":
-            pytest.fail(f"{REQUIRE}=1 but the browser tests cannot run: {missing}")
-        pytest.skip(missing)
-    return sync_playwright
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_playwright = _playwright_or_skip()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -98,6 +98,20 @@ def test_while_the_cohort_forms_a_reported_client_is_asked_back_within_a_second(
     assert low <= retry(agents[0]).retry_after_ms <= high
 
 
+def test_while_the_cohort_forms_the_last_rounds_pace_still_counts(tmp_path):
+    coordinator, agents, clock = federation(tmp_path, clients=4, select_timeout_s=60.0)
+    for agent in agents:  # round 1: a report every 0.1 s
+        clock.now += 0.1
+        agent.step()
+    assert coordinator.tasks["t"].version == 1
+    for agent in agents[:2]:
+        agent.transport.check_in(pb.CheckInRequest(credential=agent.credential))
+    agents[0].step()  # round 2: two members so far, one report
+
+    low, high = jittered(3 * 100)  # three reports to go, at the last round's pace
+    assert low <= retry(agents[0]).retry_after_ms <= high
+
+
 def test_a_client_that_finds_the_round_full_waits_for_the_next_one(tmp_path):
     coordinator, agents, clock = federation(tmp_path, clients=5)
     for agent in agents[:4]:
