@@ -179,12 +179,14 @@ class Agent:
             if shares.retry_after_ms:
                 return Outcome(wait_s=shares.retry_after_ms / 1000)
             session.take_shares(shares)
-            run.stage = "train"
+            run.stage, run.pending = "train", None
         elif run.stage == "train":
-            delta, examples, metrics = self._train(run.assignment)
-            masked = session.masked_input(delta, self.rng)  # clipped and noised first when the plan asks
-            spec = pb.TensorSpec(name="masked", dtype="uint32", shape=[masked.size])
-            self._upload(run.assignment, codec.encode_parts([masked]), [spec], examples, metrics)
+            if run.pending is None:  # a retry sends the same bytes: two masked inputs under one
+                delta, examples, metrics = self._train(run.assignment)  # mask would show their difference
+                masked = session.masked_input(delta, self.rng)  # clipped and noised first when the plan asks
+                spec = pb.TensorSpec(name="masked", dtype="uint32", shape=[masked.size])
+                run.pending = (codec.encode_parts([masked]), [spec], examples, metrics)
+            self._upload(run.assignment, *run.pending)
             run.stage, run.pending = "unmask", pb.UnmaskRequest(**session._ids())
         elif run.stage == "unmask":
             reply = t.unmask(run.pending)
@@ -247,6 +249,11 @@ class Agent:
     def _handle(self, error: TransportError) -> Outcome:
         if error.code == "UNAUTHENTICATED":
             raise AgentStopped(f"the coordinator refused this client: {error.message}") from None
+        secure = self.secure
+        if error.code == "ALREADY_EXISTS" and secure is not None and secure.stage == "train":
+            # the masked input arrived, its answer did not (a restart, a lost link): go on to unmask
+            secure.stage, secure.pending = "unmask", pb.UnmaskRequest(**secure.session._ids())
+            return Outcome()
         if error.code in ROUND_MOVED_ON:
             self.secure = None  # a secure round that moved on cannot be resumed
             log.info("round moved on: %s", error.message)

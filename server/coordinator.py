@@ -48,9 +48,6 @@ class Coordinator:
         normalisation (manifests); by default a task's ``evaluate_on`` dataset is loaded."""
         self.store = Store(data_dir)
         self.chunk_bytes = chunk_bytes
-        failed = self.store.fail_unfinished_rounds("coordinator restarted")
-        if failed:
-            log.warning("%d unfinished round(s) from before a restart will be retried", failed)
         self.admin_credential = self.store.admin_credential()
         # the key published models are signed with: created at first start, never replaced
         self.signing_key = registry.load_or_create(registry.key_path(data_dir))
@@ -60,6 +57,10 @@ class Coordinator:
         self.tasks: dict[str, TaskRounds] = {}
         for task in tasks:
             self.tasks[task.name] = self._start_task(task, (splits or {}).get(task.name), clock)
+        resumed = [t.live.round_id for t in self.tasks.values() if t.live is not None]
+        failed = self.store.fail_unfinished_rounds("coordinator restarted", keep=resumed)
+        if failed:
+            log.warning("%d unfinished round(s) from before a restart will be retried", failed)
         self.wake = threading.Event()
 
     def _start_task(self, task: TaskConfig, splits: data.Splits | None, clock: Callable[[], float]) -> TaskRounds:

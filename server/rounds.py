@@ -10,7 +10,8 @@
     commit     version files first, then one transaction: round committed, task version + 1
     evaluate   the new version on the held-out split, when the task names a dataset for it
     failed     too few reports by the deadline, or a restart: retried as a new attempt, with
-               nothing of the failed attempt counted
+               nothing of the failed attempt counted (a secure round past advertise is instead
+               resumed from the store: server/securestate.py)
 
 Every transition is persisted through ``Store.set_phase``; ``tick`` drives the time-based
 ones, ``receive`` the report-driven ones. All state is guarded by one lock per task.
@@ -40,6 +41,7 @@ from fedge.server.config import TaskConfig
 from fedge.server.errors import DuplicateUpdate, InvalidUpdate, StaleRound
 from fedge.server.finetuning import trained_indices
 from fedge.server.secagg import SecAggRound, automatic_neighbours, automatic_threshold
+from fedge.server.securestate import PHASES, SecureState
 from fedge.server.store import Store
 from fedge.server.strategies import make_strategy
 from fedge.server.strategies.base import Aggregator, Update
@@ -89,6 +91,7 @@ class LiveRound:
     metric_sums: dict[str, float] = field(default_factory=dict)
     examples: int = 0
     secagg: SecAggRound | None = None
+    saved: SecureState | None = None  # with secagg: its state as the store keeps it
     reports: int = 0  # members that reported (counted as the cohort changes: it may hold thousands)
     dropped: int = 0
     check_in_reply: tuple[float, pb.CheckInResponse] | None = None  # the assignment, for this stage
@@ -155,7 +158,7 @@ class TaskRounds:
         self.commit_s = 0.0
         self.jitter = random.Random()
         self.live: LiveRound | None = None
-        if not self.completed:
+        if not self.completed and not self._resume():
             self._open()
 
     @property
@@ -175,7 +178,45 @@ class TaskRounds:
         self.live.stage_started = now
         if self.task.secagg:
             self.live.secagg = SecAggRound(round_id, self.upload_specs[0].shape[0], self._secagg_plan())
+            self.live.saved = SecureState(self.store, self.live.secagg)
         log.info("task %s: round %d opened (attempt %d, id %d)", self.task_id, number, attempt, round_id)
+
+    def _resume(self) -> bool:
+        """Carry on a secure round that a previous process left open past advertise (False: none).
+
+        Its stage's deadline starts again now; clients whose masked input had not reached the
+        store count as dropped, and the round unmasks without them as long as the threshold holds.
+        """
+        row = self.store.open_secure_round(self.task_id)
+        if row is None:
+            return False
+        if not self.task.secagg or row["number"] != self.version + 1:
+            self.store.set_phase(row["round_id"], "failed", "coordinator restarted")
+            return False
+        try:
+            saved = SecureState.resume(self.store, row["round_id"])
+            if saved.round.size != self.upload_specs[0].shape[0]:
+                raise ValueError(f"its sum has {saved.round.size} values, the task's update {self.upload_bytes // 4}")
+        except (ValueError, KeyError, OSError) as error:
+            self.store.set_phase(row["round_id"], "failed", f"coordinator restarted; secure state unusable: {error}")
+            return False
+        s, number, now = saved.round, row["number"], self.clock()
+        train = self.task.training.override(
+            {"lr": self.task.lr_at((number - 1) / self.task.rounds), **self.strategy.configure(number)}
+        )
+        aggregator = self.strategy.aggregator(self._trained(self.weights))
+        live = LiveRound(row["round_id"], number, row["attempt"], PHASES[s.stage], now, train, aggregator)
+        live.secagg, live.saved, live.stage_started = s, saved, now
+        for client, i in s.index.items():
+            live.mark(client, "reported" if i in s.inputs else "assigned")
+        live.examples, live.metric_sums = saved.counts.get("examples", 0), saved.counts.get("metric_sums", {})
+        self.live = live
+        self._to(live.phase)
+        log.info(
+            "task %s: round %d resumed at stage %s with %d of %d masked inputs (id %d)",
+            self.task_id, number, s.stage, len(s.inputs), len(s.sharers), live.round_id,
+        )  # fmt: skip
+        return True
 
     def _to(self, phase: str, reason: str | None = None) -> None:
         assert self.live is not None
@@ -229,6 +270,7 @@ class TaskRounds:
             )
         else:
             s.close_advertise()
+            self._saved(live).roster_closed()
             self._enter(live, "share", now)
         return True
 
@@ -241,6 +283,7 @@ class TaskRounds:
             self._fail(f"{len(s.sharers)} of {len(s.keys)} clients shared their keys, {self.task.min_clients} needed")
         else:
             s.close_share()
+            self._saved(live).shares_closed()
             self._enter(live, "train", now)
         return True
 
@@ -251,6 +294,7 @@ class TaskRounds:
             self._finish(live)
         else:
             live.secagg.close_collect()
+            self._saved(live).stage_changed()
             self._enter(live, "unmask", now)
         return True
 
@@ -536,10 +580,13 @@ class TaskRounds:
             if live.cohort[client_id] == "reported":
                 raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
             if live.secagg is not None:
-                live.secagg.add_input(client_id, tensors[0])
+                live.secagg.check_input(client_id)
+                self._count_report(live, client_id, header)
+                counts = {"examples": live.examples, "metric_sums": live.metric_sums}
+                self._saved(live).add_input(client_id, tensors[0], counts)
             else:
                 self._add_clear(live, client_id, tensors, int(header.num_examples))
-            self._count_report(live, client_id, header)
+                self._count_report(live, client_id, header)
             self._advance()
             return True
 
@@ -568,6 +615,11 @@ class TaskRounds:
         self.store.record_participant(live.round_id, client_id, "reported", int(header.num_examples))
 
     # -- secure aggregation stages (server/secagg.py) ------------------------------------------
+    @staticmethod
+    def _saved(live: LiveRound) -> SecureState:
+        assert live.saved is not None
+        return live.saved
+
     def _secure(self, client_id: str, round_id: int) -> SecAggRound:
         live = self._member(client_id, round_id)
         if live.secagg is None:
@@ -593,7 +645,13 @@ class TaskRounds:
         with self.lock:
             if request.shares and self._late(client_id, request.round_id):
                 return pb.UnmaskResponse(done=True)  # the round finished without these shares
-            return self._stage(client_id, request, "unmask", pb.UnmaskResponse(retry_after_ms=STAGE_POLL_MS))
+            self._advance()
+            live = self._member(client_id, request.round_id)
+            reply = self._secure(client_id, request.round_id).unmask(client_id, request)
+            if request.shares:  # taken: kept before the round may finish (and forget them)
+                self._saved(live).revealed(client_id, list(request.shares))
+            self._advance()
+            return reply or pb.UnmaskResponse(retry_after_ms=STAGE_POLL_MS)
 
 
 def _unflatten(flat: np.ndarray, like: Weights) -> Weights:

@@ -115,14 +115,24 @@ class SecAggRound:
     def expects_input(self, client_id: str) -> bool:
         return self.stage == "collect" and self.index.get(client_id) in self.sharers
 
-    def add_input(self, client_id: str, masked: np.ndarray) -> None:
+    def check_input(self, client_id: str) -> int:
+        """The client's index, if its masked input is due now."""
         me = self._index(client_id)
         if self.stage != "collect" or me not in self.sharers:
             raise StaleRound(f"round {self.round_id} is not collecting masked inputs from client {me}")
         if me in self.inputs:
             raise InvalidUpdate(f"client {me} already sent its masked input")
+        return me
+
+    def add_input(self, client_id: str, masked: np.ndarray, into: np.ndarray | None = None) -> None:
+        """Add a masked input to the sum: in place, or into ``into``, which becomes the sum (the
+        coordinator keeps two buffers on disk so that a crash never leaves half an addition)."""
+        me = self.check_input(client_id)
         assert self.total is not None
-        self.total += masked  # uint32: wraps mod 2^32, as the masks need
+        if into is None:
+            self.total += masked  # uint32: wraps mod 2^32, as the masks need
+        else:
+            self.total = np.add(self.total, masked, out=into)
         self.inputs.add(me)
 
     def close_collect(self) -> None:

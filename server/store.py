@@ -6,6 +6,13 @@ reported in each, and every committed global version (weights and strategy state
 their digest and metrics in the database). Individual updates are never stored: they live
 in the round's in-memory aggregator, so a crash mid-round loses the round, not correctness.
 
+A secure round is different: its clients hold keys for that round only, and its training stage
+is the long one, so it is worth carrying across a restart. The store keeps what the protocol
+needs to go on (``secure_rounds``, ``secure_reveals``): the public keys, indices and graph, the
+sealed share bundles the server relays, the running *masked* sum with the clients in it, and
+the shares revealed for unmasking, until the round closes (server/securestate.py). None of it
+is a plaintext update.
+
 A commit writes the version's files first (atomically: temporary file, fsync, rename), then
 records it in one transaction. A crash between the two leaves an orphan file that the retried
 round overwrites; a version is never half-committed.
@@ -29,6 +36,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -64,7 +72,13 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS participants (
     round_id INTEGER NOT NULL, client_id TEXT NOT NULL, status TEXT NOT NULL, num_examples INTEGER,
     PRIMARY KEY (round_id, client_id));
+CREATE TABLE IF NOT EXISTS secure_rounds (
+    round_id INTEGER PRIMARY KEY, roster TEXT, bundles TEXT, progress TEXT);
+CREATE TABLE IF NOT EXISTS secure_reveals (
+    round_id INTEGER NOT NULL, owner INTEGER NOT NULL, mask_key INTEGER NOT NULL, holder INTEGER NOT NULL,
+    share BLOB NOT NULL, PRIMARY KEY (round_id, owner, mask_key, holder));
 """
+SECURE_COLUMNS = ("roster", "bundles", "progress")
 
 
 def digest(secret: str) -> str:
@@ -294,6 +308,7 @@ class Store:
                 "UPDATE rounds SET phase = 'committed', closed_at = ?, metrics_json = ? WHERE round_id = ?",
                 (time.time(), json.dumps(metrics), round_id),
             )
+            self._forget_secure(db, [round_id])
 
     def _write_arrays(self, path: Path, arrays: list[np.ndarray]) -> str:
         return self._write_npz(path, {f"t{i:04d}": a for i, a in enumerate(arrays)})
@@ -338,15 +353,76 @@ class Store:
                 " WHERE round_id = ?",
                 (phase, reason, closed, round_id),
             )
+            if closed:
+                self._forget_secure(db, [round_id])
 
-    def fail_unfinished_rounds(self, reason: str) -> int:
-        """At start: rounds a previous process left open are failed, to be retried."""
+    def fail_unfinished_rounds(self, reason: str, keep: Sequence[int] = ()) -> int:
+        """At start: rounds a previous process left open are failed, to be retried (except ``keep``:
+        the secure rounds that were resumed)."""
         with self.transaction() as db:
-            return db.execute(
-                "UPDATE rounds SET phase = 'failed', reason = ?, closed_at = ?"
-                " WHERE phase NOT IN ('committed', 'failed')",
-                (reason, time.time()),
-            ).rowcount
+            open_rounds = [
+                r[0]
+                for r in db.execute("SELECT round_id FROM rounds WHERE phase NOT IN ('committed', 'failed')")
+                if r[0] not in set(keep)
+            ]
+            db.executemany(
+                "UPDATE rounds SET phase = 'failed', reason = ?, closed_at = ? WHERE round_id = ?",
+                [(reason, time.time(), r) for r in open_rounds],
+            )
+            self._forget_secure(db, open_rounds)
+            return len(open_rounds)
+
+    # -- secure rounds in progress --------------------------------------------------------------
+    def secure_dir(self, round_id: int) -> Path:
+        """Where an unfinished secure round keeps its masked sum (server/securestate.py)."""
+        return self.data_dir / "secure" / str(round_id)
+
+    def save_secure(self, round_id: int, **columns: str) -> None:
+        """Write some of a secure round's columns (roster, bundles, progress) in one transaction."""
+        names = [name for name in SECURE_COLUMNS if name in columns]
+        assert names and len(names) == len(columns), f"expected columns among {SECURE_COLUMNS}, got {list(columns)}"
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO secure_rounds (round_id) VALUES (?)", (round_id,))
+            db.execute(
+                f"UPDATE secure_rounds SET {', '.join(f'{n} = ?' for n in names)} WHERE round_id = ?",
+                [*(columns[n] for n in names), round_id],
+            )
+
+    def add_reveals(self, round_id: int, holder: int, shares: Sequence[tuple[int, bool, bytes]]) -> None:
+        """Shares one client revealed for unmasking: (owner, is the mask key, share bytes)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO secure_reveals VALUES (?, ?, ?, ?, ?)",
+                [(round_id, owner, int(mask_key), holder, share) for owner, mask_key, share in shares],
+            )
+
+    def load_secure(self, round_id: int) -> dict[str, Any] | None:
+        """What ``save_secure`` and ``add_reveals`` kept of an unfinished secure round, or None."""
+        rows = self.query("SELECT * FROM secure_rounds WHERE round_id = ?", (round_id,))
+        if not rows:
+            return None
+        saved = {name: rows[0][name] for name in SECURE_COLUMNS}
+        reveals = self.query(
+            "SELECT owner, mask_key, holder, share FROM secure_reveals WHERE round_id = ?", (round_id,)
+        )
+        saved["reveals"] = [(r["owner"], bool(r["mask_key"]), r["holder"], bytes(r["share"])) for r in reveals]
+        return saved
+
+    def open_secure_round(self, task_id: str) -> sqlite3.Row | None:
+        """The task's round a previous process left open with its secure state saved, if any."""
+        rows = self.query(
+            "SELECT * FROM rounds r WHERE task_id = ? AND phase NOT IN ('committed', 'failed')"
+            " AND EXISTS (SELECT 1 FROM secure_rounds s WHERE s.round_id = r.round_id) ORDER BY round_id DESC",
+            (task_id,),
+        )
+        return rows[0] if rows else None
+
+    def _forget_secure(self, db: sqlite3.Connection, round_ids: Sequence[int]) -> None:
+        """A closed round's secure state is of no more use: the masked sum goes with it."""
+        for table in ("secure_rounds", "secure_reveals"):
+            db.executemany(f"DELETE FROM {table} WHERE round_id = ?", [(r,) for r in round_ids])
+        for round_id in round_ids:
+            shutil.rmtree(self.secure_dir(round_id), ignore_errors=True)
 
     def record_participant(self, round_id: int, client_id: str, status: str, num_examples: int | None = None) -> None:
         """Note a participant's status; written with the round's next transition (or flush)."""

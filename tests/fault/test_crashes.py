@@ -108,3 +108,44 @@ def test_an_agent_killed_mid_run_is_a_dropout_and_rounds_go_on(tmp_path):
     )
     assert [r["number"] for r in rounds] == list(range(1, ROUNDS + 1))
     assert rounds[-1]["n"] == 3  # the survivors carried the last rounds
+
+
+def secure_stage(store: Store) -> str | None:
+    """The stage the open secure round has saved, if any (server/securestate.py)."""
+    rows = store.query(
+        "SELECT s.progress FROM secure_rounds s JOIN rounds r USING (round_id)"
+        " WHERE r.phase NOT IN ('committed', 'failed')"
+    )
+    return json.loads(rows[0]["progress"])["stage"] if rows and rows[0]["progress"] else None
+
+
+def test_secure_rounds_resume_after_the_coordinator_is_killed_mid_round(tmp_path):
+    config, folders, federation = setup(tmp_path, secagg=True, secagg_clip=2.0)
+    data_dir, port = tmp_path / "coordinator", free_port()
+    daemon = Daemon.start(config, data_dir, port)
+    store = Store(data_dir)
+    agents = start_agents(daemon.address, folders, store, tmp_path)
+    kills = 0
+    try:
+        deadline = time.monotonic() + 120
+        while kills < 3 and time.monotonic() < deadline:
+            if secure_stage(store) in ("collect", "unmask"):  # keys exchanged: a round worth carrying on
+                daemon.kill()
+                kills += 1
+                daemon = Daemon.start(config, data_dir, port)
+            time.sleep(0.005)
+        wait_for_version(store, ROUNDS)
+        assert [a.wait(timeout=60) for a in agents] == [0, 0, 0, 0]
+    finally:
+        daemon.stop()
+        for agent in agents:
+            agent.kill()
+
+    assert kills == 3
+    resumed = daemon.log.read_text().count("resumed at stage")
+    assert resumed == kills  # each killed round went on from the store, none was retried
+    rounds = store.query("SELECT number, phase, metrics_json FROM rounds ORDER BY round_id")
+    assert [r["phase"] for r in rounds] == ["committed"] * ROUNDS
+    total = sum(len(c) for c in federation.clients)
+    assert all(json.loads(r["metrics_json"])["examples"] == total for r in rounds)  # every client, once
+    assert not any((data_dir / "secure").rglob("*.u32"))  # the masked sums went with their rounds

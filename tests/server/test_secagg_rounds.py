@@ -236,3 +236,73 @@ def test_distributed_dp_under_secure_aggregation_adds_the_promised_noise(tmp_pat
     noise = committed_change(coordinator, start) - clipped
     assert abs(noise.std() / (2.0 * 0.5 / CLIENTS) - 1) < 0.1  # the devices' noise sums to z·C
     assert task.last_metrics["epsilon"] > 0
+
+
+def stored_view(coordinator) -> bytes:
+    """Every row of the secure-round tables and every file of the masked sums, as bytes."""
+    rows = b"".join(
+        json.dumps([[str(v) for v in r] for r in coordinator.store.query(f"SELECT * FROM {table}")]).encode()
+        for table in ("secure_rounds", "secure_reveals")
+    )
+    files = coordinator.store.data_dir / "secure"
+    return rows + b"".join(p.read_bytes() for p in sorted(files.rglob("*")) if p.is_file())
+
+
+def step_until(coordinator, agents, condition, limit: int = 1000) -> None:
+    """Let agents take one request each in turn until ``condition()`` holds after one of them."""
+    for step in range(limit):
+        agents[step % len(agents)].attempt()
+        coordinator.tick()
+        if condition():
+            return
+    raise AssertionError("the round never reached the point asked for")
+
+
+RESTART_POINTS = {  # a moment inside each stage the round can be resumed from
+    "share": lambda s: s.stage == "share" and len(s.sharers) >= 3,
+    "collect": lambda s: s.stage == "collect" and len(s.inputs) >= 3,
+    "unmask": lambda s: s.stage == "unmask" and len(s.revealers) >= 2,
+}
+
+
+@pytest.mark.parametrize("point", RESTART_POINTS)
+def test_a_secure_round_resumes_after_a_restart_and_commits_once(tmp_path, point):
+    log: list[tuple[str, bytes]] = []
+    coordinator, agents, clock = secure_federation(tmp_path, log=log)
+    task = coordinator.tasks[TASK]
+    start, round_id = [w.copy() for w in task.weights], task.live.round_id
+    step_until(coordinator, agents, lambda: RESTART_POINTS[point](task.live.secagg))
+    view = stored_view(coordinator)
+
+    # the process dies: nothing is closed or flushed; a new coordinator opens the same data dir
+    restarted = Coordinator([task.task], tmp_path / "coordinator", clock=clock)
+    for agent in agents:
+        agent.transport = Recording(restarted, log)
+    resumed = restarted.tasks[TASK]
+    assert resumed.live.round_id == round_id and resumed.live.phase == {"collect": "train"}.get(point, point)
+    play_round(restarted, agents, np.random.default_rng(1), clock)
+
+    rounds = restarted.store.query("SELECT round_id, phase FROM rounds ORDER BY round_id")
+    assert [(r["round_id"], r["phase"]) for r in rounds[:1]] == [(round_id, "committed")]  # the same attempt
+    assert resumed.version == 1 and resumed.last_metrics["clients"] == CLIENTS
+    got = np.concatenate([(w - s).ravel() for w, s in zip(resumed.weights, start, strict=True)])
+    bound = secagg.Quantizer(2.0, CLIENTS).error_bound(CLIENTS) / CLIENTS
+    np.testing.assert_allclose(got, expected_mean(list(range(CLIENTS)), start), atol=bound + 1e-6)
+    # what was kept across the restart held no plaintext update, and is gone once the round closed
+    for i in range(CLIENTS):
+        update = codec.encode(FixedTrainer(i)(None, start, None, None)[0])
+        assert all(update[o : o + 16] not in view for o in range(0, len(update) - 16, 997))
+    assert restarted.store.query("SELECT COUNT(*) AS n FROM secure_rounds")[0]["n"] == 0
+    assert not any((tmp_path / "coordinator" / "secure").rglob("*.u32"))
+
+
+def test_a_secure_round_still_advertising_at_a_restart_is_retried(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    first = task.live.round_id
+    step_until(coordinator, agents, lambda: len(task.live.secagg.keys) >= 2)
+
+    restarted = Coordinator([task.task], tmp_path / "coordinator", clock=clock)
+    assert restarted.tasks[TASK].live.round_id != first
+    failed = restarted.store.query("SELECT phase, reason FROM rounds WHERE round_id = ?", (first,))[0]
+    assert (failed["phase"], failed["reason"]) == ("failed", "coordinator restarted")

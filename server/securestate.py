@@ -1,0 +1,120 @@
+"""What a secure round keeps on disk, so that a restarted coordinator carries it on.
+
+A secure round's clients hold keys for that round only, and its training stage is the long
+one: a round lost to a restart costs every client its training. So the store keeps what the
+protocol needs to go on (docs/secagg.md), and nothing more:
+
+    roster    public keys, indices, the neighbour graph, the plan   when advertise closes
+    bundles   the sealed share bundles the server relays            when share closes
+    progress  the stage, who shared, who is in the sum, counts      with every change
+    sum       the running masked sum mod 2^32                       with every masked input
+    reveals   the shares clients revealed for unmasking             with every unmask answer
+
+The masked sum lives in two memory-mapped files: an input is added into the spare one, then
+one transaction names it current together with the new member list, so a process killed at
+any moment leaves a sum that matches its members. A crash while keys are still advertised
+loses only the key exchange: that round is retried. No plaintext update is ever written.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedge.server.secagg import SecAggRound
+from fedge.server.store import Store
+from fedge.shared import secagg
+from fedge.shared.proto import coordinator_pb2 as pb
+
+PHASES = {"share": "share", "collect": "train", "unmask": "unmask"}  # secagg stage -> round phase
+
+
+@dataclass
+class SecureState:
+    """Writes one secure round's state as it changes; ``resume`` reads it back after a restart."""
+
+    store: Store
+    round: SecAggRound
+    counts: dict[str, Any] = field(default_factory=dict)  # the round's examples and metric sums
+    buffers: list[np.ndarray] = field(default_factory=list)
+    current: int = 0
+
+    def roster_closed(self) -> None:
+        s = self.round
+        keys = {c: [_b64(c_pk), _b64(s_pk)] for c, (c_pk, s_pk) in s.keys.items()}
+        roster = {"plan": _b64(s.plan.SerializeToString()), "size": s.size, "keys": keys, "index": s.index}
+        self.store.save_secure(s.round_id, roster=json.dumps({**roster, "graph": s.graph}), progress=self._progress())
+
+    def shares_closed(self) -> None:
+        """Share keys closed: the bundles still to be fetched, and an empty sum to fill."""
+        s = self.round
+        self._open_sum(create=True)
+        s.total = self.buffers[self.current]
+        bundles = {r: {j: _b64(c) for j, c in senders.items()} for r, senders in s.bundles.items()}
+        self.store.save_secure(s.round_id, bundles=json.dumps(bundles), progress=self._progress())
+
+    def add_input(self, client_id: str, masked: np.ndarray, counts: dict[str, Any]) -> None:
+        """Add into the spare buffer, then make it current in the same transaction as the members."""
+        spare = 1 - self.current
+        self.round.add_input(client_id, masked, into=self.buffers[spare])
+        self.counts = counts
+        self.store.save_secure(self.round.round_id, progress=self._progress(current=spare))
+        self.current = spare
+
+    def stage_changed(self) -> None:
+        self.store.save_secure(self.round.round_id, progress=self._progress())
+
+    def revealed(self, client_id: str, shares: list[pb.RevealedShare]) -> None:
+        me = self.round.index[client_id]
+        self.store.add_reveals(self.round.round_id, me, [(r.owner, r.mask_key, bytes(r.share)) for r in shares])
+
+    def _progress(self, current: int | None = None) -> str:
+        s = self.round
+        return json.dumps({
+            "stage": s.stage, "sharers": sorted(s.sharers), "inputs": sorted(s.inputs),
+            "sum": self.current if current is None else current, **self.counts,
+        })  # fmt: skip
+
+    def _open_sum(self, create: bool) -> None:
+        folder = self.store.secure_dir(self.round.round_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        mode = "w+" if create else "r+"
+        self.buffers = [np.memmap(folder / f"sum-{i}.u32", np.uint32, mode, shape=(self.round.size,)) for i in (0, 1)]
+
+    @classmethod
+    def resume(cls, store: Store, round_id: int) -> SecureState:
+        """Rebuild the round from the store (ValueError, KeyError or OSError: it cannot go on)."""
+        saved = store.load_secure(round_id)
+        if saved is None or saved["roster"] is None or saved["progress"] is None:
+            raise ValueError(f"round {round_id} has no saved secure state")
+        roster, progress = json.loads(saved["roster"]), json.loads(saved["progress"])
+        if progress["stage"] not in PHASES:
+            raise ValueError(f"round {round_id} was saved at stage {progress['stage']!r}")
+        plan = pb.SecAggPlan.FromString(base64.b64decode(roster["plan"]))
+        s = SecAggRound(round_id, int(roster["size"]), plan, stage=progress["stage"])
+        s.keys = {c: (base64.b64decode(a), base64.b64decode(b)) for c, (a, b) in roster["keys"].items()}
+        s.index = {c: int(i) for c, i in roster["index"].items()}
+        s.graph = [list(map(int, peers)) for peers in roster["graph"]]
+        bundles = json.loads(saved["bundles"] or "{}")
+        s.bundles = {
+            int(r): {int(j): base64.b64decode(c) for j, c in senders.items()} for r, senders in bundles.items()
+        }
+        s.sharers, s.inputs = set(progress["sharers"]), set(progress["inputs"])
+        counts = {k: v for k, v in progress.items() if k not in ("stage", "sharers", "inputs", "sum")}
+        state = cls(store, s, counts, current=int(progress["sum"]))
+        if s.stage != "share":
+            state._open_sum(create=False)
+            s.total = state.buffers[state.current]
+        for owner, mask_key, holder, share in saved["reveals"]:
+            book = s.s_shares if mask_key else s.b_shares
+            book.setdefault(owner, {})[holder + 1] = secagg.Share.from_bytes(share)
+            s.revealers.add(holder)
+        return state
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
