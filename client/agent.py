@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fedge.client.secagg import SecAggSession
+from fedge.client.secagg import NO_FLOOR, PlanRefused, PrivacyFloor, SecAggSession, refuse_unprotected
 from fedge.client.transport import Transport, TransportError
-from fedge.shared import codec
+from fedge.shared import codec, secagg
 from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.shared.training import TrainConfig, fit
@@ -33,6 +33,7 @@ from fedge.shared.training import TrainConfig, fit
 log = logging.getLogger("fedge.agent")
 
 ROUND_MOVED_ON = {"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND"}
+SIT_OUT_S = 1.0  # how often a client that left a secure round asks whether the next one opened
 
 
 class AgentStopped(RuntimeError):
@@ -128,12 +129,15 @@ class Agent:
         trainer: Trainer,
         platform: str | None = None,
         seed: int | list[int] | None = None,
+        floor: PrivacyFloor = NO_FLOOR,
     ) -> None:
-        self.transport, self.credential, self.trainer = transport, credential, trainer
+        """``floor``: the least on-device DP noise this device accepts (docs/privacy.md)."""
+        self.transport, self.credential, self.trainer, self.floor = transport, credential, trainer, floor
         self.platform = platform or default_platform()
         self.rng = np.random.default_rng(seed)
         self._specs: tuple[str, list[codec.Spec]] | None = None  # the model's tensor specs, by its spec
         self.secure: SecureRound | None = None
+        self.left: int | None = None  # a secure round this agent left: it cannot rejoin with new keys
         self.backoff = Backoff()
 
     @staticmethod
@@ -152,9 +156,16 @@ class Agent:
             retry = response.retry
             return Outcome(wait_s=retry.retry_after_ms / 1000, finished=retry.finished, reason=retry.reason)
         assignment = response.assignment
-        if assignment.HasField("secagg"):
-            self.secure = SecureRound(assignment, SecAggSession(assignment, self.credential))
-            return self._secure_step(self.secure)
+        if assignment.round_id == self.left:
+            return Outcome(wait_s=SIT_OUT_S, reason="waiting for the next round: this one went on without us")
+        try:
+            if assignment.HasField("secagg"):
+                self.secure = SecureRound(assignment, SecAggSession(assignment, self.credential, self.floor))
+                return self._secure_step(self.secure)
+            refuse_unprotected(assignment, self.floor)
+        except PlanRefused:
+            self.left = assignment.round_id  # this device sits the round out
+            raise
         delta, examples, metrics = self._train(assignment)
         trained = [t for t in assignment.tensors if not assignment.trainable or t.name in assignment.trainable]
         self._upload(assignment, codec.encode_parts(delta), trained, examples, metrics)
@@ -231,6 +242,11 @@ class Agent:
             outcome = self.step()
         except TransportError as error:
             return self._handle(error)
+        except (secagg.ShareDecryptionError, secagg.KeyAgreementError) as error:
+            # e.g. the agent restarted mid-round: its neighbours' bundles were sealed for old keys
+            log.warning("secure round left: %s", error)
+            self._leave()
+            return Outcome(wait_s=SIT_OUT_S, reason=str(error))
         self.backoff.reset()
         return outcome
 
@@ -255,12 +271,17 @@ class Agent:
             secure.stage, secure.pending = "unmask", pb.UnmaskRequest(**secure.session._ids())
             return Outcome()
         if error.code in ROUND_MOVED_ON:
-            self.secure = None  # a secure round that moved on cannot be resumed
+            self._leave()  # a secure round that moved on cannot be resumed
             log.info("round moved on: %s", error.message)
             return Outcome(wait_s=0.1, reason=error.message)
         delay = self.backoff.next()
         log.warning("coordinator unreachable or failing (%s); retrying in %.1f s", error, delay)
         return Outcome(wait_s=delay, reason=error.message)
+
+    def _leave(self) -> None:
+        if self.secure is not None:
+            self.left = self.secure.assignment.round_id
+        self.secure = None
 
 
 class Backoff:

@@ -7,24 +7,85 @@
 
 Each method builds the next request or takes the coordinator's reply; the session never sees
 another client's plaintext, and the coordinator never sees this one's.
+
+Before any key exists the session checks the plan's differential-privacy numbers against this
+device's PrivacyFloor (docs/privacy.md, "What a device checks"), and refuses a plan that is
+invalid or gives less: PlanRefused, which the agent handles like a round that moved on.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
+from fedge.client.transport import TransportError
 from fedge.shared import secagg
 from fedge.shared.nn import Weights
-from fedge.shared.privacy import clip_update, discrete_gaussian
+from fedge.shared.privacy import NoisePlanError, check_noise, clip_update, discrete_gaussian
 from fedge.shared.proto import coordinator_pb2 as pb
+
+log = logging.getLogger("fedge.secagg")
+
+
+class PlanRefused(TransportError):
+    """This device refuses a secure assignment: its DP numbers are invalid or under the device's floor.
+
+    A TransportError with code FAILED_PRECONDITION, raised before any key is made or sent, so the
+    agent forgets the round as one that moved on and checks in again later.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("FAILED_PRECONDITION", message)
+
+
+@dataclass(frozen=True)
+class PrivacyFloor:
+    """The least privacy this device accepts from a secure round's on-device noise.
+
+    ``min_noise_multiplier``: the noise multiplier z that this device's own noise must give over
+    the plan's dp_min_clients (docs/privacy.md); 0 accepts plans without noise. Plans are validated
+    whatever the floor.
+    """
+
+    min_noise_multiplier: float = 0.0
+
+    def __post_init__(self) -> None:
+        z = self.min_noise_multiplier
+        if isinstance(z, bool) or not isinstance(z, int | float) or not math.isfinite(z) or z < 0:
+            raise ValueError(f"min_noise_multiplier must be a finite number ≥ 0, got {z!r}")
+
+
+NO_FLOOR = PrivacyFloor()
+
+
+def refuse_unprotected(assignment: pb.Assignment, floor: PrivacyFloor) -> None:
+    """PlanRefused for an assignment without secure aggregation when the device requires noise: its
+    update would leave in the clear, with no noise the device can check (central DP at best)."""
+    if floor.min_noise_multiplier and not assignment.HasField("secagg"):
+        raise PlanRefused(
+            f"round {assignment.round} of task {assignment.task_id!r} refused: it is not securely aggregated, "
+            f"and this device requires on-device noise of multiplier ≥ {floor.min_noise_multiplier}"
+        )
+
+
+def update_size(assignment: pb.Assignment) -> int:
+    """Coordinates of the update this assignment asks for: its trained tensors (all without ``trainable``)."""
+    trained = set(assignment.trainable)
+    return sum(math.prod(t.shape) for t in assignment.tensors if not trained or t.name in trained)
 
 
 class SecAggSession:
-    def __init__(self, assignment: pb.Assignment, credential: str) -> None:
+    def __init__(self, assignment: pb.Assignment, credential: str, floor: PrivacyFloor = NO_FLOOR) -> None:
+        """Refuses (PlanRefused) a plan whose DP numbers are invalid or under ``floor`` before any key is made."""
         self.assignment, self.credential = assignment, credential
         self.plan = assignment.secagg
+        self.floor = floor
+        self.dim = update_size(assignment)
+        self.noise_multiplier = self._check_plan()  # what this device's noise gives; 0.0 without noise
         self.c = secagg.PrivateKey.generate()
         self.s = secagg.PrivateKey.generate()
         self.b = os.urandom(32)
@@ -32,6 +93,25 @@ class SecAggSession:
         self.peers: dict[int, pb.Peer] = {}
         self.bundles: dict[int, secagg.ShareBundle] = {}  # from neighbours that shared
         self.revealed = False
+
+    def _check_plan(self) -> float:
+        p = self.plan
+        try:
+            return check_noise(
+                clip=p.clip,
+                max_clients=p.max_clients,
+                dp_clip=p.dp_clip,
+                client_stddev=p.dp_noise_stddev,
+                min_clients=p.dp_min_clients,
+                noise_multiplier=p.dp_noise_multiplier,
+                dim=self.dim,
+                floor=self.floor.min_noise_multiplier,
+            )
+        except NoisePlanError as error:
+            a = self.assignment
+            reason = f"round {a.round} of task {a.task_id!r} refused, no keys sent: {error}"
+            log.warning("%s", reason)  # once a round: the agent then sits the round out
+            raise PlanRefused(reason) from None
 
     def _ids(self) -> dict:
         return {"credential": self.credential, "task_id": self.assignment.task_id, "round_id": self.assignment.round_id}
@@ -92,6 +172,8 @@ class SecAggSession:
         if self.plan.dp_clip:
             delta, _ = clip_update(delta, self.plan.dp_clip)
         flat = np.concatenate([d.ravel() for d in delta])
+        if self.plan.dp_noise_stddev and flat.size != self.dim:  # the noise was checked for dim coordinates
+            raise ValueError(f"expected an update of {self.dim} values, as the assignment's tensors, got {flat.size}")
         quantized = secagg.Quantizer(self.plan.clip, self.plan.max_clients).quantize(flat, rng)
         if self.plan.dp_noise_stddev:
             noise = discrete_gaussian(quantized.shape, self.plan.dp_noise_stddev, rng)

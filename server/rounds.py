@@ -48,7 +48,7 @@ from fedge.server.strategies.base import Aggregator, Update
 from fedge.shared import codec, data, training
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model, Weights
-from fedge.shared.privacy import client_noise_scale, clip_update, gaussian_noise
+from fedge.shared.privacy import clip_update, gaussian_noise, plan_noise
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.shared.secagg import Quantizer
 from fedge.shared.training import TrainConfig
@@ -505,11 +505,18 @@ class TaskRounds:
         k = self.task.secagg_neighbours or automatic_neighbours(n)
         t = self.task.secagg_threshold or automatic_threshold(k, n)
         plan = pb.SecAggPlan(neighbours=k, threshold=t, clip=self.task.secagg_clip, max_clients=n)
-        if self.task.dp_noise:  # distributed DP: the reporting clients' noise sums to z·C on the sum
-            step = Quantizer(self.task.secagg_clip, n).step
-            total = self.task.dp_noise * self.task.dp_clip / step
-            plan.dp_noise_stddev = client_noise_scale(total, self.task.min_clients)
         plan.dp_clip = self.task.dp_clip
+        if self.task.dp_noise:  # distributed DP: min_clients devices' noise is z × the sensitivity (docs/privacy.md)
+            noise = plan_noise(
+                secagg_clip=self.task.secagg_clip,
+                max_clients=n,
+                dp_clip=self.task.dp_clip,
+                noise_multiplier=self.task.dp_noise,
+                min_clients=self.task.min_clients,
+                dim=self.upload_specs[0].shape[0],
+            )  # the quantiser's clip widened so that the noisy sum cannot wrap; devices check it all
+            plan.clip, plan.dp_clip, plan.dp_noise_stddev = noise.clip, noise.dp_clip, noise.client_stddev
+            plan.dp_min_clients, plan.dp_noise_multiplier = noise.min_clients, noise.noise_multiplier
         return plan
 
     def model_bytes(self, client_id: str, round_id: int) -> bytes:

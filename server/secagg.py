@@ -72,6 +72,8 @@ class SecAggRound:
             return None
         if client_id not in self.index:
             raise StaleRound(f"round {self.round_id}: keys were not advertised in time")
+        if self.keys[client_id] != (request.encryption_key, request.mask_key):
+            raise StaleRound(f"round {self.round_id}: this client advertised other keys earlier (a restart?)")
         me = self.index[client_id]
         by_index = {i: self.keys[c] for c, i in self.index.items()}
         peers = [pb.Peer(index=j, encryption_key=by_index[j][0], mask_key=by_index[j][1]) for j in self.graph[me]]

@@ -26,6 +26,15 @@ def client(
         bool, typer.Option("--exit-when-done", help="Stop once every task has completed.")
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for local shuffling.", show_default=False)] = None,
+    min_dp_noise: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Refuse secure rounds whose on-device DP noise gives this device a noise multiplier under Z "
+            "(docs/privacy.md); 0: accept rounds without noise.",
+            metavar="Z",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run the agent until stopped: check in, train on local data when asked, upload the update.
 
@@ -33,7 +42,9 @@ def client(
     """
     from fedge.client.agent import Agent, AgentStopped, LocalTrainer, load_credential, save_credential
     from fedge.client.datadir import load_local_data
+    from fedge.client.secagg import PrivacyFloor
     from fedge.client.transport import GrpcTransport
+    from fedge.simulation import vanish
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -42,10 +53,10 @@ def client(
     log = logging.getLogger("fedge.client")
     local = load_local_data(data)
     state = state or data / ".fedge-agent.json"
-    transport = GrpcTransport(server)
+    transport = vanish.wrap(GrpcTransport(server))  # unchanged outside `fedge simulate --backend grpc --dropout`
     credential = load_credential(state, server) or _enroll(transport, token, name, stop)
     save_credential(state, server, credential)
-    agent = Agent(transport, credential, LocalTrainer(local.x, local.y), seed=seed)
+    agent = Agent(transport, credential, LocalTrainer(local.x, local.y), seed=seed, floor=PrivacyFloor(min_dp_noise))
     log.info("agent ready: %d samples of %s, coordinator %s", len(local), local.dataset, server)
 
     def report(outcome) -> None:

@@ -113,7 +113,11 @@ def simulate(
         bool, typer.Option("--secagg", help="Secure aggregation: the coordinator only ever sees the sum of updates.")
     ] = False,
     dropout: Annotated[
-        float, typer.Option(help="With --secagg: fraction of clients that vanish each round, at a random stage.")
+        float,
+        typer.Option(
+            help="With --secagg: fraction of clients that vanish each round, at a random stage "
+            "(grpc: the client process exits there, and is restarted for the next round)."
+        ),
     ] = 0.0,
     dp_clip: Annotated[
         float, typer.Option(help="Differential privacy: L2 clip of each client's update (0: off).")

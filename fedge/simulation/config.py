@@ -57,10 +57,9 @@ class SimulationConfig:
             raise ValueError(f"expected clients per round >= 1, got {self.clients_per_round}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"expected 0 <= dropout < 1, got {self.dropout}")
-        if self.dropout and not (self.secagg and self.backend == "inprocess"):
-            raise ValueError(
-                "--dropout drops clients at secure-aggregation stages: it needs --secagg and the inprocess backend"
-            )
+        if self.dropout and not self.secagg:
+            # either backend: in-process clients skip their turns, gRPC agent processes exit (simulation/vanish.py)
+            raise ValueError("--dropout drops clients at secure-aggregation stages: it needs --secagg")
         if self.backend not in BACKENDS:
             raise ValueError(f"expected backend in {BACKENDS}, got {self.backend!r}")
         if self.lr_schedule not in ("cosine", "constant"):

@@ -4,11 +4,23 @@ client, talking gRPC on 127.0.0.1 — the deployment, shrunk onto one machine.
 The run is set up the way an operator would set it up: a generated fedge.toml, client data
 folders in the documented format, enrolment tokens. Progress is read from the daemon's store.
 The same helpers start and kill daemons and agents for the fault-tolerance tests.
+
+With ``--dropout F`` (secure rounds), clients really vanish: before each round's stage drawn for
+it, an agent process exits abruptly (``simulation/vanish.py``), and the coordinator carries on
+with the survivors, noticing the loss only when the stage's deadline passes, as it would in a
+deployment. The runner starts the agent again at once on the same data folder (same credential),
+and the replacement joins from the next round: the cohort stays full, as on the in-process
+backend, rather than shrinking by F every round until too few are left to unmask. Which clients
+vanish in which round, and at which stage, is drawn from the seed exactly as the in-process
+backend draws it (the same plan as long as no round is retried). Every vanishing is listed in
+``vanished.jsonl`` beside the client logs. Since the waits are real, the task's secure-stage and
+training deadlines are shortened from a timing of one client's local training (``deadlines``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -16,15 +28,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from fedge.client.datadir import write_local_data
 from fedge.server.config import ServerSettings, to_toml
 from fedge.server.store import Store
+from fedge.shared.nn import Model
+from fedge.shared.training import fit
+from fedge.simulation import vanish
 from fedge.simulation.config import SimulationConfig
-from fedge.simulation.inprocess import TASK, Federation
+from fedge.simulation.inprocess import SECURE_STAGES, TASK, Federation
 
 # One BLAS thread per process: N agents on 2 cores would otherwise spin against each other.
 QUIET_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -89,11 +106,16 @@ def _wait_for_address(process: subprocess.Popen, path: Path, log: Path, timeout_
     raise RuntimeError(f"fedge server did not start within {timeout_s:.0f} s; see {log}")
 
 
-def start_agent(address: str, token: str, data: Path, log: Path, seed: int) -> subprocess.Popen:
+def start_agent(
+    address: str, token: str, data: Path, log: Path, seed: int, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     command = fedge_command("client", "--server", address, "--token", token, "--data", str(data), "--exit-when-done")
     with open(log, "a") as out:
         return subprocess.Popen(
-            [*command, "--seed", str(seed)], stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **QUIET_BLAS}
+            [*command, "--seed", str(seed)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **QUIET_BLAS, **(env or {})},
         )
 
 
@@ -102,6 +124,8 @@ def write_setup(federation: Federation, config: SimulationConfig, workdir: Path)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     task = replace(federation.task, evaluate_on=config.dataset, select_timeout_s=60.0, train_deadline_s=600.0)
+    if config.dropout:
+        task = replace(task, **deadlines(federation, config))
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=workdir / "coordinator")
     config_path = workdir / "fedge.toml"
     config_path.write_text(to_toml(settings, [task]))
@@ -112,6 +136,104 @@ def write_setup(federation: Federation, config: SimulationConfig, workdir: Path)
                          normalisation=federation.splits.normalisation, client=index)  # fmt: skip
         folders.append(folder)
     return config_path, folders
+
+
+def deadlines(federation: Federation, config: SimulationConfig) -> dict[str, float]:
+    """Deadlines for a run with vanishing clients: a vanished client costs the coordinator the
+    deadline of the stage it never finished (advertise and share: ``secagg_timeout_s``, the masked
+    input: ``train_deadline_s``), in real time. Short, then, but with room for every survivor: the
+    largest client's local training is timed here, and the cohort shares the cores while it trains.
+    A survivor that still misses one is a dropout too; the round goes on if enough are left, else
+    it is retried."""
+    largest = max(federation.clients, key=len)
+    model = Model(federation.spec, seed=config.seed)
+    started = time.perf_counter()
+    fit(model, largest.x, largest.y, config.train_config(), np.random.default_rng(config.seed))
+    fit_s = time.perf_counter() - started
+    cohort = federation.task.clients_per_round
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    stage_s = 3.0 + 0.1 * cohort  # keys and shares are milliseconds of work; the rest is polling and load
+    train_s = stage_s + 3.0 * fit_s * math.ceil(cohort / cores)
+    return {"secagg_timeout_s": round(stage_s, 1), "train_deadline_s": round(train_s, 1)}
+
+
+def vanishing_plan(config: SimulationConfig, clients: int) -> dict[int, dict[int, str]]:
+    """client index -> {round number: stage}: ``round(F × clients)`` clients per round, each at a
+    random secure stage, drawn as the in-process ``Dropouts`` draws them (same seed, same plan)."""
+    rng = np.random.default_rng([config.seed, 0xD80])
+    plan: dict[int, dict[int, str]] = {}
+    for number in range(1, config.rounds + 1):
+        chosen = rng.choice(clients, size=round(config.dropout * clients), replace=False)
+        for index in chosen:
+            plan.setdefault(int(index), {})[number] = str(rng.choice(SECURE_STAGES))
+    return plan
+
+
+@dataclass
+class Agents:
+    """The agent processes of a run, each restarted on its own data folder when it vanishes."""
+
+    address: str
+    tokens: list[str]
+    folders: list[Path]
+    workdir: Path
+    seed: int
+    plan: dict[int, dict[int, str]]  # vanishing_plan, less the rounds each client has vanished in
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # processes started per client: a replacement's seed differs
+
+    def start_all(self) -> None:
+        self.starts = [0] * len(self.folders)
+        self.processes = [self._start(index, sit_out=0) for index in range(len(self.folders))]
+
+    def log(self, index: int) -> Path:
+        return self.workdir / f"client-{index:03d}.log"
+
+    def marker(self, index: int) -> Path:
+        return self.workdir / "vanish" / f"client-{index:03d}.json"
+
+    def _start(self, index: int, sit_out: int) -> subprocess.Popen:
+        env = {}
+        if self.plan:
+            self.marker(index).parent.mkdir(exist_ok=True)
+            orders = vanish.Orders(self.plan.get(index, {}), str(self.marker(index)), sit_out)
+            env[vanish.ENV] = orders.to_env()
+        seed = self.seed + index + len(self.folders) * self.starts[index]
+        self.starts[index] += 1
+        return start_agent(self.address, self.tokens[index], self.folders[index], self.log(index), seed, env)
+
+    def replace_vanished(self) -> None:
+        """Record each process that vanished as planned and start its replacement at once."""
+        for index, process in enumerate(self.processes):
+            if process.poll() != vanish.EXIT_CODE:
+                continue
+            event = self._record(index)
+            if event is None:
+                raise RuntimeError(f"fedge client {index} exited as if it vanished, but left no record")
+            self.plan[index] = {n: s for n, s in self.plan.get(index, {}).items() if n > event["round"]}
+            self.processes[index] = self._start(index, sit_out=event["round_id"])
+
+    def _record(self, index: int) -> dict[str, Any] | None:
+        marker = self.marker(index)
+        if not marker.exists():
+            return None
+        event = {"client": index, **json.loads(marker.read_text())}
+        marker.unlink()
+        with open(self.workdir / "vanished.jsonl", "a") as out:
+            out.write(json.dumps(event) + "\n")
+        return event
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        for process in self.processes:
+            process.terminate()
+        for index, process in enumerate(self.processes):
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.returncode == vanish.EXIT_CODE:
+                self._record(index)  # vanished in the last round, after the runner stopped looking
 
 
 def committed(store: Store, after: int) -> list[dict[str, Any]]:
@@ -126,35 +248,31 @@ def run_rounds(config: SimulationConfig, federation: Federation, workdir: Path) 
     config_path, folders = write_setup(federation, config, workdir)
     data_dir = workdir / "coordinator"
     daemon = Daemon.start(config_path, data_dir, port=0)
-    agents: list[subprocess.Popen] = []
     store = Store(data_dir)
+    plan = vanishing_plan(config, len(folders)) if config.dropout else {}
+    agents = Agents(daemon.address, store.create_tokens(len(folders)), folders, workdir, config.seed, plan)
     try:
-        tokens = store.create_tokens(len(folders))
-        for index, (token, folder) in enumerate(zip(tokens, folders, strict=True)):
-            agents.append(
-                start_agent(
-                    daemon.address, token, folder, workdir / f"client-{index:03d}.log", seed=config.seed + index
-                )
-            )
+        agents.start_all()
         seen = 0
         while seen < config.rounds:
             for metrics in committed(store, seen):
                 seen = metrics["version"]
                 yield {**metrics, "waited_s": 0.0}  # real processes wait in real time
-            _check_alive(daemon, agents, workdir)
+            agents.replace_vanished()
+            _check_alive(daemon, agents)
             time.sleep(0.05)
     finally:
-        for agent in agents:
-            agent.terminate()
+        agents.stop()
         daemon.stop()
         store.close()
 
 
-def _check_alive(daemon: Daemon, agents: list[subprocess.Popen], workdir: Path) -> None:
+def _check_alive(daemon: Daemon, agents: Agents) -> None:
+    """The daemon runs and no agent failed: a planned vanishing is no failure (replaced first)."""
     if daemon.process.poll() is not None:
         raise RuntimeError(f"fedge server exited with {daemon.process.returncode}; see {daemon.log}")
-    failed = [i for i, a in enumerate(agents) if a.poll() not in (None, 0)]
+    failed = [i for i, a in enumerate(agents.processes) if a.poll() not in (None, 0, vanish.EXIT_CODE)]
     if failed:
         index = failed[0]
-        log = workdir / f"client-{index:03d}.log"
-        raise RuntimeError(f"fedge client {index} exited with {agents[index].returncode}; see {log}")
+        code = agents.processes[index].returncode
+        raise RuntimeError(f"fedge client {index} exited with {code}; see {agents.log(index)}")

@@ -97,20 +97,24 @@ class Assignment(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., round: _Optional[int] = ..., model_version: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., model_bytes: _Optional[int] = ..., plan: _Optional[_Union[TrainingPlan, _Mapping]] = ..., deadline_unix_ms: _Optional[int] = ..., secagg: _Optional[_Union[SecAggPlan, _Mapping]] = ..., trainable: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SecAggPlan(_message.Message):
-    __slots__ = ("neighbours", "threshold", "clip", "max_clients", "dp_clip", "dp_noise_stddev")
+    __slots__ = ("neighbours", "threshold", "clip", "max_clients", "dp_clip", "dp_noise_stddev", "dp_min_clients", "dp_noise_multiplier")
     NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     CLIP_FIELD_NUMBER: _ClassVar[int]
     MAX_CLIENTS_FIELD_NUMBER: _ClassVar[int]
     DP_CLIP_FIELD_NUMBER: _ClassVar[int]
     DP_NOISE_STDDEV_FIELD_NUMBER: _ClassVar[int]
+    DP_MIN_CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    DP_NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     neighbours: int
     threshold: int
     clip: float
     max_clients: int
     dp_clip: float
     dp_noise_stddev: float
-    def __init__(self, neighbours: _Optional[int] = ..., threshold: _Optional[int] = ..., clip: _Optional[float] = ..., max_clients: _Optional[int] = ..., dp_clip: _Optional[float] = ..., dp_noise_stddev: _Optional[float] = ...) -> None: ...
+    dp_min_clients: int
+    dp_noise_multiplier: float
+    def __init__(self, neighbours: _Optional[int] = ..., threshold: _Optional[int] = ..., clip: _Optional[float] = ..., max_clients: _Optional[int] = ..., dp_clip: _Optional[float] = ..., dp_noise_stddev: _Optional[float] = ..., dp_min_clients: _Optional[int] = ..., dp_noise_multiplier: _Optional[float] = ...) -> None: ...
 
 class TrainingPlan(_message.Message):
     __slots__ = ("epochs", "batch_size", "lr", "optimizer", "momentum", "proximal_mu")

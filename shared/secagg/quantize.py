@@ -6,12 +6,23 @@
     q      = floor(scaled) + (1 if u < scaled − floor(scaled) else 0),   u uniform in [0, 1)
 
 n_clients values of at most L sum to at most n·(2^bits − 1) ≤ 2^32 − n, so the uint32 sum is exact.
-Dequantising a sum of ``count`` values: total·(2·clip / L) − count·clip, in binary64, then float32.
+Dequantising a sum of ``count`` values: read the uint32 total as the integer r ≡ total (mod 2^32)
+in [c − 2^31, c + 2^31), c = ⌈count·L/2⌉ (about the quantisation of count zeros), then
+r·(2·clip / L) − count·clip, in binary64, then float32. A sum without noise lies in
+[0, count·L], inside that window, so r = total: exactly the plain reading.
+
+Distributed DP noise (docs/privacy.md) is added to q on each device and can take the sum below 0
+or past 2^32. It is never clamped; the window above reads it back as long as the sum stays within
+2^31 of c. ``noise_room`` says how far the noise may go when every coordinate is known to lie in
+[−bound, bound] (an update clipped to L2 norm C has no coordinate beyond C), and
+``tolerates_noise`` whether NOISE_TAILS standard deviations of n_clients devices' noise fit in it.
+The coordinator makes room by widening the plan's clip (shared/privacy/distributed.py): a
+coarser step, the same byte format.
 
 Error bound: stochastic rounding is unbiased (E[q] = scaled) and moves each value by less than
 one step, step = 2·clip / L. So the dequantised sum differs from the sum of the clipped values by
 less than count·step (standard deviation at most √count·step/2), plus float32 rounding of the
-result (at most count·clip·2^-24).
+result (at most count·clip·2^-24). Added noise comes on top.
 """
 
 from __future__ import annotations
@@ -21,6 +32,12 @@ import math
 import numpy as np
 
 MAX_CLIENTS = 0xFFFF
+# Noise on a sum is read back correctly while within this many of its standard deviations: a sum of
+# discrete Gaussians is sub-Gaussian (Canonne, Kamath & Steinke 2020), so it strays further with
+# probability at most 2·exp(−12²/2) ≈ 1e-31 per coordinate.
+NOISE_TAILS = 12.0
+_HALF = 1 << 31
+_COORDINATE_SLACK = 2.0**-20  # an update clipped to norm C in float32 may exceed C by a relative ~1e-7
 
 
 class Quantizer:
@@ -39,6 +56,33 @@ class Quantizer:
     @property
     def step(self) -> float:
         return 2 * self.clip / self.levels
+
+    @property
+    def scale(self) -> float:
+        """Integer units per 1.0 of input: levels / (2·clip), the s of quantised_sensitivity."""
+        return self.levels / (2 * self.clip)
+
+    def noise_room(self, bound: float) -> float:
+        """How far noise may move a sum of up to n_clients quantised values without being misread.
+
+        Every value's coordinates are assumed within [−bound, bound] (dp_clip for a clipped update;
+        the quantiser clamps at clip anyway). Each quantised coordinate then lies within
+        bound·scale + 2 of L/2 (rounding moves it by less than 1; the rest is float slack), a sum of
+        up to n_clients of them within n_clients·(bound·scale + 2) of c, and the dequantiser's
+        window reaches 2^31 − 1 from c.
+        Negative: no room at all (a full range of values already fills 32 bits).
+        """
+        if not (_is_number(bound) and math.isfinite(bound) and bound > 0):
+            raise ValueError(f"bound must be a finite number > 0, got {bound!r}")
+        reach = min(bound * (1 + _COORDINATE_SLACK), self.clip) * self.scale + 2.0
+        return _HALF - 1.0 - self.n_clients * reach
+
+    def tolerates_noise(self, client_stddev: float, bound: float) -> bool:
+        """Whether NOISE_TAILS standard deviations of the noise of n_clients devices, each adding
+        discrete Gaussian noise of ``client_stddev`` integer units, fit in ``noise_room(bound)``."""
+        if not (_is_number(client_stddev) and math.isfinite(client_stddev) and client_stddev >= 0):
+            raise ValueError(f"client_stddev must be a finite number >= 0, got {client_stddev!r}")
+        return NOISE_TAILS * client_stddev * math.sqrt(self.n_clients) <= self.noise_room(bound)
 
     def error_bound(self, count: int) -> float:
         """The largest possible |dequantised sum − sum of clipped values| for ``count`` clients."""
@@ -73,7 +117,13 @@ class Quantizer:
             raise TypeError(f"total must be a uint32 array, got {getattr(total, 'dtype', type(total).__name__)}")
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= self.n_clients:
             raise ValueError(f"count must be an int in 1..n_clients={self.n_clients}, got {count!r}")
-        return (total.astype(np.float64) * (2 * self.clip / self.levels) - count * self.clip).astype(np.float32)
+        # the integer ≡ total (mod 2^32) nearest the centre c: total itself for any sum without noise
+        centre = (count * self.levels + 1) // 2
+        wide = total.astype(np.int64)
+        wide -= centre - _HALF
+        wide &= 0xFFFFFFFF
+        wide += centre - _HALF
+        return (wide.astype(np.float64) * (2 * self.clip / self.levels) - count * self.clip).astype(np.float32)
 
     @staticmethod
     def _finite(x: np.ndarray) -> np.ndarray:
@@ -84,3 +134,7 @@ class Quantizer:
 
     def __repr__(self) -> str:
         return f"Quantizer(clip={self.clip}, n_clients={self.n_clients}, bits={self.bits})"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)

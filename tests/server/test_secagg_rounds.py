@@ -306,3 +306,20 @@ def test_a_secure_round_still_advertising_at_a_restart_is_retried(tmp_path):
     assert restarted.tasks[TASK].live.round_id != first
     failed = restarted.store.query("SELECT phase, reason FROM rounds WHERE round_id = ?", (first,))[0]
     assert (failed["phase"], failed["reason"]) == ("failed", "coordinator restarted")
+
+
+def test_an_agent_restarted_mid_round_sits_it_out_and_joins_the_next(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    first = task.live.round_id
+    step_until(coordinator, agents, lambda: task.live.secagg.stage == "collect")
+    # agent 0's process restarts: same credential, fresh keys, no memory of the round
+    agents[0] = Agent(agents[0].transport, agents[0].credential, FixedTrainer(0), seed=99)
+    outcome = agents[0].attempt()
+    assert agents[0].secure is None and agents[0].left == first and outcome.wait_s > 0
+    assert "other keys" in outcome.reason
+
+    play_round(coordinator, agents, np.random.default_rng(0), clock)
+    assert task.version == 1 and task.last_metrics["clients"] == CLIENTS - 1  # the round went on without it
+    play_round(coordinator, agents, np.random.default_rng(1), clock)
+    assert task.version == 2 and task.last_metrics["clients"] == CLIENTS  # and it is back for the next
