@@ -62,6 +62,11 @@ def digits_cnn(input_shape: Shape, num_classes: int) -> Spec:
     )
 
 
+# SqueezeNet has no normalisation: with Glorot kernels its ReLU stack shrinks the signal until
+# the logits barely move, and SGD sits at chance for hundreds of steps (federated: many rounds).
+RELU = {"activation": "relu", "kernel_initializer": "he_uniform"}
+
+
 def fire(name: str, source: str, squeeze: int, expand: int) -> list[dict[str, Any]]:
     """A fire module: 1×1 squeeze, then parallel 1×1 and 3×3 expands joined on channels."""
     return [
@@ -71,7 +76,7 @@ def fire(name: str, source: str, squeeze: int, expand: int) -> list[dict[str, An
             "inputs": [source],
             "filters": squeeze,
             "kernel_size": 1,
-            "activation": "relu",
+            **RELU,
         },
         {
             "type": "conv2d",
@@ -79,7 +84,7 @@ def fire(name: str, source: str, squeeze: int, expand: int) -> list[dict[str, An
             "inputs": [f"{name}_squeeze"],
             "filters": expand,
             "kernel_size": 1,
-            "activation": "relu",
+            **RELU,
         },
         {
             "type": "conv2d",
@@ -88,7 +93,7 @@ def fire(name: str, source: str, squeeze: int, expand: int) -> list[dict[str, An
             "filters": expand,
             "kernel_size": 3,
             "padding": "same",
-            "activation": "relu",
+            **RELU,
         },
         {"type": "concat", "name": name, "inputs": [f"{name}_expand1", f"{name}_expand3"]},
     ]
@@ -96,7 +101,7 @@ def fire(name: str, source: str, squeeze: int, expand: int) -> list[dict[str, An
 
 def squeezenet_mini(input_shape: Shape, num_classes: int) -> Spec:
     layers: list[dict[str, Any]] = [
-        {"type": "conv2d", "name": "conv1", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "conv2d", "name": "conv1", "filters": 32, "kernel_size": 3, "padding": "same", **RELU},
         {"type": "maxpool2d", "name": "pool1", "pool_size": 2},
         *fire("fire2", "pool1", 16, 32),
         *fire("fire3", "fire2", 16, 32),

@@ -1,7 +1,9 @@
 """Layers: each is built once from its spec entry and the shapes it will receive.
 
-``build`` creates the parameters (Glorot-uniform kernels and zero biases, the TF.js defaults)
-and returns the output shape, so a whole model can be shape-checked before any data flows.
+``build`` creates the parameters (Glorot-uniform kernels and zero biases, the TF.js defaults;
+``kernel_initializer: "he_uniform"`` for deep ReLU stacks without normalisation, where Glorot
+shrinks the signal layer by layer and training stalls at chance for hundreds of steps) and
+returns the output shape, so a whole model can be shape-checked before any data flows.
 Shapes exclude the batch axis and are channels-last.
 """
 
@@ -16,6 +18,9 @@ from fedge.shared.nn import functions as F
 from fedge.shared.nn.core import Parameter, Variable
 
 Shape = tuple[int, ...]
+# kernel initialisers, uniform in ±sqrt(6 / n): n from the kernel's (fan in, fan out)
+INITIALIZERS = {"glorot_uniform": lambda fan_in, fan_out: fan_in + fan_out, "he_uniform": lambda fan_in, _: fan_in}
+KERNEL_OPTIONS = {"activation": "linear", "use_bias": True, "kernel_initializer": "glorot_uniform"}
 
 
 class SpecError(ValueError):
@@ -53,11 +58,16 @@ class Layer:
         raise NotImplementedError
 
     def add_param(self, name: str, shape: Shape, fan: tuple[int, int] | None, rng: np.random.Generator) -> None:
-        """Glorot-uniform when ``fan`` is given (kernels), zeros otherwise (biases)."""
+        """A kernel when ``fan`` (in, out) is given, by the layer's initialiser; zeros otherwise (biases)."""
         if fan is None:
             data = np.zeros(shape, np.float32)
         else:
-            limit = math.sqrt(6.0 / (fan[0] + fan[1]))
+            initializer = self.config.get("kernel_initializer", "glorot_uniform")
+            if initializer not in INITIALIZERS:
+                raise SpecError(
+                    f"layer {self.name!r}: expected kernel_initializer in {sorted(INITIALIZERS)}, got {initializer!r}"
+                )
+            limit = math.sqrt(6.0 / INITIALIZERS[initializer](*fan))
             data = rng.uniform(-limit, limit, shape).astype(np.float32)
         self.params[name] = Parameter(data, name=f"{self.name}/{name}")
 
@@ -75,7 +85,7 @@ def _check_activation(layer: Layer) -> None:
 
 class Dense(Layer):
     kind = "dense"
-    options: ClassVar[dict[str, Any]] = {"units": None, "activation": "linear", "use_bias": True}
+    options: ClassVar[dict[str, Any]] = {"units": None, **KERNEL_OPTIONS}
 
     def output_shape(self, shape: Shape) -> Shape:
         _check_activation(self)
@@ -105,8 +115,7 @@ class Conv(Layer):
         "kernel_size": None,
         "strides": 1,
         "padding": "valid",
-        "activation": "linear",
-        "use_bias": True,
+        **KERNEL_OPTIONS,
     }
 
     def output_shape(self, shape: Shape) -> Shape:

@@ -96,11 +96,20 @@ def test_wrong_input_shape_is_refused():
         ([{"type": "flatten", "inputs": ["nowhere"]}], "are not earlier layers"),
         ([{"type": "relu", "name": "a"}, {"type": "relu", "name": "a"}], "already used"),
         ([{"type": "dense", "units": 2, "kernel": "big"}], "unknown option"),
+        ([{"type": "conv1d", "filters": 2, "kernel_size": 3, "kernel_initializer": "ones"}], "kernel_initializer"),
     ],
 )
 def test_bad_specs_are_refused_with_the_rule(layers, message):
     with pytest.raises(SpecError, match=message):
         Model({"name": "bad", "input_shape": [8, 2], "layers": layers})
+
+
+# a conv1d kernel (3, 32, 64): fan in 3·32 = 96, fan out 3·64 = 192; uniform ±sqrt(6/n) has variance 2/n
+@pytest.mark.parametrize(("initializer", "n"), [("glorot_uniform", 96 + 192), ("he_uniform", 96)])
+def test_kernel_initialisers_have_their_variance(initializer, n):
+    layer = {"type": "conv1d", "filters": 64, "kernel_size": 3, "kernel_initializer": initializer}
+    model = Model({"name": "k", "input_shape": [8, 32], "layers": [layer]}, seed=0)
+    assert model.get_weights()[0].var() == pytest.approx(2 / n, rel=0.05)
 
 
 def test_spec_survives_json():

@@ -36,9 +36,9 @@ def test_every_zoo_model_in_int8_is_smaller_and_agrees_with_fp32(zoo_model, onnx
     int8 = quantize_int8(fp32, calibration=samples(zoo_model.input_shape, 64, seed=1))
 
     assert int8.ByteSize() < fp32.ByteSize()
-    assert agreement(fp32, int8, x, onnx_runtime) >= AGREEMENT
-    # An untrained squeezenet-mini picks nearly one class whatever the input, so its argmax
-    # agreement proves little; the logits themselves must stay close too.
+    # An untrained model on noise has near-tied logits, so argmax agreement says little either
+    # way (picked classes flip on tiny errors, or it picks one class whatever the input): the
+    # logits themselves must stay close. Real images and their classes: the test below.
     expected, got = onnx_runtime(fp32, x)["logits"], onnx_runtime(int8, x)["logits"]
     assert rms(got - expected) <= 0.1 * rms(expected)
 

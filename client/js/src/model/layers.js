@@ -47,7 +47,26 @@ function dense(layer, [shape]) {
   const units = layer.config.units;
   if (!Number.isInteger(units) || units < 1)
     throw new SpecError(`layer '${layer.name}' (dense): expected units >= 1, got ${units}`);
-  return tf.layers.dense({ name: layer.name, units, activation: activation(layer), useBias: layer.config.use_bias });
+  return tf.layers.dense({
+    name: layer.name,
+    units,
+    activation: activation(layer),
+    useBias: layer.config.use_bias,
+    kernelInitializer: initializer(layer),
+  });
+}
+
+/** The engine's kernel initialisers by TF.js name (the weights a task starts from come from the server). */
+const INITIALIZERS = { glorot_uniform: "glorotUniform", he_uniform: "heUniform" };
+
+function initializer(layer) {
+  const name = layer.config.kernel_initializer;
+  if (!(name in INITIALIZERS)) {
+    throw new SpecError(
+      `layer '${layer.name}': expected kernel_initializer in [${Object.keys(INITIALIZERS)}], got ${JSON.stringify(name)}`,
+    );
+  }
+  return INITIALIZERS[name];
 }
 
 function conv(layer, [shape], spatial) {
@@ -64,6 +83,7 @@ function conv(layer, [shape], spatial) {
     padding: padding(layer),
     activation: activation(layer),
     useBias,
+    kernelInitializer: initializer(layer),
   };
   return spatial === 1
     ? tf.layers.conv1d({ ...options, kernelSize: options.kernelSize[0], strides: options.strides[0] })

@@ -12,12 +12,13 @@ export class SpecError extends Error {
   name = "SpecError";
 }
 
-const CONV = { filters: null, kernel_size: null, strides: 1, padding: "valid", activation: "linear", use_bias: true };
+const KERNEL = { activation: "linear", use_bias: true, kernel_initializer: "glorot_uniform" };
+const CONV = { filters: null, kernel_size: null, strides: 1, padding: "valid", ...KERNEL };
 const POOL = { pool_size: 2, strides: null, padding: "valid" };
 
 /** type -> {options: defaults, spatial: spatial dims, params: whether it has kernel/bias}. */
 export const LAYER_KINDS = Object.freeze({
-  dense: { options: { units: null, activation: "linear", use_bias: true }, params: true },
+  dense: { options: { units: null, ...KERNEL }, params: true },
   conv1d: { options: CONV, spatial: 1, params: true },
   conv2d: { options: CONV, spatial: 2, params: true },
   maxpool1d: { options: POOL, spatial: 1 },

@@ -72,6 +72,10 @@ test("model: specs the engine refuses are refused with the layer and the rule", 
     [spec([{ type: "dense", units: 4, inputs: ["nowhere"] }]), /inputs \[nowhere\] are not earlier layers/],
     [spec([{ type: "dense", name: "d", units: 4, kernel: 3 }]), /layer 'd' \(dense\): unknown option\(s\) \[kernel\]/],
     [
+      spec([{ type: "flatten", name: "f" }, { type: "dense", name: "d", units: 4, kernel_initializer: "ones" }]),
+      /layer 'd': expected kernel_initializer in \[glorot_uniform,he_uniform\], got "ones"/,
+    ],
+    [
       spec([{ type: "dense", name: "d", units: 4 }]),
       /layer 'd' \(dense\): expected a flat input \(add a flatten layer\), got shape \[8,3\]/,
     ],
