@@ -62,6 +62,7 @@ class SecureRound:
     session: SecAggSession
     stage: str = "advertise"
     pending: Any = None
+    upload: tuple | None = None  # the masked input, once made: a retry sends these same bytes
 
 
 class Trainer(Protocol):
@@ -192,12 +193,12 @@ class Agent:
             session.take_shares(shares)
             run.stage, run.pending = "train", None
         elif run.stage == "train":
-            if run.pending is None:  # a retry sends the same bytes: two masked inputs under one
+            if run.upload is None:  # a retry sends the same bytes: two masked inputs under one
                 delta, examples, metrics = self._train(run.assignment)  # mask would show their difference
                 masked = session.masked_input(delta, self.rng)  # clipped and noised first when the plan asks
                 spec = pb.TensorSpec(name="masked", dtype="uint32", shape=[masked.size])
-                run.pending = (codec.encode_parts([masked]), [spec], examples, metrics)
-            self._upload(run.assignment, *run.pending)
+                run.upload = (codec.encode_parts([masked]), [spec], examples, metrics)
+            self._upload(run.assignment, *run.upload)
             run.stage, run.pending = "unmask", pb.UnmaskRequest(**session._ids())
         elif run.stage == "unmask":
             reply = t.unmask(run.pending)
@@ -269,6 +270,9 @@ class Agent:
         if error.code == "ALREADY_EXISTS" and secure is not None and secure.stage == "train":
             # the masked input arrived, its answer did not (a restart, a lost link): go on to unmask
             secure.stage, secure.pending = "unmask", pb.UnmaskRequest(**secure.session._ids())
+            return Outcome()
+        if error.code == "NOT_FOUND" and secure is not None and secure.stage == "unmask" and secure.upload:
+            secure.stage = "train"  # the coordinator restarted without our masked input: send it again
             return Outcome()
         if error.code in ROUND_MOVED_ON:
             self._leave()  # a secure round that moved on cannot be resumed

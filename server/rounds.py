@@ -294,7 +294,7 @@ class TaskRounds:
             self._finish(live)
         else:
             live.secagg.close_collect()
-            self._saved(live).stage_changed()
+            self._saved(live).collect_closed()
             self._enter(live, "unmask", now)
         return True
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fedge.server.errors import InvalidUpdate, StaleRound
+from fedge.server.errors import InvalidUpdate, NotFound, StaleRound
 from fedge.shared import secagg
 from fedge.shared.proto import coordinator_pb2 as pb
 
@@ -126,15 +126,10 @@ class SecAggRound:
             raise InvalidUpdate(f"client {me} already sent its masked input")
         return me
 
-    def add_input(self, client_id: str, masked: np.ndarray, into: np.ndarray | None = None) -> None:
-        """Add a masked input to the sum: in place, or into ``into``, which becomes the sum (the
-        coordinator keeps two buffers on disk so that a crash never leaves half an addition)."""
+    def add_input(self, client_id: str, masked: np.ndarray) -> None:
         me = self.check_input(client_id)
         assert self.total is not None
-        if into is None:
-            self.total += masked  # uint32: wraps mod 2^32, as the masks need
-        else:
-            self.total = np.add(self.total, masked, out=into)
+        self.total += masked  # uint32: wraps mod 2^32, as the masks need
         self.inputs.add(me)
 
     def close_collect(self) -> None:
@@ -147,6 +142,9 @@ class SecAggRound:
 
     def unmask(self, client_id: str, request: pb.UnmaskRequest) -> pb.UnmaskResponse | None:
         me = self._index(client_id)
+        if self.stage == "collect" and me in self.sharers and me not in self.inputs:
+            # it sent its masked input (it asks to unmask), but a restart lost it: the same bytes again
+            raise NotFound(f"round {self.round_id}: no masked input from client {me} (the coordinator restarted)")
         if self.stage in ("advertise", "share", "collect"):
             return None
         if me not in self.inputs:

@@ -92,7 +92,7 @@ class Quantizer:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
         values = self._finite(x)
-        return self.quantize_with(values, rng.random(values.shape))
+        return self._round(values, rng.random(values.shape))
 
     def quantize_with(self, x: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         """``quantize`` with the rounding draws given: what another implementation replays."""
@@ -102,14 +102,19 @@ class Quantizer:
             raise ValueError(f"expected one uniform per value, shape {values.shape}, got {u.shape}")
         if u.size and not (u.min() >= 0.0 and u.max() < 1.0):
             raise ValueError("uniforms must lie in [0, 1)")
-        # ((clip(x) + clip) / (2·clip)) · L, the same operations in the same order, in place
-        scaled = np.clip(values, -self.clip, self.clip)
+        return self._round(values, u)
+
+    def _round(self, values: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """((clip(x) + clip) / (2·clip)) · L, the same operations in the same order, in place on
+        ``values`` (a private float64 copy), then stochastic rounding."""
+        scaled = np.clip(values, -self.clip, self.clip, out=values)
         scaled += self.clip
         scaled /= 2 * self.clip
         scaled *= self.levels
         low = np.floor(scaled)
         scaled -= low  # now the fraction
-        return (low + (u < scaled)).astype(np.uint32)
+        low += u < scaled
+        return low.astype(np.uint32)
 
     def dequantize_sum(self, total: np.ndarray, count: int) -> np.ndarray:
         """The float32 sum of the ``count`` clipped values whose quantisations add up to ``total``."""
@@ -127,7 +132,8 @@ class Quantizer:
 
     @staticmethod
     def _finite(x: np.ndarray) -> np.ndarray:
-        values = np.asarray(x, dtype=np.float64)
+        """A float64 copy of ``x`` (quantising works in place on it), all of it finite."""
+        values = np.array(x, dtype=np.float64)
         if not np.isfinite(values).all():
             raise ValueError("values to quantise must be finite (no NaN or infinity)")
         return values
