@@ -127,8 +127,13 @@ class Dropouts:
         self.plan = {int(i): str(self.rng.choice(SECURE_STAGES)) for i in chosen}
 
     def gone(self, index: int, agent: Agent) -> bool:
-        stage = self.plan.get(index)
-        return stage is not None and agent.secure is not None and agent.secure.stage == stage
+        """Whether the agent has reached the stage it vanishes at, in this round (a session left
+        over from the last round still finishes: the client vanishes from this one)."""
+        stage, secure = self.plan.get(index), agent.secure
+        return stage is not None and secure is not None and secure.stage == stage and self._current(secure)
+
+    def _current(self, secure: Any) -> bool:
+        return not self.redraw or secure.assignment.round_id == self.round_id
 
 
 def play_round(coordinator: Coordinator, agents: list[Agent], rng: np.random.Generator, clock: SimulatedClock,

@@ -74,3 +74,20 @@ def test_a_bad_config_is_refused_before_anything_runs(options, message):
 def test_an_unknown_strategy_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"expected strategy one of .*got 'fedsgd'"):
         run(SimulationConfig(**SMALL, strategy="fedsgd"), tmp_path)
+
+
+def test_a_dropout_vanishes_from_the_current_round_not_from_the_last_ones_leftover_stage():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from fedge.simulation.inprocess import Dropouts
+
+    def agent(round_id: int, stage: str) -> SimpleNamespace:
+        return SimpleNamespace(secure=SimpleNamespace(stage=stage, assignment=SimpleNamespace(round_id=round_id)))
+
+    dropouts = Dropouts(0.5, np.random.default_rng(0))
+    dropouts.round_id, dropouts.plan = 6, {0: "unmask"}
+    assert not dropouts.gone(0, agent(5, "unmask"))  # round 5's session still finishes
+    assert dropouts.gone(0, agent(6, "unmask"))
+    assert not dropouts.gone(1, agent(6, "unmask"))  # not drawn
