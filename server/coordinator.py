@@ -76,7 +76,9 @@ class Coordinator:
             if task.publish != "never":
                 self.publishing.submit(publisher.on_commit, version, weights, metrics)
 
-        initial = initial_weights(task, Model(spec, seed=task.seed), self.signing_key)
+        def initial(model: Model) -> Weights:
+            return initial_weights(task, model, self.signing_key)
+
         rounds = TaskRounds(task, self.store, evaluate, clock, on_commit=publish, initial=initial)
         for version in publisher.candidates(rounds.version):  # what a crash left unpublished, if due
             rows = self.store.query(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ class Publisher:
     root: Path
     key: registry.SigningKey
     splits: data.Splits | None = None  # held-out samples calibrate and measure the int8 copy
+    _best: float | None = field(default=None, init=False)
+    _read: bool = field(default=False, init=False)  # whether _best holds the published manifests' best
 
     def due(self, version: int, metrics: dict[str, Any]) -> bool:
         policy = self.task.publish
@@ -61,14 +63,19 @@ class Publisher:
         return [version] if self.task.publish == "best" and version > 0 else []
 
     def best(self) -> float | None:
-        """The best publish_metric among published versions, read from their manifests on disk."""
-        values = []
-        for version in registry.published_versions(self.root, self.task.name):
-            folder = registry.version_folder(self.root, self.task.name, version)
-            metrics = registry.Manifest.from_json((folder / registry.MANIFEST).read_bytes()).metrics
-            if self.task.publish_metric in metrics:
-                values.append(metrics[self.task.publish_metric])
-        return PUBLISH_METRICS[self.task.publish_metric](values) if values else None
+        """The best publish_metric among published versions: their manifests are read once, at the
+        first decision after a start, and kept up to date as versions are published."""
+        if not self._read:
+            for version in registry.published_versions(self.root, self.task.name):
+                folder = registry.version_folder(self.root, self.task.name, version)
+                metrics = registry.Manifest.from_json((folder / registry.MANIFEST).read_bytes()).metrics
+                self._remember(metrics.get(self.task.publish_metric))
+            self._read = True
+        return self._best
+
+    def _remember(self, value: float | None) -> None:
+        if value is not None:
+            self._best = value if self._best is None else PUBLISH_METRICS[self.task.publish_metric](self._best, value)
 
     def on_commit(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path | None:
         """Publish ``version`` if the policy says so; never raises (the rounds must go on)."""
@@ -85,6 +92,8 @@ class Publisher:
         model = export(self.spec, weights)
         kept = _manifest_metrics(metrics)
         folder = self._write(version, model.SerializeToString(), kept, "fp32")
+        if self._read:
+            self._remember(kept.get(self.task.publish_metric))
         if self.task.publish_int8:
             self._publish_int8(version, model, kept)
         log.info("task %s: published version %d at %s %s", self.task.name, version, folder, kept)

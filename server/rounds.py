@@ -118,10 +118,11 @@ class TaskRounds:
         evaluate: Callable[[Weights], dict[str, float]] | None = None,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[int, Weights, dict[str, Any]], None] | None = None,
-        initial: Weights | None = None,
+        initial: Callable[[Model], Weights] | None = None,
     ) -> None:
         """``on_commit(version, weights, metrics)`` runs after each commit (publishing); ``initial``
-        is version 0 when the task is new (fine-tuning starts from a published model)."""
+        makes version 0 from the task's freshly seeded model, only when the task is new (fine-tuning
+        starts from a published model)."""
         self.task, self.store, self.clock, self.on_commit = task, store, clock, on_commit
         self.task_id = task.name
         self.lock = threading.RLock()
@@ -139,8 +140,10 @@ class TaskRounds:
         self.names = model.parameter_names
         self.trained = trained_indices(self.names, task.train_layers)  # what clients train and report
         self.strategy = make_strategy(task.strategy, **task.strategy_options)
-        start = initial if initial is not None else model.get_weights()
-        self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, start)
+        self.version = store.task_version(self.task_id)
+        if self.version is None:
+            start = initial(model) if initial is not None else model.get_weights()
+            self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, start)
         self.weights = store.load_weights(self.task_id, self.version)
         self.strategy.load_state(store.load_state(self.task_id, self.version) or self.strategy.state())
         self.specs = codec.specs_for(self.weights, self.names)

@@ -235,13 +235,18 @@ class Store:
         raise NotFound(f"no token or client {token_or_client_id!r}")
 
     # -- tasks and versions ---------------------------------------------------------------
+    def task_version(self, task_id: str) -> int | None:
+        """The task's latest committed version; None for a task the store does not know yet."""
+        rows = self.query("SELECT version FROM tasks WHERE task_id = ?", (task_id,))
+        return int(rows[0]["version"]) if rows else None
+
     def ensure_task(
         self, task_id: str, config: dict[str, Any], spec: dict[str, Any], initial: Sequence[np.ndarray]
     ) -> int:
         """Register a task with version 0 once; returns its latest committed version."""
-        rows = self.query("SELECT version FROM tasks WHERE task_id = ?", (task_id,))
-        if rows:
-            return int(rows[0]["version"])
+        version = self.task_version(task_id)
+        if version is not None:
+            return version
         sha = self._write_arrays(self.weights_path(task_id, 0), list(initial))
         with self.transaction() as db:
             now = time.time()
