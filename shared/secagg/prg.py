@@ -49,6 +49,18 @@ def keystream(seed: bytes, nbytes: int) -> bytes:
     return out[:nbytes].tobytes()
 
 
+def expand_into(seed: bytes, scratch: np.ndarray, count: int) -> np.ndarray:
+    """``expand(seed, count)`` written into ``scratch`` (uint32, at least count + 4 long, reused
+    across calls to spare an allocation per mask); returns the view of the ``count`` values."""
+    count = _check_count(count, "count")
+    if scratch.dtype != np.uint32 or scratch.ndim != 1 or scratch.size < count + 4:
+        raise ValueError(
+            f"expected a 1-D uint32 scratch of at least {count + 4} values, got {scratch.dtype} {scratch.shape}"
+        )
+    _fill(seed, scratch.view(np.uint8), 4 * count)
+    return scratch[:count]
+
+
 def expand(seed: bytes, count: int) -> np.ndarray:
     """``count`` uint32 values (a fresh, writable array)."""
     count = _check_count(count, "count")
