@@ -21,6 +21,8 @@
 
 import { UpdateStatus } from "../gen/fedge/v1/coordinator_pb.js";
 import { GatewayError } from "../protocol/frames.js";
+import { KeyAgreementError } from "../secagg/keys.js";
+import { ShareDecryptionError } from "../secagg/shares.js";
 import { Backoff } from "./backoff.js";
 import { AgentStopped } from "./errors.js";
 import { SecAggSession } from "./secure.js";
@@ -28,6 +30,7 @@ import { decodeWeights, encodeArrays, flatten, readSpecs } from "./tensors.js";
 
 /** Refusals that mean "that round is over": drop it and check in again. */
 export const ROUND_MOVED_ON = new Set(["FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND"]);
+const SIT_OUT_S = 1; // how often an agent that left a secure round asks whether the next one opened
 
 /** What the dashboard shows as platform and backend: "browser-chromium/webgl". */
 export function platformString(engine, backend) {
@@ -63,7 +66,8 @@ export class Agent extends EventTarget {
   constructor({ client, credential, trainer, platform, backoff = new Backoff() }) {
     super();
     Object.assign(this, { client, credential, trainer, platform, backoff });
-    this.secure = null; // {assignment, session, stage, pending} while a secure round is under way
+    this.secure = null; // {assignment, session, stage, pending, upload} while a secure round is under way
+    this.left = null; // the id of a secure round this agent left: it cannot rejoin it with new keys
   }
 
   emit(type, detail) {
@@ -80,6 +84,9 @@ export class Agent extends EventTarget {
       return outcome({ waitS: value.retryAfterMs / 1000, finished: value.finished, reason: value.reason });
     }
     if (kind !== "assignment") return outcome({ waitS: 1, reason: "the coordinator sent neither work nor a wait" });
+    if (value.roundId === this.left) {
+      return outcome({ waitS: SIT_OUT_S, reason: "waiting for the next round: this one went on without us" });
+    }
     this.#announce(value);
     if (value.secagg) {
       this.secure = {
@@ -102,6 +109,10 @@ export class Agent extends EventTarget {
       this.backoff.reset();
       return result;
     } catch (error) {
+      if (error instanceof ShareDecryptionError || error instanceof KeyAgreementError) {
+        this.#leave(); // e.g. the page reloaded mid-round: its neighbours sealed their shares for old keys
+        return outcome({ waitS: SIT_OUT_S, reason: error.message });
+      }
       if (!(error instanceof GatewayError)) throw error;
       return this.#handle(error);
     }
@@ -132,13 +143,28 @@ export class Agent extends EventTarget {
     if (error.codeName === "UNAUTHENTICATED") {
       throw new AgentStopped(`the coordinator refused this client: ${error.message}`);
     }
+    const secure = this.secure;
+    if (error.codeName === "ALREADY_EXISTS" && secure?.stage === "train") {
+      // the masked input arrived, its answer did not (a restart, a lost link): go on to unmask
+      [secure.stage, secure.pending] = ["unmask", secure.session.ids()];
+      return outcome();
+    }
+    if (error.codeName === "NOT_FOUND" && secure?.stage === "unmask" && secure.upload) {
+      secure.stage = "train"; // the coordinator restarted without our masked input: the same bytes again
+      return outcome();
+    }
     if (ROUND_MOVED_ON.has(error.codeName)) {
-      this.secure = null; // a secure round that moved on cannot be resumed
+      this.#leave(); // a secure round that moved on cannot be resumed
       return outcome({ waitS: 0.1, reason: error.message });
     }
     const delay = this.backoff.next();
     this.emit("status", { state: "offline", text: `${error.message}; retrying in ${delay.toFixed(1)} s` });
     return outcome({ waitS: delay, reason: error.message });
+  }
+
+  #leave() {
+    if (this.secure) this.left = this.secure.assignment.roundId;
+    this.secure = null;
   }
 
   #announce(assignment) {
@@ -179,11 +205,15 @@ export class Agent extends EventTarget {
       await session.takeShares(shares);
       run.stage = "train";
     } else if (run.stage === "train") {
-      const trained = await this.#train(assignment);
-      const masked = await session.maskedInput(flatten(trained.update));
-      const tensors = [{ name: "masked", dtype: "uint32", shape: [BigInt(masked.length)] }];
-      const sealed = run.pending.shares.length;
-      await this.#upload(assignment, encodeArrays([masked]), tensors, trained, { publicKeys: 2, sealedShares: sealed });
+      if (!run.upload) {
+        // made once: a retry sends the same bytes (two masked inputs under one mask show their difference)
+        const trained = await this.#train(assignment);
+        const masked = await session.maskedInput(flatten(trained.update));
+        const tensors = [{ name: "masked", dtype: "uint32", shape: [BigInt(masked.length)] }];
+        const secure = { publicKeys: 2, sealedShares: run.pending.shares.length };
+        run.upload = [encodeArrays([masked]), tensors, trained, secure];
+      }
+      await this.#upload(assignment, ...run.upload);
       [run.stage, run.pending] = ["unmask", session.ids()];
     } else if (run.stage === "unmask") {
       this.emit("status", { state: "secagg", round, text: `round ${round}: helping to unmask the sum` });

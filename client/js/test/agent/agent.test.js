@@ -317,3 +317,73 @@ test("agent: a task with on-device DP noise is refused before any key is sent", 
   );
   assert.equal(coordinator.keys.size, 0);
 });
+
+test("agent: a masked input is made once and resent byte for byte after a failed upload or a restart", async () => {
+  const work = assignment({
+    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },
+  });
+  const coordinator = new SecureCoordinator(work);
+  const clients = [0, 1, 2].map((i) => coordinator.client(`c${i}`));
+  const { uploadUpdate, unmask } = clients[0];
+  const sent = [];
+  let inTransit = 1; // the first upload breaks off
+  let restarted = 1; // then the coordinator restarts without it, and says so when asked to unmask
+  clients[0].uploadUpdate = async (header, data) => {
+    sent.push(Uint8Array.from(data));
+    if (inTransit-- > 0) throw new GatewayError(14, "the gateway closed the socket (1006)");
+    return uploadUpdate(header, data);
+  };
+  clients[0].unmask = async (request) => {
+    if (!request.shares?.length && restarted-- > 0) {
+      coordinator.masked.splice(coordinator.masked.length - 1, 1);
+      throw new GatewayError(5, "round 41: no masked input from client 0 (the coordinator restarted)");
+    }
+    return unmask(request);
+  };
+  let trainings = 0;
+  const trainer = {
+    async train(args) {
+      trainings += 1;
+      return fixedTrainer(0).train(args);
+    },
+  };
+  const agents = clients.map(
+    (client, i) =>
+      new Agent({ client, credential: `c${i}`, trainer: i === 0 ? trainer : fixedTrainer(i), platform: "p" }),
+  );
+  // client 0 goes first, through its failed upload and the restart, before the others send theirs
+  for (let steps = 0; steps < 8 && restarted >= 0; steps++) await agents[0].attempt();
+  const done = new Set();
+  for (let steps = 0; done.size < CLIENTS && steps < 100; steps++) {
+    for (const [i, agent] of agents.entries())
+      if (!done.has(i) && (await agent.attempt()).trainedRound === 3) done.add(i);
+  }
+  assert.equal(done.size, CLIENTS);
+  assert.equal(trainings, 1);
+  assert.equal(sent.length, 3);
+  assert.ok(sent.every((bytes) => bytes.every((b, m) => b === sent[0][m])), "the same bytes each time");
+  const sum = await coordinator.sum();
+  const bound = new secagg.Quantizer(CLIP, CLIENTS).errorBound(CLIENTS);
+  assert.ok(sum.every((v) => Math.abs(v - 0.6) <= bound));
+});
+
+test("agent: a round that moved on is sat out until the next one opens", async () => {
+  const work = assignment({
+    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },
+  });
+  let current = work;
+  const client = {
+    async checkIn() {
+      return { outcome: { case: "assignment", value: current } };
+    },
+    async advertiseKeys() {
+      throw new GatewayError(9, "round 41: this client advertised other keys earlier (a restart?)");
+    },
+  };
+  const agent = new Agent({ client, credential: "c", trainer: fixedTrainer(0), platform: "p" });
+  assert.match((await agent.attempt()).reason, /other keys/);
+  const again = await agent.attempt();
+  assert.deepEqual([again.waitS, /next round/.test(again.reason)], [1, true]);
+  current = { ...work, roundId: 42n };
+  assert.match((await agent.attempt()).reason, /other keys/); // it takes part in the next round
+});
