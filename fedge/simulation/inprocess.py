@@ -107,6 +107,13 @@ class SimulatedClock:
         self.skipped += seconds
 
 
+def draw_vanishing(rng: np.random.Generator, clients: int, fraction: float) -> dict[int, str]:
+    """One round's dropouts: ``round(fraction × clients)`` clients, each at a random secure stage
+    (both backends draw with this, so a seed gives the same plan on either)."""
+    chosen = rng.choice(clients, size=round(fraction * clients), replace=False)
+    return {int(i): str(rng.choice(SECURE_STAGES)) for i in chosen}
+
+
 @dataclass
 class Dropouts:
     """Which clients vanish in each secure round, and before which stage (``--dropout``)."""
@@ -122,9 +129,7 @@ class Dropouts:
             return
         for index in self.plan:
             agents[index].secure = None  # a dropped client comes back fresh for the next round
-        self.round_id, count = round_id, round(self.fraction * len(agents))
-        chosen = self.rng.choice(len(agents), size=count, replace=False)
-        self.plan = {int(i): str(self.rng.choice(SECURE_STAGES)) for i in chosen}
+        self.round_id, self.plan = round_id, draw_vanishing(self.rng, len(agents), self.fraction)
 
     def gone(self, index: int, agent: Agent) -> bool:
         """Whether the agent has reached the stage it vanishes at, in this round (a session left

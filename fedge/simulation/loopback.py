@@ -41,7 +41,7 @@ from fedge.shared.nn import Model
 from fedge.shared.training import fit
 from fedge.simulation import vanish
 from fedge.simulation.config import SimulationConfig
-from fedge.simulation.inprocess import SECURE_STAGES, TASK, Federation
+from fedge.simulation.inprocess import TASK, Federation, draw_vanishing
 
 # One BLAS thread per process: N agents on 2 cores would otherwise spin against each other.
 QUIET_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -163,9 +163,8 @@ def vanishing_plan(config: SimulationConfig, clients: int) -> dict[int, dict[int
     rng = np.random.default_rng([config.seed, 0xD80])
     plan: dict[int, dict[int, str]] = {}
     for number in range(1, config.rounds + 1):
-        chosen = rng.choice(clients, size=round(config.dropout * clients), replace=False)
-        for index in chosen:
-            plan.setdefault(int(index), {})[number] = str(rng.choice(SECURE_STAGES))
+        for index, stage in draw_vanishing(rng, clients, config.dropout).items():
+            plan.setdefault(index, {})[number] = stage
     return plan
 
 
