@@ -42,18 +42,10 @@ from fedge.shared.nn import SGD, F, Model
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "client" / "js" / "dist"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-unsafe-swiftshader",
-    "--enable-unsafe-webgpu",
-]
+sys.path.insert(0, str(ROOT))  # the browser tests' launcher: one list of Chromium flags
+from tests.browser import chromium  # noqa: E402
+
+FLAGS = [*chromium.FLAGS, "--enable-unsafe-webgpu"]  # WebGPU on SwiftShader, for its row in the table
 CASES = {"har-cnn1d": ((100, 6), 7), "digits-cnn": ((28, 28, 1), 10)}
 BACKENDS = ["webgpu", "webgl", "wasm", "cpu"]
 BENCH_PAGE = b"<!doctype html><meta charset=utf-8><title>fedge bench</title>"
@@ -201,7 +193,7 @@ def main() -> None:
     browser_ms: dict[str, dict[str, float] | str] = {}
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            browser = playwright.chromium.launch(executable_path=str(chromium.CHROMIUM), headless=True, args=FLAGS)
             try:
                 for backend in BACKENDS:
                     if backend in args.skip:
