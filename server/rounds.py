@@ -172,23 +172,28 @@ class TaskRounds:
     def _open(self) -> None:
         number = self.version + 1
         round_id, attempt = self.store.open_round(self.task_id, number)
-        lr = self.task.lr_at((number - 1) / self.task.rounds)
-        train = self.task.training.override({"lr": lr, **self.strategy.configure(number)})
-        now = self.clock()
-        self.live = LiveRound(
-            round_id, number, attempt, "select", now, train, self.strategy.aggregator(self._trained(self.weights))
-        )
-        self.live.stage_started = now
+        self.live = self._live_round(round_id, number, attempt, "select")
         if self.task.secagg:
             self.live.secagg = SecAggRound(round_id, self.upload_specs[0].shape[0], self._secagg_plan())
             self.live.saved = SecureState(self.store, self.live.secagg)
         log.info("task %s: round %d opened (attempt %d, id %d)", self.task_id, number, attempt, round_id)
 
+    def _live_round(self, round_id: int, number: int, attempt: int, phase: str) -> LiveRound:
+        """Round ``number``'s live state, its stage starting now: the clients' plan, an empty aggregate."""
+        lr = self.task.lr_at((number - 1) / self.task.rounds)
+        train = self.task.training.override({"lr": lr, **self.strategy.configure(number)})
+        now = self.clock()
+        live = LiveRound(
+            round_id, number, attempt, phase, now, train, self.strategy.aggregator(self._trained(self.weights))
+        )
+        live.stage_started = now
+        return live
+
     def _resume(self) -> bool:
         """Carry on a secure round that a previous process left open past advertise (False: none).
 
-        Its stage's deadline starts again now; clients whose masked input had not reached the
-        store count as dropped, and the round unmasks without them as long as the threshold holds.
+        Its stage's deadline starts again now; a client whose masked input came after the last
+        checkpoint is asked for it again when it asks to unmask (server/securestate.py).
         """
         row = self.store.open_secure_round(self.task_id)
         if row is None:
@@ -203,13 +208,9 @@ class TaskRounds:
         except (ValueError, KeyError, OSError) as error:
             self.store.set_phase(row["round_id"], "failed", f"coordinator restarted; secure state unusable: {error}")
             return False
-        s, number, now = saved.round, row["number"], self.clock()
-        train = self.task.training.override(
-            {"lr": self.task.lr_at((number - 1) / self.task.rounds), **self.strategy.configure(number)}
-        )
-        aggregator = self.strategy.aggregator(self._trained(self.weights))
-        live = LiveRound(row["round_id"], number, row["attempt"], PHASES[s.stage], now, train, aggregator)
-        live.secagg, live.saved, live.stage_started = s, saved, now
+        s, number = saved.round, row["number"]
+        live = self._live_round(row["round_id"], number, row["attempt"], PHASES[s.stage])
+        live.secagg, live.saved = s, saved
         for client, i in s.index.items():
             live.mark(client, "reported" if i in s.inputs else "assigned")
         live.examples, live.metric_sums = saved.counts.get("examples", 0), saved.counts.get("metric_sums", {})
@@ -297,7 +298,7 @@ class TaskRounds:
             self._finish(live)
         else:
             live.secagg.close_collect()
-            self._saved(live).collect_closed()
+            self._saved(live).checkpoint()  # the sum as unmasking will use it
             self._enter(live, "unmask", now)
         return True
 

@@ -80,9 +80,6 @@ class SecureState:
         self.store.save_secure(self.round.round_id, progress=self._progress(current=spare))
         self.current, self.saved_at = spare, time.monotonic()
 
-    def collect_closed(self) -> None:
-        self.checkpoint()
-
     def revealed(self, client_id: str, shares: list[pb.RevealedShare]) -> None:
         me = self.round.index[client_id]
         self.store.add_reveals(self.round.round_id, me, [(r.owner, r.mask_key, bytes(r.share)) for r in shares])

@@ -62,7 +62,7 @@ class Layer:
         if fan is None:
             data = np.zeros(shape, np.float32)
         else:
-            initializer = self.config.get("kernel_initializer", "glorot_uniform")
+            initializer = self.config["kernel_initializer"]
             if initializer not in INITIALIZERS:
                 raise SpecError(
                     f"layer {self.name!r}: expected kernel_initializer in {sorted(INITIALIZERS)}, got {initializer!r}"
