@@ -92,6 +92,7 @@ class SecAggSession:
         self.index: int | None = None
         self.peers: dict[int, pb.Peer] = {}
         self.bundles: dict[int, secagg.ShareBundle] = {}  # from neighbours that shared
+        self._share_keys: dict[int, bytes] = {}
         self.revealed = False
 
     def _check_plan(self) -> float:
@@ -130,8 +131,11 @@ class SecAggSession:
 
     # -- share ---------------------------------------------------------------------------------
     def _share_key(self, peer: int) -> bytes:
-        shared = secagg.agree(self.c, secagg.PublicKey.from_bytes(self.peers[peer].encryption_key))
-        return secagg.share_key(shared, self.assignment.round_id, self._me, peer)
+        """The key sealing bundles between this client and ``peer``, both ways: agreed once."""
+        if peer not in self._share_keys:
+            shared = secagg.agree(self.c, secagg.PublicKey.from_bytes(self.peers[peer].encryption_key))
+            self._share_keys[peer] = secagg.share_key(shared, self.assignment.round_id, self._me, peer)
+        return self._share_keys[peer]
 
     @property
     def _me(self) -> int:

@@ -7,9 +7,11 @@
 
 PRG is ``prg.expand``; s_ij is ``kdf.pairwise_seed`` of the pair's X25519 secret.
 
-Many masks are expanded and summed on worker threads (the server removes one per survivor):
-AES-CTR in OpenSSL and numpy's additions release the GIL, so the cores share the work. The sum
-mod 2^32 does not depend on the order, so the result is the same bytes.
+Masks are added one slice of the output at a time (SLICE values: the slice and one keystream
+slice stay in cache while every mask passes over them, instead of streaming each whole mask
+through memory), and the output's slices are split among worker threads: AES-CTR in OpenSSL and
+numpy's additions release the GIL, so the cores share the work. The sum mod 2^32 does not depend
+on the order, so the result is the same bytes.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fedge.shared.secagg.prg import expand_into
+from fedge.shared.secagg.prg import Stream
 
 WORKERS = min(8, os.cpu_count() or 1)
-PER_WORKER = 4  # masks a thread should have at least, for the hand-off to pay
+SLICE = 1 << 16  # values: 256 KiB of sum and 256 KiB of keystream, well inside a core's L2
+MIN_WORK = 1 << 22  # values × masks a thread should have at least, for the hand-off to pay
 
 
 def sign(own: int, peer: int) -> int:
@@ -40,37 +43,35 @@ def _check_values(values: object, what: str) -> np.ndarray:
 
 
 def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, remove: bool = False) -> np.ndarray:
-    """``out`` plus (minus, with ``remove``) every signed mask."""
+    """``out`` plus (minus, with ``remove``) every signed mask, in place."""
     masks = list(seeds_with_signs)
     for _, direction in masks:
         if direction not in (1, -1) or isinstance(direction, bool):
             raise ValueError(f"a pairwise mask's sign must be +1 or -1, got {direction!r}")
     signed = [(seed, direction if not remove else -direction) for seed, direction in masks]
-    workers = min(WORKERS, len(signed) // PER_WORKER)
-    if workers < 2:
-        _add_masks(out, signed)
+    slices = -(-out.size // SLICE)
+    workers = max(1, min(WORKERS, slices, len(signed) * out.size // MIN_WORK))
+    bounds = [SLICE * (slices * w // workers) for w in range(workers)] + [out.size]
+    if workers == 1:
+        _add_range(out, signed, 0, out.size)
         return out
     with ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(_summed, [signed[w::workers] for w in range(workers)], [out.size] * workers))
-    for part in parts:
-        out += part
+        list(pool.map(_add_range, [out] * workers, [signed] * workers, bounds[:-1], bounds[1:]))
     return out
 
 
-def _summed(masks: list[tuple[bytes, int]], size: int) -> np.ndarray:
-    return _add_masks(np.zeros(size, np.uint32), masks)
-
-
-def _add_masks(out: np.ndarray, masks: list[tuple[bytes, int]]) -> np.ndarray:
-    """Adds each sign·PRG(seed) into ``out``, expanding into one scratch buffer."""
-    scratch = np.empty(out.size + 4, np.uint32)
-    for seed, direction in masks:
-        mask = expand_into(seed, scratch, out.size)
-        if direction == 1:
-            out += mask
-        else:
-            out -= mask
-    return out
+def _add_range(out: np.ndarray, masks: list[tuple[bytes, int]], start: int, stop: int) -> None:
+    """Adds each sign·PRG(seed) to ``out[start:stop]``, a slice at a time."""
+    streams = [(Stream(seed, start), direction) for seed, direction in masks]
+    scratch = np.empty(SLICE + 4, np.uint32)
+    for low in range(start, stop, SLICE):
+        part = out[low : min(low + SLICE, stop)]
+        for stream, direction in streams:
+            mask = stream.next_into(scratch, part.size)
+            if direction == 1:
+                np.add(part, mask, out=part)
+            else:
+                np.subtract(part, mask, out=part)
 
 
 def mask(values: np.ndarray, self_seed: bytes, pair_seeds: Sequence[tuple[bytes, int]]) -> np.ndarray:

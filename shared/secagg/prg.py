@@ -49,16 +49,29 @@ def keystream(seed: bytes, nbytes: int) -> bytes:
     return out[:nbytes].tobytes()
 
 
-def expand_into(seed: bytes, scratch: np.ndarray, count: int) -> np.ndarray:
-    """``expand(seed, count)`` written into ``scratch`` (uint32, at least count + 4 long, reused
-    across calls to spare an allocation per mask); returns the view of the ``count`` values."""
-    count = _check_count(count, "count")
-    if scratch.dtype != np.uint32 or scratch.ndim != 1 or scratch.size < count + 4:
-        raise ValueError(
-            f"expected a 1-D uint32 scratch of at least {count + 4} values, got {scratch.dtype} {scratch.shape}"
-        )
-    _fill(seed, scratch.view(np.uint8), 4 * count)
-    return scratch[:count]
+class Stream:
+    """``expand(seed, ·)`` read in slices from value ``start`` on (a multiple of 4: a whole AES
+    block), so that many masks can be added one cache-sized slice at a time."""
+
+    __slots__ = ("_encryptor",)
+
+    def __init__(self, seed: bytes, start: int = 0) -> None:
+        start = _check_count(start, "start")
+        if start % 4:
+            raise ValueError(f"a stream starts at a whole AES block (a multiple of 4 values), got {start}")
+        block = (start // 4).to_bytes(16, "big")  # the counter block of value `start`
+        self._encryptor = Cipher(algorithms.AES(_check_seed(seed)), modes.CTR(block)).encryptor()
+
+    def next_into(self, scratch: np.ndarray, count: int) -> np.ndarray:
+        """The next ``count`` values, written into ``scratch`` (uint32, at least count + 4 long:
+        OpenSSL wants a spare block); returns their view."""
+        if scratch.dtype != np.uint32 or scratch.ndim != 1 or scratch.size < count + 4 or count > _CHUNK // 4:
+            raise ValueError(
+                f"expected a 1-D uint32 scratch of at least {count + 4} values and at most {_CHUNK // 4} "
+                f"values at a time, got {count} into {scratch.dtype} {scratch.shape}"
+            )
+        self._encryptor.update_into(_ZEROS[: 4 * count], scratch.view(np.uint8))
+        return scratch[:count]
 
 
 def expand(seed: bytes, count: int) -> np.ndarray:

@@ -28,6 +28,7 @@ result (at most count·clip·2^-24). Added noise comes on top.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -37,6 +38,7 @@ MAX_CLIENTS = 0xFFFF
 # probability at most 2·exp(−12²/2) ≈ 1e-31 per coordinate.
 NOISE_TAILS = 12.0
 _HALF = 1 << 31
+SLICE = 1 << 15  # values rounded at a time: their float64 temporaries stay in cache
 _COORDINATE_SLACK = 2.0**-20  # an update clipped to norm C in float32 may exceed C by a relative ~1e-7
 
 
@@ -92,7 +94,7 @@ class Quantizer:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
         values = self._finite(x)
-        return self._round(values, rng.random(values.shape))
+        return self._rounded(values, lambda low, high: rng.random(high - low))
 
     def quantize_with(self, x: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         """``quantize`` with the rounding draws given: what another implementation replays."""
@@ -102,11 +104,23 @@ class Quantizer:
             raise ValueError(f"expected one uniform per value, shape {values.shape}, got {u.shape}")
         if u.size and not (u.min() >= 0.0 and u.max() < 1.0):
             raise ValueError("uniforms must lie in [0, 1)")
-        return self._round(values, u)
+        flat = u.reshape(-1)
+        return self._rounded(values, lambda low, high: flat[low:high])
+
+    def _rounded(self, values: np.ndarray, uniforms: Callable[[int, int], np.ndarray]) -> np.ndarray:
+        """``_round`` one cache-sized slice at a time (the uniforms drawn per slice are the same
+        stream as one draw of them all): a float64 copy of the whole update would cost 8 bytes
+        per value and several passes through memory."""
+        out = np.empty(values.shape, np.uint32)
+        flat, flat_out = values.reshape(-1), out.reshape(-1)
+        for low in range(0, flat.size, SLICE):
+            high = min(low + SLICE, flat.size)
+            flat_out[low:high] = self._round(flat[low:high].astype(np.float64), uniforms(low, high))
+        return out
 
     def _round(self, values: np.ndarray, u: np.ndarray) -> np.ndarray:
         """((clip(x) + clip) / (2·clip)) · L, the same operations in the same order, in place on
-        ``values`` (a private float64 copy), then stochastic rounding."""
+        ``values`` (a private float64 copy of a slice), then stochastic rounding."""
         scaled = np.clip(values, -self.clip, self.clip, out=values)
         scaled += self.clip
         scaled /= 2 * self.clip
@@ -132,8 +146,11 @@ class Quantizer:
 
     @staticmethod
     def _finite(x: np.ndarray) -> np.ndarray:
-        """A float64 copy of ``x`` (quantising works in place on it), all of it finite."""
-        values = np.array(x, dtype=np.float64)
+        """``x`` as a float32 or float64 array (each slice is copied to float64 when rounded),
+        all of it finite."""
+        values = np.asarray(x)
+        if values.dtype not in (np.float32, np.float64):
+            values = np.array(x, dtype=np.float64)
         if not np.isfinite(values).all():
             raise ValueError("values to quantise must be finite (no NaN or infinity)")
         return values

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedge.shared.secagg.masking import mask, remove_pair_masks, remove_self_masks, sign
+from fedge.shared.secagg.masking import SLICE, mask, remove_pair_masks, remove_self_masks, sign
+from fedge.shared.secagg.prg import expand
 
 
 def _pairs(entries: list[dict]) -> list[tuple[bytes, int]]:
@@ -61,3 +62,16 @@ def test_pair_sign_other_than_plus_or_minus_one_is_refused(direction):
 def test_a_pair_of_one_client_has_no_sign():
     with pytest.raises(ValueError, match="got 3 twice"):
         sign(3, 3)
+
+
+@pytest.mark.parametrize("size", [1, 4 * SLICE + 3, 9 * SLICE + 1])
+def test_slices_and_threads_give_the_bytes_of_whole_expansions(size, monkeypatch):
+    """A reference built from whole expansions: sliced, split among threads, the same values."""
+    monkeypatch.setattr("fedge.shared.secagg.masking.MIN_WORK", 1)  # as many threads as slices allow
+    rng = np.random.default_rng(size)
+    values = rng.integers(0, 2**32, size, dtype=np.uint32)
+    pairs = [(bytes([i]) * 32, 1 if i % 2 else -1) for i in range(1, 6)]
+    expected = values + expand(b"\xee" * 32, size)
+    for seed, direction in pairs:
+        expected = expected + expand(seed, size) if direction == 1 else expected - expand(seed, size)
+    assert np.array_equal(mask(values, b"\xee" * 32, pairs), expected)

@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from fedge.shared.secagg.prg import expand, keystream
+from fedge.shared.secagg.prg import Stream, expand, keystream
 
 
 def test_expansions_replay_the_vectors(vector):
@@ -54,3 +54,21 @@ def test_seed_as_text_is_refused():
 def test_negative_count_is_refused():
     with pytest.raises(ValueError, match="non-negative int, got -1"):
         expand(bytes(32), -1)
+
+
+def test_a_stream_from_an_offset_reads_on_where_the_expansion_is():
+    seed, scratch = bytes(range(32)), np.empty(1004, np.uint32)
+    whole = expand(seed, 3000)
+    stream = Stream(seed, 2000)
+    assert np.array_equal(stream.next_into(scratch, 600), whole[2000:2600])
+    assert np.array_equal(stream.next_into(scratch, 400), whole[2600:3000])
+
+
+def test_a_stream_starts_at_a_whole_block():
+    with pytest.raises(ValueError, match="multiple of 4 values\\), got 6"):
+        Stream(bytes(32), 6)
+
+
+def test_a_stream_wants_room_for_a_spare_block():
+    with pytest.raises(ValueError, match="at least 14 values"):
+        Stream(bytes(32)).next_into(np.empty(12, np.uint32), 10)
