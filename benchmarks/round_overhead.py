@@ -170,7 +170,8 @@ class NoopTrainer:
             return self.zeros, 1, {}
 
 
-def make_task(case: Case, rounds: int) -> Any:
+def make_task(case: Case, rounds: int, secure: bool = False) -> Any:
+    """The benchmark's task; ``secure``: SecAgg+ rounds (clip 1.0: the zero update fits)."""
     from fedge.server.config import TaskConfig
 
     return TaskConfig(
@@ -185,6 +186,8 @@ def make_task(case: Case, rounds: int) -> Any:
         select_timeout_s=600.0,
         train_deadline_s=600.0,
         lr_schedule="constant",
+        secagg=secure,
+        secagg_clip=1.0,
     )
 
 
@@ -208,16 +211,24 @@ def round_times(store: Any) -> dict[str, Any]:
 
 
 def unchanged(coordinator: Any) -> bool:
-    """Zero updates under FedAvg leave the model as it was: a check that every update was folded in."""
+    """Zero updates under FedAvg leave the model as it was: a check that every update was folded in.
+
+    Secure rounds quantise the zeros (stochastic rounding of the clip range's middle), so each
+    round may move a weight by up to one quantisation step per client."""
     import numpy as np
+
+    from fedge.shared.secagg import Quantizer
 
     state = coordinator.tasks[TASK]
     initial = coordinator.store.load_weights(TASK, 0)
-    return all(np.array_equal(a, b) for a, b in zip(initial, state.weights, strict=True))
+    task, tolerance = state.task, 0.0
+    if task.secagg:  # twice the step: float32 rounding of the mean on top
+        tolerance = 2 * Quantizer(task.secagg_clip, task.cohort_size).step * state.version
+    return all(np.allclose(a, b, rtol=0, atol=tolerance) for a, b in zip(initial, state.weights, strict=True))
 
 
 # -- the in-process backend --------------------------------------------------------------------------
-def run_inprocess(case: Case, rounds: int, data_dir: Path, profile: bool) -> dict[str, Any]:
+def run_inprocess(case: Case, rounds: int, data_dir: Path, profile: bool, secure: bool = False) -> dict[str, Any]:
     from fedge.client.agent import Agent
     from fedge.client.transport import InProcessTransport
     from fedge.server.coordinator import Coordinator
@@ -225,7 +236,7 @@ def run_inprocess(case: Case, rounds: int, data_dir: Path, profile: bool) -> dic
 
     baseline = rss_mib()
     busy0, own0, wall0 = busy_cpu_s(), own_cpu_s(), time.perf_counter()
-    coordinator = Coordinator([make_task(case, rounds)], data_dir)
+    coordinator = Coordinator([make_task(case, rounds, secure)], data_dir)
     try:
         transport = InProcessTransport(coordinator)
         request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=case.clients)
@@ -297,6 +308,9 @@ class GatedTransport:
         self.inner, self.gate = inner, gate
         self.check_ins = 0
 
+    def __getattr__(self, name: str) -> Any:  # the secure stages' calls: never gated
+        return getattr(self.inner, name)
+
     def enroll(self, request: Any) -> Any:
         return self.inner.enroll(request)
 
@@ -341,7 +355,9 @@ def agent_process(address: str, tokens: list[str], first: int, gate: Any, stop: 
     counts.put(sum(agent.transport.check_ins for agent in agents))
 
 
-def run_grpc(case: Case, rounds: int, data_dir: Path, processes: int, inflight: int) -> dict[str, Any]:
+def run_grpc(
+    case: Case, rounds: int, data_dir: Path, processes: int, inflight: int, secure: bool = False
+) -> dict[str, Any]:
     import multiprocessing
 
     from fedge.server.config import ServerSettings
@@ -349,13 +365,15 @@ def run_grpc(case: Case, rounds: int, data_dir: Path, processes: int, inflight: 
     from fedge.shared.proto import admin_pb2 as apb
 
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # the spawned agents inherit it before they import numpy
+    if secure:  # every member must get through key exchange before anyone uploads: a gate would deadlock
+        inflight = max(inflight, case.clients)
     context = multiprocessing.get_context("spawn")
     gate, stop, ready = context.Semaphore(inflight), context.Event(), context.Semaphore(0)
     counts = context.Queue()
     baseline = rss_mib()
     busy0, own0, wall0 = busy_cpu_s(), own_cpu_s(), time.perf_counter()
     settings = ServerSettings(host="127.0.0.1", port=0, data_dir=data_dir, max_message_mb=16, chunk_kb=512)
-    running = start(settings, [make_task(case, rounds)])
+    running = start(settings, [make_task(case, rounds, secure)])
     coordinator = running.coordinator
     children = []
     try:
@@ -432,9 +450,11 @@ def worker(spec: dict[str, Any]) -> None:
     shutil.rmtree(data_dir, ignore_errors=True)
     start = time.perf_counter()
     if case.backend == "inprocess":
-        result = run_inprocess(case, spec["rounds"], data_dir, spec["profile"])
+        result = run_inprocess(case, spec["rounds"], data_dir, spec["profile"], spec.get("secagg", False))
     else:
-        result = run_grpc(case, spec["rounds"], data_dir, spec["processes"], spec["inflight"])
+        result = run_grpc(
+            case, spec["rounds"], data_dir, spec["processes"], spec["inflight"], spec.get("secagg", False)
+        )
     shutil.rmtree(data_dir, ignore_errors=True)
     result.update(asdict(case), params=case.params, rounds=spec["rounds"], wall_s=round(time.perf_counter() - start, 1))
     print("RESULT " + json.dumps(result), flush=True)
@@ -488,6 +508,7 @@ def run_case(case: Case, args: argparse.Namespace, log: Path) -> dict[str, Any]:
         "processes": args.processes,
         "inflight": args.inflight,
         "profile": args.profile,
+        "secagg": getattr(args, "secagg", False),
     }
     command = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)]
     with open(log, "a") as sink:
@@ -608,6 +629,7 @@ def main() -> None:
         "--flower-cases", default="1M:100", help="Flower simulation cases to measure, size:clients (1M:1000: ~5 min)"
     )
     parser.add_argument("--profile", action="store_true", help="in-process: print a cProfile of rounds 2..R")
+    parser.add_argument("--secagg", action="store_true", help="secure rounds (SecAgg+, the default k and t)")
     parser.add_argument("--out", help="append one JSON line per case to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -12,11 +12,20 @@ requests spent in the coordinator:
     deployed    coordinator work + the slowest client's own work: the round when clients work
                 in parallel on their devices, as they do in a deployment (an estimate)
 
-    python benchmarks/secagg.py                    # N=100, P=1M, 3 rounds each; masking at P=1.24M
-    python benchmarks/secagg.py --quick            # N=10, P=100k
+Plain rounds and secure rounds are played in turns, so that a noisy neighbour on the machine
+slows both alike. Secure rounds run twice: with fedge's default neighbours for N (k = 28 at
+N = 100) and with Flower's (num_shares = 15, i.e. 14 neighbours, t = 8: the anchors' workload,
+for the comparison with Flower).
+
+Then the same over loopback gRPC, a daemon and one process per client (``round_overhead``'s
+gRPC case), N = 10, P = 1M, plain and secure: the deployment Flower's anchors measured.
+
+    python benchmarks/secagg.py                    # N=100, P=1M, 3 rounds each; gRPC N=10; masking at P=1.24M
+    python benchmarks/secagg.py --quick            # N=10, P=100k, no gRPC
 
 Flower's SecAgg+ on this machine (anchors, recorded, not measured here): N=100, P=1M, k=15:
-17.9 s per simulated round against 1.65 s without (10.8x), of which 4.5 s is server compute.
+17.9 s per simulated round against 1.65 s without (10.8x), of which 4.5 s is server compute;
+deployed (SuperLink, SuperNodes, loopback) N=10, P=1M: 56.9 s against 17.7 s without.
 """
 
 from __future__ import annotations
@@ -43,7 +52,10 @@ from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.simulation.inprocess import SimulatedClock, play_round
 
-FLOWER_SECAGG_S, FLOWER_PLAIN_S, FLOWER_SERVER_S = 17.9, 1.65, 4.5  # N=100, P=1M (anchors/flower/README.md)
+# Flower 1.42 on this machine, recorded in ../shared/anchors/flower/README.md (legacy API, SecAgg+ vs plain):
+FLOWER_SECAGG_S, FLOWER_PLAIN_S, FLOWER_SERVER_S = 17.9, 1.65, 4.5  # simulation, N=100, P=1M, k=15, t=8
+FLOWER_DEPLOY_SECAGG_S, FLOWER_DEPLOY_PLAIN_S = 56.93, 17.667  # deployment on loopback, N=10, P=1M
+FLOWER_K, FLOWER_T = 14, 8  # Flower's num_shares=15 counts the share a client keeps: 14 neighbours
 
 
 class TimedTransport:
@@ -95,36 +107,77 @@ class Timing:
         return statistics.median(getattr(self, what)[1:])  # the first round, with start-up, excluded
 
 
-def time_rounds(case: Case, rounds: int, secure: bool) -> Timing:
-    task = replace(make_task(case, rounds + 1), secagg=secure, secagg_clip=1.0)
-    timing = Timing()
-    with tempfile.TemporaryDirectory() as tmp:
-        clock = SimulatedClock()
-        coordinator = Coordinator([task], Path(tmp), clock=clock)
+class Federation:
+    """One coordinator and its N in-process agents, playing rounds on demand."""
+
+    def __init__(self, case: Case, rounds: int, secure: bool, folder: Path, k: int = 0, t: int = 0) -> None:
+        self.task = replace(make_task(case, rounds + 1, secure), secagg_neighbours=k, secagg_threshold=t)
+        self.clock = SimulatedClock()
+        self.coordinator = Coordinator([self.task], folder, clock=self.clock)
+        transport = TimedTransport(InProcessTransport(self.coordinator))
+        request = apb.CreateTokensRequest(admin_credential=self.coordinator.admin_credential, count=case.clients)
+        self.agents = [
+            TimedAgent(Agent(transport, Agent.enroll(transport, token), NoopTrainer(), seed=i), transport)
+            for i, token in enumerate(self.coordinator.create_tokens(request).tokens)
+        ]
+        self.rng = np.random.default_rng(0)
+        self.timing = Timing()
+
+    def play(self) -> None:
+        for agent in self.agents:
+            agent.own_s = 0.0
+        start = time.perf_counter()
+        play_round(self.coordinator, self.agents, self.rng, self.clock, task_id=TASK)  # type: ignore[arg-type]
+        wall = time.perf_counter() - start
+        server = wall - sum(a.own_s for a in self.agents)
+        self.timing.simulated.append(wall)
+        self.timing.coordinator.append(server)
+        self.timing.deployed.append(server + max(a.own_s for a in self.agents))
+
+    def close(self) -> None:
         try:
-            transport = TimedTransport(InProcessTransport(coordinator))
-            request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=case.clients)
-            agents = [
-                TimedAgent(Agent(transport, Agent.enroll(transport, token), NoopTrainer(), seed=i), transport)
-                for i, token in enumerate(coordinator.create_tokens(request).tokens)
-            ]
-            rng = np.random.default_rng(0)
-            while not coordinator.tasks[TASK].completed:
-                for agent in agents:
-                    agent.own_s = 0.0
-                start = time.perf_counter()
-                play_round(coordinator, agents, rng, clock, task_id=TASK)  # type: ignore[arg-type]
-                wall = time.perf_counter() - start
-                server = wall - sum(a.own_s for a in agents)
-                timing.simulated.append(wall)
-                timing.coordinator.append(server)
-                timing.deployed.append(server + max(a.own_s for a in agents))
-            failed = coordinator.store.query("SELECT COUNT(*) AS n FROM rounds WHERE phase = 'failed'")[0]["n"]
+            failed = self.coordinator.store.query("SELECT COUNT(*) AS n FROM rounds WHERE phase = 'failed'")[0]["n"]
             if failed:
                 raise RuntimeError(f"{failed} round(s) failed")
         finally:
-            coordinator.close()
-    return timing
+            self.coordinator.close()
+
+
+def time_rounds(case: Case, rounds: int) -> tuple[Timing, Timing, Timing]:
+    """Plain rounds, secure rounds with the default k, and secure rounds with Flower's k and t,
+    taken in turns."""
+    with tempfile.TemporaryDirectory() as tmp:
+        federations = [
+            Federation(case, rounds, secure=False, folder=Path(tmp) / "plain"),
+            Federation(case, rounds, secure=True, folder=Path(tmp) / "secure"),
+            Federation(case, rounds, secure=True, folder=Path(tmp) / "flower-k", k=FLOWER_K, t=FLOWER_T),
+        ]
+        try:
+            for _ in range(rounds + 1):
+                for federation in federations:
+                    federation.play()
+        finally:
+            for federation in federations:
+                federation.close()
+    plain, secure, flower_k = (f.timing for f in federations)
+    return plain, secure, flower_k
+
+
+def grpc_rounds(rounds: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Loopback gRPC, N=10, P=1M: a plain case and a secure one, each in a fresh worker process."""
+    import round_overhead
+
+    args = argparse.Namespace(
+        rounds=rounds + 1, data_dir=tempfile.gettempdir(), processes=100, inflight=16, profile=False, timeout=900
+    )
+    log = Path(tempfile.gettempdir()) / "fedge-secagg-bench.log"
+    case = Case("grpc", "1M", 10)
+    plain = round_overhead.run_case(case, args, log)
+    secure = round_overhead.run_case(case, argparse.Namespace(**vars(args), secagg=True), log)
+    for result in (plain, secure):
+        if "error" in result:
+            raise RuntimeError(f"the gRPC case failed: {result['error']}")
+    return plain, secure
 
 
 def masking_ms(params: int, clients: int, repeats: int = 3) -> tuple[float, int]:
@@ -150,26 +203,38 @@ def masking_ms(params: int, clients: int, repeats: int = 3) -> tuple[float, int]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N=10, P=100k")
+    parser.add_argument("--quick", action="store_true", help="N=10, P=100k, no gRPC")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     case = Case("inprocess", "100k", 10) if args.quick else Case("inprocess", "1M", 100)
     k = automatic_neighbours(case.clients)
-    print(f"in-process, no-op trainer, N={case.clients}, P={case.params:,}, k={k}, median of {args.rounds} rounds")
-    plain = time_rounds(case, args.rounds, secure=False)
-    secure = time_rounds(case, args.rounds, secure=True)
-    print(f"  {'':12} {'plain':>9} {'SecAgg+':>9} {'ratio':>7}")
+    print(
+        f"in-process, no-op trainer, N={case.clients}, P={case.params:,}, median of {args.rounds} rounds "
+        f"(plain and secure rounds in turns)"
+    )
+    plain, secure, flower_k = time_rounds(case, args.rounds)
+    print(f"  {'':12} {'plain':>9} {f'k={k}':>9} {'ratio':>7} {f'k={FLOWER_K}':>9} {'ratio':>7}")
     for what in ("simulated", "coordinator", "deployed"):
-        a, b = plain.median(what), secure.median(what)
-        print(f"  {what:12} {a:8.3f}s {b:8.3f}s {b / a:6.1f}x")
+        a, b, c = plain.median(what), secure.median(what), flower_k.median(what)
+        print(f"  {what:12} {a:8.3f}s {b:8.3f}s {b / a:6.1f}x {c:8.3f}s {c / a:6.1f}x")
     print("  target: SecAgg+ round <= 2x a plain round")
     if not args.quick:
-        simulated, server = secure.median("simulated"), secure.median("coordinator")
+        simulated, server = flower_k.median("simulated"), flower_k.median("coordinator")
         print(
-            f"  Flower SecAgg+ (recorded, k=15): {FLOWER_SECAGG_S} s simulated "
-            f"({FLOWER_SECAGG_S / FLOWER_PLAIN_S:.1f}x "
-            f"its plain round), {FLOWER_SERVER_S} s server compute -> fedge is {FLOWER_SECAGG_S / simulated:.1f}x "
-            f"faster simulated, {FLOWER_SERVER_S / server:.1f}x on the coordinator's side (target >= 20x)"
+            f"  Flower SecAgg+ (recorded, num_shares={FLOWER_K + 1}, t={FLOWER_T}): {FLOWER_SECAGG_S} s simulated "
+            f"({FLOWER_SECAGG_S / FLOWER_PLAIN_S:.1f}x its plain round), {FLOWER_SERVER_S} s of it server compute"
+        )
+        print(
+            f"  -> fedge at k={FLOWER_K}: {FLOWER_SECAGG_S / simulated:.1f}x faster simulated, "
+            f"{FLOWER_SERVER_S / server:.1f}x less coordinator work than Flower's server compute (target >= 20x)"
+        )
+        plain_grpc, secure_grpc = grpc_rounds(args.rounds)
+        a, b = plain_grpc["s_per_round"], secure_grpc["s_per_round"]
+        print(f"loopback gRPC, daemon + 10 agent processes, P=1M, k={automatic_neighbours(10)}, median s/round")
+        print(f"  plain {a:.3f} s, SecAgg+ {b:.3f} s: {b / a:.1f}x")
+        print(
+            f"  Flower deployment (recorded): plain {FLOWER_DEPLOY_PLAIN_S} s, SecAgg+ {FLOWER_DEPLOY_SECAGG_S} s "
+            f"-> fedge's SecAgg+ round is {FLOWER_DEPLOY_SECAGG_S / b:.0f}x faster (target >= 20x)"
         )
     ms, k = masking_ms(1_240_000, case.clients)
     print(f"  client masking, P=1,240,000 (SqueezeNet size), k={k} neighbours: {ms:.0f} ms")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fedge.server.config import TaskConfig
 from fedge.server.errors import InvalidRequest, InvalidUpdate, NotFound, PermissionDenied, TooLarge
@@ -30,6 +30,7 @@ from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import coordinator_pb2 as pb
 
 log = logging.getLogger("fedge.coordinator")
+_Staged = TypeVar("_Staged", pb.AdvertiseKeysResponse, pb.ShareKeysResponse, pb.UnmaskResponse)
 
 
 class Coordinator:
@@ -43,10 +44,19 @@ class Coordinator:
         chunk_bytes: int = 512 * 1024,
         splits: Mapping[str, data.Splits] | None = None,
         clock: Callable[[], float] = time.time,
+        hold_s: float = 0.0,
+        holders: int = 1,
     ) -> None:
         """``splits`` gives a task held-out data (evaluation, int8 calibration) and its inputs'
-        normalisation (manifests); by default a task's ``evaluate_on`` dataset is loaded."""
+        normalisation (manifests); by default a task's ``evaluate_on`` dataset is loaded.
+
+        ``hold_s``: a secure-stage request that finds its stage still open waits up to this long
+        for the stage to close, and is answered then (a long poll: the round moves on as soon as the
+        last client arrives, not a poll interval later); at most ``holders`` requests wait at once,
+        so a daemon's worker threads are never all parked. 0 (in-process) never waits."""
         self.store = Store(data_dir)
+        self.hold_s = hold_s
+        self.holders = threading.BoundedSemaphore(max(1, holders))
         self.chunk_bytes = chunk_bytes
         self.admin_credential = self.store.admin_credential()
         # the key published models are signed with: created at first start, never replaced
@@ -200,17 +210,37 @@ class Coordinator:
 
     def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
         client_id = self.store.authenticate(request.credential)
-        return self._task(request.task_id).advertise_keys(client_id, request)
+        task = self._task(request.task_id)
+        return self._held(task, lambda: task.advertise_keys(client_id, request))
 
     def share_keys(self, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse:
         client_id = self.store.authenticate(request.credential)
-        return self._task(request.task_id).share_keys(client_id, request)
+        task = self._task(request.task_id)
+        return self._held(task, lambda: task.share_keys(client_id, request))
 
     def unmask(self, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
         client_id = self.store.authenticate(request.credential)
-        response = self._task(request.task_id).unmask(client_id, request)
+        task = self._task(request.task_id)
+        response = self._held(task, lambda: task.unmask(client_id, request))
         self.wake.set()
         return response
+
+    def _held(self, task: TaskRounds, call: Callable[[], _Staged]) -> _Staged:
+        """``call()``; while it says "ask again", once more each time the round moves, for up to
+        hold_s (a long poll, when a holder is free)."""
+        seen = task.transitions
+        reply = call()
+        if not (reply.retry_after_ms and self.hold_s) or not self.holders.acquire(blocking=False):
+            return reply
+        try:
+            deadline = time.monotonic() + self.hold_s
+            while reply.retry_after_ms and (left := deadline - time.monotonic()) > 0:
+                task.wait_for_change(seen, left)
+                seen = task.transitions
+                reply = call()
+        finally:
+            self.holders.release()
+        return reply
 
     def _task(self, task_id: str) -> TaskRounds:
         if task_id not in self.tasks:

@@ -29,6 +29,7 @@ from fedge.server.service import AdminServicer, CoordinatorServicer, ErrorInterc
 from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger("fedge.server")
+STAGE_HOLD_S = 1.0  # how long a secure-stage request may wait for its stage to close (a long poll)
 
 
 @dataclass
@@ -60,7 +61,10 @@ def start(
     ``static_dir``; tests and benchmarks leave it off, so they never contend for that fixed port.
     """
     data_dir = Path(settings.data_dir)
-    coordinator = Coordinator(tasks, data_dir, chunk_bytes=settings.chunk_kb * 1024)
+    # secure-stage long polls: at most half the workers wait, each at most STAGE_HOLD_S
+    coordinator = Coordinator(
+        tasks, data_dir, chunk_bytes=settings.chunk_kb * 1024, hold_s=STAGE_HOLD_S, holders=workers // 2
+    )
     limit = settings.max_message_mb * 1024 * 1024
     options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
     server = grpc.server(

@@ -126,6 +126,8 @@ class TaskRounds:
         self.task, self.store, self.clock, self.on_commit = task, store, clock, on_commit
         self.task_id = task.name
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # notified at every phase change
+        self.transitions = 0  # phase changes so far: a waiter compares it with what it saw
         self.spec = model_spec(task.model, tuple(task.input_shape), len(task.labels))
         self.evaluate = evaluate
         self.last_metrics: dict[str, Any] = {}
@@ -226,6 +228,14 @@ class TaskRounds:
         assert self.live is not None
         self.live.phase = phase
         self.store.set_phase(self.live.round_id, phase, reason)
+        with self.changed:  # the round's lock (re-entrant): held already, except while resuming
+            self.transitions += 1
+            self.changed.notify_all()
+
+    def wait_for_change(self, seen: int, timeout_s: float) -> None:
+        """Block until a phase change after the ``seen``-th, or for ``timeout_s``."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.transitions != seen, timeout=timeout_s)
 
     def tick(self) -> None:
         """Advance what time decides: the end of selection, stage deadlines."""
@@ -642,8 +652,12 @@ class TaskRounds:
         stage is open the reply is ``waiting`` (ask again shortly)."""
         with self.lock:
             self._advance()
-            reply = getattr(self._secure(client_id, request.round_id), act)(client_id, request)
+            secure = self._secure(client_id, request.round_id)
+            stage = secure.stage
+            reply = getattr(secure, act)(client_id, request)
             self._advance()
+            if reply is None and secure.stage != stage:  # this request closed the stage: answer it now
+                reply = getattr(secure, act)(client_id, request)
             return reply or waiting
 
     def advertise_keys(self, client_id: str, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:

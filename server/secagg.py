@@ -60,6 +60,7 @@ class SecAggRound:
     b_shares: dict[int, dict[int, secagg.Share]] = field(default_factory=dict)  # owner -> x -> share
     s_shares: dict[int, dict[int, secagg.Share]] = field(default_factory=dict)
     revealers: set[int] = field(default_factory=set)  # U4
+    _peers: dict[int, pb.Peer] = field(default_factory=dict, repr=False)  # U1 by index, as the roster sends them
 
     # -- advertise ---------------------------------------------------------------------------
     def advertise(self, client_id: str, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse | None:
@@ -75,9 +76,10 @@ class SecAggRound:
         if self.keys[client_id] != (request.encryption_key, request.mask_key):
             raise StaleRound(f"round {self.round_id}: this client advertised other keys earlier (a restart?)")
         me = self.index[client_id]
-        by_index = {i: self.keys[c] for c, i in self.index.items()}
-        peers = [pb.Peer(index=j, encryption_key=by_index[j][0], mask_key=by_index[j][1]) for j in self.graph[me]]
-        return pb.AdvertiseKeysResponse(index=me, neighbours=peers)
+        if len(self._peers) != len(self.index):  # built once per round (also after a resume)
+            keys = {i: self.keys[c] for c, i in self.index.items()}
+            self._peers = {i: pb.Peer(index=i, encryption_key=c_pk, mask_key=s_pk) for i, (c_pk, s_pk) in keys.items()}
+        return pb.AdvertiseKeysResponse(index=me, neighbours=[self._peers[j] for j in self.graph[me]])
 
     def close_advertise(self) -> None:
         members = sorted(self.keys)

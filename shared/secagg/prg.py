@@ -5,10 +5,12 @@
 
 The counter block is one 128-bit big-endian integer incremented per block (WebCrypto
 ``{name: "AES-CTR", counter: new Uint8Array(16), length: 128}``). A shorter expansion is a
-prefix of a longer one.
+prefix of a longer one, and value m's bytes lie in counter block m // 4 (``Stream`` starts there).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -34,9 +36,15 @@ def _check_count(count: object, what: str) -> int:
     return int(count)
 
 
+def _encryptor(seed: bytes, counter_block: bytes) -> Any:
+    """AES-256-CTR from ``counter_block``; cryptography releases the GIL while it encrypts, so
+    threads expand masks side by side."""
+    return Cipher(algorithms.AES(_check_seed(seed)), modes.CTR(counter_block)).encryptor()
+
+
 def _fill(seed: bytes, out: np.ndarray, nbytes: int) -> None:
     """Writes ``nbytes`` of keystream into the uint8 view ``out`` (which has 16 spare bytes)."""
-    encryptor = Cipher(algorithms.AES(_check_seed(seed)), modes.CTR(INITIAL_COUNTER)).encryptor()
+    encryptor = _encryptor(seed, INITIAL_COUNTER)
     for offset in range(0, nbytes, _CHUNK):
         size = min(_CHUNK, nbytes - offset)
         encryptor.update_into(_ZEROS[:size], out[offset:])
@@ -60,7 +68,7 @@ class Stream:
         if start % 4:
             raise ValueError(f"a stream starts at a whole AES block (a multiple of 4 values), got {start}")
         block = (start // 4).to_bytes(16, "big")  # the counter block of value `start`
-        self._encryptor = Cipher(algorithms.AES(_check_seed(seed)), modes.CTR(block)).encryptor()
+        self._encryptor = _encryptor(seed, block)
 
     def next_into(self, scratch: np.ndarray, count: int) -> np.ndarray:
         """The next ``count`` values, written into ``scratch`` (uint32, at least count + 4 long:

@@ -138,11 +138,15 @@ class Quantizer:
             raise ValueError(f"count must be an int in 1..n_clients={self.n_clients}, got {count!r}")
         # the integer ≡ total (mod 2^32) nearest the centre c: total itself for any sum without noise
         centre = (count * self.levels + 1) // 2
-        wide = total.astype(np.int64)
-        wide -= centre - _HALF
-        wide &= 0xFFFFFFFF
-        wide += centre - _HALF
-        return (wide.astype(np.float64) * (2 * self.clip / self.levels) - count * self.clip).astype(np.float32)
+        out = np.empty(total.shape, np.float32)
+        flat, flat_out = total.reshape(-1), out.reshape(-1)
+        for low in range(0, flat.size, SLICE):  # a slice at a time: the int64 and float64 temporaries stay in cache
+            wide = flat[low : low + SLICE].astype(np.int64)
+            wide -= centre - _HALF
+            wide &= 0xFFFFFFFF
+            wide += centre - _HALF
+            flat_out[low : low + SLICE] = wide.astype(np.float64) * (2 * self.clip / self.levels) - count * self.clip
+        return out
 
     @staticmethod
     def _finite(x: np.ndarray) -> np.ndarray:
