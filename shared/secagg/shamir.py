@@ -112,15 +112,29 @@ def _evaluate(coefficients: Sequence[int], x: int) -> int:
 @functools.lru_cache(maxsize=4096)
 def lagrange_at_zero(xs: tuple[int, ...]) -> tuple[int, ...]:
     """λ_i = Π_{j≠i} x_j / (x_j − x_i) mod p, so that f(0) = Σ λ_i·f(x_i); cached per set of xs."""
-    weights = []
+    numerators, denominators = [], []
     for i, xi in enumerate(xs):
         numerator, denominator = 1, 1
         for j, xj in enumerate(xs):
-            if j != i:
-                numerator = numerator * xj % P
-                denominator = denominator * (xj - xi) % P
-        weights.append(numerator * pow(denominator, -1, P) % P)
-    return tuple(weights)
+            if j != i:  # xs are 16-bit: exact products of a few hundred bits, reduced once below
+                numerator *= xj
+                denominator *= xj - xi
+        numerators.append(numerator % P)
+        denominators.append(denominator % P)
+    return tuple(n * inverse % P for n, inverse in zip(numerators, _inverses(denominators), strict=True))
+
+
+def _inverses(values: Sequence[int]) -> list[int]:
+    """Every value's inverse mod p with one modular inversion (Montgomery's trick): the coordinator
+    rebuilds a secret per client, and an inversion in this field costs as much as dozens of products."""
+    prefix = [1]
+    for value in values:
+        prefix.append(prefix[-1] * value % P)
+    inverse, out = pow(prefix[-1], -1, P), [0] * len(values)
+    for i in range(len(values) - 1, -1, -1):
+        out[i] = inverse * prefix[i] % P  # (v_0 … v_{i−1}) / (v_0 … v_i) = 1 / v_i
+        inverse = inverse * values[i] % P
+    return out
 
 
 def combine(shares: Sequence[Share], threshold: int) -> bytes:
