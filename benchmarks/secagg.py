@@ -208,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N=10, P=100k, no gRPC")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-grpc", action="store_true", help="in-process rounds only")
     args = parser.parse_args()
     case = Case("inprocess", "100k", 10) if args.quick else Case("inprocess", "1M", 100)
     k = automatic_neighbours(case.clients)
@@ -231,6 +232,7 @@ def main() -> None:
             f"  -> fedge at k={FLOWER_K}: {FLOWER_SECAGG_S / simulated:.1f}x faster simulated, "
             f"{FLOWER_SERVER_S / server:.1f}x less coordinator work than Flower's server compute (target >= 20x)"
         )
+    if not (args.quick or args.no_grpc):
         print("loopback gRPC, a daemon and agent processes, P=1M: median s/round, and the daemon's CPU s/round")
         for clients in (10, 100):
             plain_grpc, secure_grpc = grpc_rounds(args.rounds, clients)
