@@ -676,7 +676,19 @@ class TaskRounds:
             if request.shares:  # taken: kept before the round may finish (and forget them)
                 self._saved(live).revealed(client_id, list(request.shares))
             self._advance()
-            return reply or pb.UnmaskResponse(retry_after_ms=STAGE_POLL_MS)
+            return reply or pb.UnmaskResponse(retry_after_ms=self._until_unmask(live))
+
+    def _until_unmask(self, live: LiveRound) -> int:
+        """Milliseconds until a client that asks to unmask should ask again: while masked inputs
+        still come, about when the last is due at this round's pace (a little before, so no one
+        is late), at most RETRY_SELECTING_MS; else, or with no pace yet, STAGE_POLL_MS."""
+        s = live.secagg
+        missing = len(s.sharers) - len(s.inputs) if s is not None and s.stage == "collect" else 0
+        if not missing or len(live.pace) < 2:
+            return STAGE_POLL_MS
+        each = (self.clock() - live.pace[0]) / (len(live.pace) - 1)
+        wait_ms = missing * each * 1000 * self.jitter.uniform(*RETRY_SHARE)
+        return int(min(max(wait_ms, STAGE_POLL_MS), RETRY_SELECTING_MS))
 
 
 def _unflatten(flat: np.ndarray, like: Weights) -> Weights:

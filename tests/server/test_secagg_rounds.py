@@ -10,7 +10,7 @@ import pytest
 from fedge.client.agent import Agent
 from fedge.client.secagg import SecAggSession
 from fedge.client.transport import InProcessTransport
-from fedge.server import securestate
+from fedge.server import rounds, securestate
 from fedge.server.config import TaskConfig
 from fedge.server.coordinator import Coordinator
 from fedge.shared import codec, secagg
@@ -327,3 +327,21 @@ def test_an_agent_restarted_mid_round_sits_it_out_and_joins_the_next(tmp_path):
     assert task.version == 1 and task.last_metrics["clients"] == CLIENTS - 1  # the round went on without it
     play_round(coordinator, agents, np.random.default_rng(1), clock)
     assert task.version == 2 and task.last_metrics["clients"] == CLIENTS  # and it is back for the next
+
+
+def test_a_client_asking_to_unmask_early_comes_back_about_when_the_last_input_is_due(tmp_path):
+    coordinator, agents, _ = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    step_until(coordinator, agents, lambda: task.live.secagg.stage == "collect")
+    live, now = task.live, [1000.0]
+    task.clock = lambda: now[0]
+    live.secagg.inputs = {0, 1, 2, 3}  # half of the 8 sharers, one every 50 ms
+    live.pace.clear()
+    live.pace.extend([999.80, 999.85, 999.90, 999.95])
+    waits = [task._until_unmask(live) for _ in range(50)]
+    # 4 inputs to come, one every (1000 − 999.8) / 3 s: 267 ms, of which a client waits 50–80 %
+    assert all(133 <= w <= 214 for w in waits) and len(set(waits)) > 1
+    now[0] = 1030.0  # no input for half a minute: the pace says they are far off
+    assert task._until_unmask(live) == rounds.RETRY_SELECTING_MS  # never longer than a second
+    live.secagg.stage = "unmask"
+    assert task._until_unmask(live) == rounds.STAGE_POLL_MS
