@@ -164,13 +164,26 @@ class Agent:
                 self.secure = SecureRound(assignment, SecAggSession(assignment, self.credential, self.floor))
                 return self._secure_step(self.secure)
             refuse_unprotected(assignment, self.floor)
-        except PlanRefused:
+        except PlanRefused as refused:
             self.left = assignment.round_id  # this device sits the round out
+            if assignment.HasField("secagg"):
+                self._decline(assignment, refused.message)
             raise
         delta, examples, metrics = self._train(assignment)
         trained = [t for t in assignment.tensors if not assignment.trainable or t.name in assignment.trainable]
         self._upload(assignment, codec.encode_parts(delta), trained, examples, metrics)
         return Outcome(trained_round=assignment.round)
+
+    def _decline(self, assignment: pb.Assignment, reason: str) -> None:
+        """Tell the coordinator this device sits the secure round out, so that its key exchange
+        does not wait for it; best effort (unheard, the stage's deadline does the same)."""
+        request = pb.AdvertiseKeysRequest(
+            credential=self.credential, task_id=assignment.task_id, round_id=assignment.round_id, decline=reason[:200]
+        )
+        try:
+            self.transport.advertise_keys(request)
+        except TransportError as error:
+            log.debug("round %d: the coordinator did not take the decline: %s", assignment.round, error)
 
     def _train(self, assignment: pb.Assignment) -> tuple[Weights, int, dict[str, float]]:
         start = self._download(assignment)

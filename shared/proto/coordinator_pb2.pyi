@@ -190,18 +190,20 @@ class UploadUpdateResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[UpdateStatus, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class AdvertiseKeysRequest(_message.Message):
-    __slots__ = ("credential", "task_id", "round_id", "encryption_key", "mask_key")
+    __slots__ = ("credential", "task_id", "round_id", "encryption_key", "mask_key", "decline")
     CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTION_KEY_FIELD_NUMBER: _ClassVar[int]
     MASK_KEY_FIELD_NUMBER: _ClassVar[int]
+    DECLINE_FIELD_NUMBER: _ClassVar[int]
     credential: str
     task_id: str
     round_id: int
     encryption_key: bytes
     mask_key: bytes
-    def __init__(self, credential: _Optional[str] = ..., task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., encryption_key: _Optional[bytes] = ..., mask_key: _Optional[bytes] = ...) -> None: ...
+    decline: str
+    def __init__(self, credential: _Optional[str] = ..., task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., encryption_key: _Optional[bytes] = ..., mask_key: _Optional[bytes] = ..., decline: _Optional[str] = ...) -> None: ...
 
 class Peer(_message.Message):
     __slots__ = ("index", "encryption_key", "mask_key")

@@ -204,11 +204,15 @@ class ScriptedTransport:
         return pb.CheckInResponse(assignment=self.assignments.pop(0))
 
     def advertise_keys(self, request):
+        if request.decline:
+            assert not (request.encryption_key or request.mask_key)
+            self.calls.append(f"decline: {request.decline}")
+            return pb.AdvertiseKeysResponse()
         self.calls.append("advertise_keys")
         return pb.AdvertiseKeysResponse(retry_after_ms=100)
 
 
-def test_the_agent_sends_no_key_for_a_refused_round_and_takes_the_next(caplog):
+def test_the_agent_declines_a_refused_round_with_no_key_and_takes_the_next(caplog):
     low = noisy_plan()
     low.dp_noise_stddev /= 2
     low.dp_noise_multiplier = 0.5
@@ -220,7 +224,8 @@ def test_the_agent_sends_no_key_for_a_refused_round_and_takes_the_next(caplog):
         first, second = agent.attempt(), agent.attempt()  # the coordinator hands the same round again
     assert "refused, no keys sent" in first.reason and agent.secure is None
     assert "waiting for the next round" in second.reason and second.wait_s >= 1  # it sits the round out
-    assert transport.calls == ["check_in", "check_in"]
+    assert transport.calls[0] == transport.calls[2] == "check_in" and len(transport.calls) == 3
+    assert transport.calls[1].startswith("decline: round 3 of task 't' refused") and "≥ 1.0" in transport.calls[1]
     warnings = [r for r in caplog.records if r.name == "fedge.secagg"]
     assert len(warnings) == 1 and "this device requires ≥ 1.0" in warnings[0].getMessage()  # once per round
     agent.attempt()  # a plan that gives enough: the round goes ahead
@@ -248,11 +253,11 @@ class Recording(InProcessTransport):
         self.calls = calls
 
     def advertise_keys(self, request):
-        self.calls.append("advertise_keys")
+        self.calls.append("decline" if request.decline else "advertise_keys")
         return super().advertise_keys(request)
 
 
-def test_a_federation_of_devices_with_a_higher_floor_never_advertises_then_goes_on(tmp_path):
+def federation(tmp_path, floors: list[float]):
     task = TaskConfig(
         name=TASK, model="mlp", input_shape=(8,), labels=("a", "b", "c"), rounds=2, clients_per_round=4,
         min_clients=3, over_selection=1.0, secagg=True, secagg_clip=2.0, dp_clip=0.5, dp_noise=1.0,
@@ -263,17 +268,37 @@ def test_a_federation_of_devices_with_a_higher_floor_never_advertises_then_goes_
     transport = Recording(coordinator, calls)
     tokens = coordinator.create_tokens(apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=4))
     agents = [
-        Agent(transport, Agent.enroll(transport, t), FixedTrainer(), seed=i, floor=PrivacyFloor(1.5))
-        for i, t in enumerate(tokens.tokens)
-    ]  # more than the task's z = 1
+        Agent(transport, Agent.enroll(transport, t), FixedTrainer(), seed=i, floor=PrivacyFloor(floor))
+        for i, (t, floor) in enumerate(zip(tokens.tokens, floors, strict=True))
+    ]
+    return coordinator, agents, clock, calls
+
+
+def test_a_federation_of_devices_with_a_higher_floor_never_advertises_then_goes_on(tmp_path):
+    coordinator, agents, clock, calls = federation(tmp_path, [1.5] * 4)  # more than the task's z = 1
     rounds, rng = coordinator.tasks[TASK], np.random.default_rng(0)
     try:
         play_round(coordinator, agents, rng, clock, until=lambda: rounds.live.attempt > 1)
-        assert calls == [] and rounds.version == 0  # the attempt failed with no key advertised
+        assert calls == ["decline"] * 4 and rounds.version == 0  # the attempt failed with no key advertised
+        assert clock.skipped < rounds.task.secagg_timeout_s  # at once: no stage waited for its deadline
         for agent in agents:
             agent.floor = PrivacyFloor(1.0)
         play_round(coordinator, agents, rng, clock)
         assert rounds.version == 1 and calls.count("advertise_keys") >= 4
         assert rounds.last_metrics["epsilon"] > 0
+    finally:
+        coordinator.close()
+
+
+def test_a_device_that_declines_does_not_hold_up_the_others(tmp_path):
+    coordinator, agents, clock, calls = federation(tmp_path, [1.5, 1.0, 1.0, 1.0])
+    rounds = coordinator.tasks[TASK]
+    try:
+        play_round(coordinator, agents, np.random.default_rng(0), clock)
+        assert rounds.version == 1 and rounds.last_metrics["clients"] == 3
+        assert clock.skipped < rounds.task.secagg_timeout_s  # the key exchange did not wait for the fourth
+        assert "decline" in calls
+        status = coordinator.store.query("SELECT status FROM participants WHERE round_id = 1")
+        assert sorted(r["status"] for r in status) == ["declined", "reported", "reported", "reported"]
     finally:
         coordinator.close()

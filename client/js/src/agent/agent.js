@@ -87,7 +87,12 @@ export class Agent extends EventTarget {
     if (value.roundId === this.left) {
       return outcome({ waitS: SIT_OUT_S, reason: "waiting for the next round: this one went on without us" });
     }
-    this.#announce(value);
+    try {
+      this.#announce(value);
+    } catch (error) {
+      if (error instanceof AgentStopped && value.secagg) await this.#decline(value, error.message);
+      throw error;
+    }
     if (value.secagg) {
       this.secure = {
         assignment: value,
@@ -165,6 +170,19 @@ export class Agent extends EventTarget {
   #leave() {
     if (this.secure) this.left = this.secure.assignment.roundId;
     this.secure = null;
+  }
+
+  /**
+   * Tell the coordinator this device sits a secure round out, so that its key exchange does not
+   * wait for it; best effort (unheard, the stage's deadline does the same).
+   */
+  async #decline(assignment, reason) {
+    const { taskId, roundId } = assignment;
+    try {
+      await this.client.advertiseKeys({ credential: this.credential, taskId, roundId, decline: reason.slice(0, 200) });
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+    }
   }
 
   #announce(assignment) {

@@ -196,6 +196,7 @@ class SecureCoordinator {
   shares = new Map(); // credential → EncryptedShare[]
   masked = [];
   revealed = [];
+  declines = []; // what agents sent instead of keys
 
   constructor(work) {
     this.work = work;
@@ -211,6 +212,10 @@ class SecureCoordinator {
         return tensorsAndBytes().bytes;
       },
       async advertiseKeys(request) {
+        if (request.decline) {
+          coordinator.declines.push(request.decline);
+          return {};
+        }
         if (!coordinator.keys.has(credential))
           coordinator.keys.set(credential, { index: coordinator.keys.size, ...request });
         if (coordinator.keys.size < CLIENTS) return { retryAfterMs: 5 };
@@ -316,6 +321,8 @@ test("agent: a task with on-device DP noise is refused before any key is sent", 
     (e) => e instanceof AgentStopped && /differential-privacy noise/.test(e.message),
   );
   assert.equal(coordinator.keys.size, 0);
+  assert.equal(coordinator.declines.length, 1, "it declines the round, so the key exchange need not wait for it");
+  assert.match(coordinator.declines[0], /differential-privacy noise/);
 });
 
 test("agent: a masked input is made once and resent byte for byte after a failed upload or a restart", async () => {
