@@ -30,6 +30,7 @@ measured. Otherwise the ratio is taken against the anchors' recorded figures, la
     python benchmarks/round_overhead.py                         # the full matrix (≈ 10 min on 2 cores)
     python benchmarks/round_overhead.py --cases inprocess:1M:100,grpc:1M:10,grpc:1M:1000 --rounds 5
     python benchmarks/round_overhead.py --cases inprocess:1M:100 --profile   # cProfile of the in-process case
+    python benchmarks/round_overhead.py --cases grpc:1M:100 --secagg --flower off   # secure rounds (SecAgg+)
 """
 
 from __future__ import annotations
@@ -255,12 +256,15 @@ def run_inprocess(case: Case, rounds: int, data_dir: Path, profile: bool, secure
             version = state.version
             if profiler is not None and version == 1:  # profile rounds 2..R, as they are timed
                 profiler.enable()
-            for agent in agents:  # the order does not matter here: every client is in every round
-                agent.step()
+            for _ in range(20):  # a plain round takes one pass over the agents, a secure one a few
+                for agent in agents:  # the order does not matter here: every client is in every round
+                    agent.step()
+                    coordinator.tick()
                 coordinator.tick()
-            coordinator.tick()
-            if state.version == version:
-                raise RuntimeError(f"a pass over all {case.clients} agents committed no round")
+                if state.version != version:
+                    break
+            else:
+                raise RuntimeError(f"20 passes over all {case.clients} agents committed no round")
         if profiler is not None:
             profiler.disable()
             print_profile(profiler)
