@@ -166,8 +166,7 @@ class Agent:
             refuse_unprotected(assignment, self.floor)
         except PlanRefused as refused:
             self.left = assignment.round_id  # this device sits the round out
-            if assignment.HasField("secagg"):
-                self._decline(assignment, refused.message)
+            self._decline(assignment, refused.message)
             raise
         delta, examples, metrics = self._train(assignment)
         trained = [t for t in assignment.tensors if not assignment.trainable or t.name in assignment.trainable]
@@ -175,13 +174,15 @@ class Agent:
         return Outcome(trained_round=assignment.round)
 
     def _decline(self, assignment: pb.Assignment, reason: str) -> None:
-        """Tell the coordinator this device sits the secure round out, so that its key exchange
-        does not wait for it; best effort (unheard, the stage's deadline does the same)."""
-        request = pb.AdvertiseKeysRequest(
-            credential=self.credential, task_id=assignment.task_id, round_id=assignment.round_id, decline=reason[:200]
-        )
+        """Tell the coordinator this device sits the round out, so that the round does not wait for
+        it: as its keys in a secure round, as its update otherwise. Best effort (unheard, the stage's
+        deadline does the same)."""
+        ids = {"credential": self.credential, "task_id": assignment.task_id, "round_id": assignment.round_id}
         try:
-            self.transport.advertise_keys(request)
+            if assignment.HasField("secagg"):
+                self.transport.advertise_keys(pb.AdvertiseKeysRequest(**ids, decline=reason[:200]))
+            else:
+                self.transport.upload_update(pb.UpdateHeader(**ids, decline=reason[:200]), [])
         except TransportError as error:
             log.debug("round %d: the coordinator did not take the decline: %s", assignment.round, error)
 

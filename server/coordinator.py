@@ -163,6 +163,10 @@ class Coordinator:
         if first is None or not first.HasField("header"):
             raise InvalidUpdate("expected the first chunk of an upload to be its header")
         header = first.header
+        if header.decline:
+            if any(chunk.HasField("header") or chunk.data for chunk in chunks):
+                raise InvalidUpdate("an upload that declines carries no data")
+            return self._decline(header)
         client_id, task, expected, counts = self._check_header(header)
         assembler = codec.Assembler(expected)
         for chunk in chunks:
@@ -181,6 +185,10 @@ class Coordinator:
     def upload(self, header: pb.UpdateHeader, data: codec.Buffer | Sequence[codec.Buffer]) -> pb.UploadUpdateResponse:
         """An update handed over whole, or as its tensors' parts (the in-process transport): the
         same checks as a streamed one, without chunks or copies."""
+        if header.decline:
+            if codec.nbytes(data):
+                raise InvalidUpdate("an upload that declines carries no data")
+            return self._decline(header)
         client_id, task, expected, counts = self._check_header(header)
         size = codec.nbytes(data)
         if size > expected:
@@ -188,6 +196,14 @@ class Coordinator:
         if size < expected:
             raise InvalidUpdate(f"expected {expected} bytes, got {size}: the upload was truncated")
         return self._receive(client_id, task, header, counts, data)
+
+    def _decline(self, header: pb.UpdateHeader) -> pb.UploadUpdateResponse:
+        client_id = self.store.authenticate(header.credential)
+        self._task(header.task_id).decline(client_id, header.round_id, header.decline)
+        self.wake.set()
+        return pb.UploadUpdateResponse(
+            status=pb.UPDATE_STATUS_DISCARDED, message="declined: the round goes on without it"
+        )
 
     def _check_header(self, header: pb.UpdateHeader) -> tuple[str, TaskRounds, int, bool]:
         client_id = self.store.authenticate(header.credential)

@@ -578,6 +578,18 @@ class TaskRounds:
         except codec.CodecError as error:
             raise InvalidUpdate(str(error)) from None
 
+    def decline(self, client_id: str, round_id: int, reason: str) -> None:
+        """A member refused its assignment: it is out of the round now, so no stage waits for it."""
+        with self.lock:
+            live = self._member(client_id, round_id)
+            if live.cohort[client_id] == "reported" or (live.secagg is not None and client_id in live.secagg.keys):
+                raise InvalidUpdate(f"round {round_id}: this client took part already; it cannot decline")
+            if live.cohort[client_id] != "dropped":
+                log.info("task %s round %d: a client declined: %.200s", self.task_id, live.number, reason)
+                live.mark(client_id, "dropped")
+                self.store.record_participant(live.round_id, client_id, "declined")
+            self._advance()
+
     def drop(self, client_id: str) -> None:
         """A revoked client will not report: stop waiting for it."""
         with self.lock:
@@ -662,20 +674,9 @@ class TaskRounds:
 
     def advertise_keys(self, client_id: str, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
         if request.decline:
-            return self._decline(client_id, request)
+            self.decline(client_id, request.round_id, request.decline)
+            return pb.AdvertiseKeysResponse()
         return self._stage(client_id, request, "advertise", pb.AdvertiseKeysResponse(retry_after_ms=STAGE_POLL_MS))
-
-    def _decline(self, client_id: str, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
-        """A member refused its plan: it is out of the round now, so no stage waits for it."""
-        with self.lock:
-            live = self._member(client_id, request.round_id)
-            reply = self._secure(client_id, request.round_id).advertise(client_id, request)
-            if live.cohort.get(client_id) != "dropped":
-                log.info("task %s round %d: a client declined: %.200s", self.task_id, live.number, request.decline)
-                live.mark(client_id, "dropped")
-                self.store.record_participant(live.round_id, client_id, "declined")
-            self._advance()
-            return reply
 
     def share_keys(self, client_id: str, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse:
         return self._stage(client_id, request, "share", pb.ShareKeysResponse(retry_after_ms=STAGE_POLL_MS))

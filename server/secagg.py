@@ -64,12 +64,7 @@ class SecAggRound:
 
     # -- advertise ---------------------------------------------------------------------------
     def advertise(self, client_id: str, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse | None:
-        """Record the keys while the stage is open (None: ask again); afterwards, the roster.
-        A decline is answered at once (the caller counts the client out)."""
-        if request.decline:
-            if client_id in self.keys:
-                raise InvalidUpdate(f"round {self.round_id}: this client advertised keys already; it cannot decline")
-            return pb.AdvertiseKeysResponse()
+        """Record the keys while the stage is open (None: ask again); afterwards, the roster."""
         if self.stage == "advertise":
             for key in (request.encryption_key, request.mask_key):
                 if len(key) != 32:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fedge/shared/proto/coordinator.proto\x12\x08\x66\x65\x64ge.v1\"8\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"E\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x03 \x01(\t\"7\n\x0e\x45nrollResponse\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\ncredential\x18\x02 \x01(\t\"6\n\x0e\x43heckInRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\"o\n\x0f\x43heckInResponse\x12*\n\nassignment\x18\x01 \x01(\x0b\x32\x14.fedge.v1.AssignmentH\x00\x12%\n\x05retry\x18\x02 \x01(\x0b\x32\x14.fedge.v1.RetryAfterH\x00\x42\t\n\x07outcome\"F\n\nRetryAfter\x12\x16\n\x0eretry_after_ms\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08\x66inished\x18\x03 \x01(\x08\"\xa3\x02\n\nAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\x04\x12\r\n\x05round\x18\x03 \x01(\r\x12\x15\n\rmodel_version\x18\x04 \x01(\r\x12\x17\n\x0fmodel_spec_json\x18\x05 \x01(\t\x12%\n\x07tensors\x18\x06 \x03(\x0b\x32\x14.fedge.v1.TensorSpec\x12\x13\n\x0bmodel_bytes\x18\x07 \x01(\x04\x12$\n\x04plan\x18\x08 \x01(\x0b\x32\x16.fedge.v1.TrainingPlan\x12\x18\n\x10\x64\x65\x61\x64line_unix_ms\x18\t \x01(\x03\x12$\n\x06secagg\x18\n \x01(\x0b\x32\x14.fedge.v1.SecAggPlan\x12\x11\n\ttrainable\x18\x0b \x03(\t\"\xb5\x01\n\nSecAggPlan\x12\x12\n\nneighbours\x18\x01 \x01(\r\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\x0c\n\x04\x63lip\x18\x03 \x01(\x02\x12\x13\n\x0bmax_clients\x18\x04 \x01(\r\x12\x0f\n\x07\x64p_clip\x18\x05 \x01(\x02\x12\x17\n\x0f\x64p_noise_stddev\x18\x06 \x01(\x02\x12\x16\n\x0e\x64p_min_clients\x18\x07 \x01(\r\x12\x1b\n\x13\x64p_noise_multiplier\x18\x08 \x01(\x01\"x\n\x0cTrainingPlan\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\r\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\n\n\x02lr\x18\x03 \x01(\x02\x12\x11\n\toptimizer\x18\x04 \x01(\t\x12\x10\n\x08momentum\x18\x05 \x01(\x02\x12\x13\n\x0bproximal_mu\x18\x06 \x01(\x02\"M\n\x14\x44ownloadModelRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\"*\n\nModelChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"O\n\x0bUpdateChunk\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.fedge.v1.UpdateHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\xe8\x01\n\x0cUpdateHeader\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\x12\x14\n\x0cnum_examples\x18\x04 \x01(\x04\x12%\n\x07tensors\x18\x05 \x03(\x0b\x32\x14.fedge.v1.TensorSpec\x12\x34\n\x07metrics\x18\x06 \x03(\x0b\x32#.fedge.v1.UpdateHeader.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"O\n\x14UploadUpdateResponse\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.fedge.v1.UpdateStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x88\x01\n\x14\x41\x64vertiseKeysRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\x12\x16\n\x0e\x65ncryption_key\x18\x04 \x01(\x0c\x12\x10\n\x08mask_key\x18\x05 \x01(\x0c\x12\x0f\n\x07\x64\x65\x63line\x18\x06 \x01(\t\"?\n\x04Peer\x12\r\n\x05index\x18\x01 \x01(\r\x12\x16\n\x0e\x65ncryption_key\x18\x02 \x01(\x0c\x12\x10\n\x08mask_key\x18\x03 \x01(\x0c\"b\n\x15\x41\x64vertiseKeysResponse\x12\x16\n\x0eretry_after_ms\x18\x01 \x01(\r\x12\r\n\x05index\x18\x02 \x01(\r\x12\"\n\nneighbours\x18\x03 \x03(\x0b\x32\x0e.fedge.v1.Peer\"F\n\x0e\x45ncryptedShare\x12\x0e\n\x06sender\x18\x01 \x01(\r\x12\x10\n\x08receiver\x18\x02 \x01(\r\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"s\n\x10ShareKeysRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\x12(\n\x06shares\x18\x04 \x03(\x0b\x32\x18.fedge.v1.EncryptedShare\"U\n\x11ShareKeysResponse\x12\x16\n\x0eretry_after_ms\x18\x01 \x01(\r\x12(\n\x06shares\x18\x02 \x03(\x0b\x32\x18.fedge.v1.EncryptedShare\"?\n\rRevealedShare\x12\r\n\x05owner\x18\x01 \x01(\r\x12\x10\n\x08mask_key\x18\x02 \x01(\x08\x12\r\n\x05share\x18\x03 \x01(\x0c\"o\n\rUnmaskRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\x12\'\n\x06shares\x18\x04 \x03(\x0b\x32\x17.fedge.v1.RevealedShare\"Z\n\x0eUnmaskResponse\x12\x16\n\x0eretry_after_ms\x18\x01 \x01(\r\x12\x0f\n\x07\x64ropped\x18\x02 \x03(\r\x12\x11\n\tsurvivors\x18\x03 \x03(\r\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08*f\n\x0cUpdateStatus\x12\x1d\n\x19UPDATE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16UPDATE_STATUS_ACCEPTED\x10\x01\x12\x1b\n\x17UPDATE_STATUS_DISCARDED\x10\x02\x32\xf1\x03\n\x0b\x43oordinator\x12;\n\x06\x45nroll\x12\x17.fedge.v1.EnrollRequest\x1a\x18.fedge.v1.EnrollResponse\x12>\n\x07\x43heckIn\x12\x18.fedge.v1.CheckInRequest\x1a\x19.fedge.v1.CheckInResponse\x12G\n\rDownloadModel\x12\x1e.fedge.v1.DownloadModelRequest\x1a\x14.fedge.v1.ModelChunk0\x01\x12G\n\x0cUploadUpdate\x12\x15.fedge.v1.UpdateChunk\x1a\x1e.fedge.v1.UploadUpdateResponse(\x01\x12P\n\rAdvertiseKeys\x12\x1e.fedge.v1.AdvertiseKeysRequest\x1a\x1f.fedge.v1.AdvertiseKeysResponse\x12\x44\n\tShareKeys\x12\x1a.fedge.v1.ShareKeysRequest\x1a\x1b.fedge.v1.ShareKeysResponse\x12;\n\x06Unmask\x12\x17.fedge.v1.UnmaskRequest\x1a\x18.fedge.v1.UnmaskResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fedge/shared/proto/coordinator.proto\x12\x08\x66\x65\x64ge.v1\"8\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"E\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x03 \x01(\t\"7\n\x0e\x45nrollResponse\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\ncredential\x18\x02 \x01(\t\"6\n\x0e\x43heckInRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\"o\n\x0f\x43heckInResponse\x12*\n\nassignment\x18\x01 \x01(\x0b\x32\x14.fedge.v1.AssignmentH\x00\x12%\n\x05retry\x18\x02 \x01(\x0b\x32\x14.fedge.v1.RetryAfterH\x00\x42\t\n\x07outcome\"F\n\nRetryAfter\x12\x16\n\x0eretry_after_ms\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08\x66inished\x18\x03 \x01(\x08\"\xa3\x02\n\nAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\x04\x12\r\n\x05round\x18\x03 \x01(\r\x12\x15\n\rmodel_version\x18\x04 \x01(\r\x12\x17\n\x0fmodel_spec_json\x18\x05 \x01(\t\x12%\n\x07tensors\x18\x06 \x03(\x0b\x32\x14.fedge.v1.TensorSpec\x12\x13\n\x0bmodel_bytes\x18\x07 \x01(\x04\x12$\n\x04plan\x18\x08 \x01(\x0b\x32\x16.fedge.v1.TrainingPlan\x12\x18\n\x10\x64\x65\x61\x64line_unix_ms\x18\t \x01(\x03\x12$\n\x06secagg\x18\n \x01(\x0b\x32\x14.fedge.v1.SecAggPlan\x12\x11\n\ttrainable\x18\x0b \x03(\t\"\xb5\x01\n\nSecAggPlan\x12\x12\n\nneighbours\x18\x01 \x01(\r\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\x0c\n\x04\x63lip\x18\x03 \x01(\x02\x12\x13\n\x0bmax_clients\x18\x04 \x01(\r\x12\x0f\n\x07\x64p_clip\x18\x05 \x01(\x02\x12\x17\n\x0f\x64p_noise_stddev\x18\x06 \x01(\x02\x12\x16\n\x0e\x64p_min_clients\x18\x07 \x01(\r\x12\x1b\n\x13\x64p_noise_multiplier\x18\x08 \x01(\x01\"x\n\x0cTrainingPlan\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\r\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\n\n\x02lr\x18\x03 \x01(\x02\x12\x11\n\toptimizer\x18\x04 \x01(\t\x12\x10\n\x08momentum\x18\x05 \x01(\x02\x12\x13\n\x0bproximal_mu\x18\x06 \x01(\x02\"M\n\x14\x44ownloadModelRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\"*\n\nModelChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"O\n\x0bUpdateChunk\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.fedge.v1.UpdateHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\xf9\x01\n\x0cUpdateHeader\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\x12\x14\n\x0cnum_examples\x18\x04 \x01(\x04\x12%\n\x07tensors\x18\x05 \x03(\x0b\x32\x14.fedge.v1.TensorSpec\x12\x34\n\x07metrics\x18\x06 \x03(\x0b\x32#.fedge.v1.UpdateHeader.MetricsEntry\x12\x0f\n\x07\x64\x65\x63line\x18\x07 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"O\n\x14UploadUpdateResponse\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.fedge.v1.UpdateStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x88\x01\n\x14\x41\x64vertiseKeysRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\x12\x16\n\x0e\x65ncryption_key\x18\x04 \x01(\x0c\x12\x10\n\x08mask_key\x18\x05 \x01(\x0c\x12\x0f\n\x07\x64\x65\x63line\x18\x06 \x01(\t\"?\n\x04Peer\x12\r\n\x05index\x18\x01 \x01(\r\x12\x16\n\x0e\x65ncryption_key\x18\x02 \x01(\x0c\x12\x10\n\x08mask_key\x18\x03 \x01(\x0c\"b\n\x15\x41\x64vertiseKeysResponse\x12\x16\n\x0eretry_after_ms\x18\x01 \x01(\r\x12\r\n\x05index\x18\x02 \x01(\r\x12\"\n\nneighbours\x18\x03 \x03(\x0b\x32\x0e.fedge.v1.Peer\"F\n\x0e\x45ncryptedShare\x12\x0e\n\x06sender\x18\x01 \x01(\r\x12\x10\n\x08receiver\x18\x02 \x01(\r\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"s\n\x10ShareKeysRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\x12(\n\x06shares\x18\x04 \x03(\x0b\x32\x18.fedge.v1.EncryptedShare\"U\n\x11ShareKeysResponse\x12\x16\n\x0eretry_after_ms\x18\x01 \x01(\r\x12(\n\x06shares\x18\x02 \x03(\x0b\x32\x18.fedge.v1.EncryptedShare\"?\n\rRevealedShare\x12\r\n\x05owner\x18\x01 \x01(\r\x12\x10\n\x08mask_key\x18\x02 \x01(\x08\x12\r\n\x05share\x18\x03 \x01(\x0c\"o\n\rUnmaskRequest\x12\x12\n\ncredential\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08round_id\x18\x03 \x01(\x04\x12\'\n\x06shares\x18\x04 \x03(\x0b\x32\x17.fedge.v1.RevealedShare\"Z\n\x0eUnmaskResponse\x12\x16\n\x0eretry_after_ms\x18\x01 \x01(\r\x12\x0f\n\x07\x64ropped\x18\x02 \x03(\r\x12\x11\n\tsurvivors\x18\x03 \x03(\r\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08*f\n\x0cUpdateStatus\x12\x1d\n\x19UPDATE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16UPDATE_STATUS_ACCEPTED\x10\x01\x12\x1b\n\x17UPDATE_STATUS_DISCARDED\x10\x02\x32\xf1\x03\n\x0b\x43oordinator\x12;\n\x06\x45nroll\x12\x17.fedge.v1.EnrollRequest\x1a\x18.fedge.v1.EnrollResponse\x12>\n\x07\x43heckIn\x12\x18.fedge.v1.CheckInRequest\x1a\x19.fedge.v1.CheckInResponse\x12G\n\rDownloadModel\x12\x1e.fedge.v1.DownloadModelRequest\x1a\x14.fedge.v1.ModelChunk0\x01\x12G\n\x0cUploadUpdate\x12\x15.fedge.v1.UpdateChunk\x1a\x1e.fedge.v1.UploadUpdateResponse(\x01\x12P\n\rAdvertiseKeys\x12\x1e.fedge.v1.AdvertiseKeysRequest\x1a\x1f.fedge.v1.AdvertiseKeysResponse\x12\x44\n\tShareKeys\x12\x1a.fedge.v1.ShareKeysRequest\x1a\x1b.fedge.v1.ShareKeysResponse\x12;\n\x06Unmask\x12\x17.fedge.v1.UnmaskRequest\x1a\x18.fedge.v1.UnmaskResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_UPDATEHEADER_METRICSENTRY']._loaded_options = None
   _globals['_UPDATEHEADER_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_UPDATESTATUS']._serialized_start=2447
-  _globals['_UPDATESTATUS']._serialized_end=2549
+  _globals['_UPDATESTATUS']._serialized_start=2464
+  _globals['_UPDATESTATUS']._serialized_end=2566
   _globals['_TENSORSPEC']._serialized_start=50
   _globals['_TENSORSPEC']._serialized_end=106
   _globals['_ENROLLREQUEST']._serialized_start=108
@@ -60,29 +60,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATECHUNK']._serialized_start=1200
   _globals['_UPDATECHUNK']._serialized_end=1279
   _globals['_UPDATEHEADER']._serialized_start=1282
-  _globals['_UPDATEHEADER']._serialized_end=1514
-  _globals['_UPDATEHEADER_METRICSENTRY']._serialized_start=1468
-  _globals['_UPDATEHEADER_METRICSENTRY']._serialized_end=1514
-  _globals['_UPLOADUPDATERESPONSE']._serialized_start=1516
-  _globals['_UPLOADUPDATERESPONSE']._serialized_end=1595
-  _globals['_ADVERTISEKEYSREQUEST']._serialized_start=1598
-  _globals['_ADVERTISEKEYSREQUEST']._serialized_end=1734
-  _globals['_PEER']._serialized_start=1736
-  _globals['_PEER']._serialized_end=1799
-  _globals['_ADVERTISEKEYSRESPONSE']._serialized_start=1801
-  _globals['_ADVERTISEKEYSRESPONSE']._serialized_end=1899
-  _globals['_ENCRYPTEDSHARE']._serialized_start=1901
-  _globals['_ENCRYPTEDSHARE']._serialized_end=1971
-  _globals['_SHAREKEYSREQUEST']._serialized_start=1973
-  _globals['_SHAREKEYSREQUEST']._serialized_end=2088
-  _globals['_SHAREKEYSRESPONSE']._serialized_start=2090
-  _globals['_SHAREKEYSRESPONSE']._serialized_end=2175
-  _globals['_REVEALEDSHARE']._serialized_start=2177
-  _globals['_REVEALEDSHARE']._serialized_end=2240
-  _globals['_UNMASKREQUEST']._serialized_start=2242
-  _globals['_UNMASKREQUEST']._serialized_end=2353
-  _globals['_UNMASKRESPONSE']._serialized_start=2355
-  _globals['_UNMASKRESPONSE']._serialized_end=2445
-  _globals['_COORDINATOR']._serialized_start=2552
-  _globals['_COORDINATOR']._serialized_end=3049
+  _globals['_UPDATEHEADER']._serialized_end=1531
+  _globals['_UPDATEHEADER_METRICSENTRY']._serialized_start=1485
+  _globals['_UPDATEHEADER_METRICSENTRY']._serialized_end=1531
+  _globals['_UPLOADUPDATERESPONSE']._serialized_start=1533
+  _globals['_UPLOADUPDATERESPONSE']._serialized_end=1612
+  _globals['_ADVERTISEKEYSREQUEST']._serialized_start=1615
+  _globals['_ADVERTISEKEYSREQUEST']._serialized_end=1751
+  _globals['_PEER']._serialized_start=1753
+  _globals['_PEER']._serialized_end=1816
+  _globals['_ADVERTISEKEYSRESPONSE']._serialized_start=1818
+  _globals['_ADVERTISEKEYSRESPONSE']._serialized_end=1916
+  _globals['_ENCRYPTEDSHARE']._serialized_start=1918
+  _globals['_ENCRYPTEDSHARE']._serialized_end=1988
+  _globals['_SHAREKEYSREQUEST']._serialized_start=1990
+  _globals['_SHAREKEYSREQUEST']._serialized_end=2105
+  _globals['_SHAREKEYSRESPONSE']._serialized_start=2107
+  _globals['_SHAREKEYSRESPONSE']._serialized_end=2192
+  _globals['_REVEALEDSHARE']._serialized_start=2194
+  _globals['_REVEALEDSHARE']._serialized_end=2257
+  _globals['_UNMASKREQUEST']._serialized_start=2259
+  _globals['_UNMASKREQUEST']._serialized_end=2370
+  _globals['_UNMASKRESPONSE']._serialized_start=2372
+  _globals['_UNMASKRESPONSE']._serialized_end=2462
+  _globals['_COORDINATOR']._serialized_start=2569
+  _globals['_COORDINATOR']._serialized_end=3066
 # @@protoc_insertion_point(module_scope)

@@ -159,7 +159,7 @@ class UpdateChunk(_message.Message):
     def __init__(self, header: _Optional[_Union[UpdateHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class UpdateHeader(_message.Message):
-    __slots__ = ("credential", "task_id", "round_id", "num_examples", "tensors", "metrics")
+    __slots__ = ("credential", "task_id", "round_id", "num_examples", "tensors", "metrics", "decline")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -173,13 +173,15 @@ class UpdateHeader(_message.Message):
     NUM_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     TENSORS_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    DECLINE_FIELD_NUMBER: _ClassVar[int]
     credential: str
     task_id: str
     round_id: int
     num_examples: int
     tensors: _containers.RepeatedCompositeFieldContainer[TensorSpec]
     metrics: _containers.ScalarMap[str, float]
-    def __init__(self, credential: _Optional[str] = ..., task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., num_examples: _Optional[int] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    decline: str
+    def __init__(self, credential: _Optional[str] = ..., task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., num_examples: _Optional[int] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., decline: _Optional[str] = ...) -> None: ...
 
 class UploadUpdateResponse(_message.Message):
     __slots__ = ("status", "message")

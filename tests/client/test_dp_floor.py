@@ -17,6 +17,7 @@ import pytest
 from fedge.client import secagg as client_secagg
 from fedge.client.agent import Agent
 from fedge.client.secagg import (
+    NO_FLOOR,
     PlanRefused,
     PrivacyFloor,
     SecAggSession,
@@ -211,6 +212,11 @@ class ScriptedTransport:
         self.calls.append("advertise_keys")
         return pb.AdvertiseKeysResponse(retry_after_ms=100)
 
+    def upload_update(self, header, parts):
+        assert header.decline and not header.tensors and not b"".join(parts)
+        self.calls.append(f"decline upload: {header.decline}")
+        return pb.UploadUpdateResponse(status=pb.UPDATE_STATUS_DISCARDED, message="declined")
+
 
 def test_the_agent_declines_a_refused_round_with_no_key_and_takes_the_next(caplog):
     low = noisy_plan()
@@ -238,7 +244,8 @@ def test_a_device_that_requires_noise_sits_out_a_round_in_the_clear():
     agent = Agent(transport, "credential", trainer=None, seed=0, floor=PrivacyFloor(Z))
     refused, again = agent.attempt(), agent.attempt()
     assert "not securely aggregated" in refused.reason and "waiting for the next round" in again.reason
-    assert transport.calls == ["check_in", "check_in"]  # nothing trained, nothing uploaded
+    assert transport.calls[::2] == ["check_in", "check_in"] and len(transport.calls) == 3  # nothing trained
+    assert transport.calls[1].startswith("decline upload: round 4 of task 't' refused")  # nor uploaded
 
 
 # -- end to end ----------------------------------------------------------------------------------
@@ -298,6 +305,31 @@ def test_a_device_that_declines_does_not_hold_up_the_others(tmp_path):
         assert rounds.version == 1 and rounds.last_metrics["clients"] == 3
         assert clock.skipped < rounds.task.secagg_timeout_s  # the key exchange did not wait for the fourth
         assert "decline" in calls
+        status = coordinator.store.query("SELECT status FROM participants WHERE round_id = 1")
+        assert sorted(r["status"] for r in status) == ["declined", "reported", "reported", "reported"]
+    finally:
+        coordinator.close()
+
+
+def test_a_device_that_declines_a_round_in_the_clear_does_not_hold_it_up(tmp_path):
+    task = TaskConfig(
+        name=TASK, model="mlp", input_shape=(8,), labels=("a", "b", "c"), rounds=1, clients_per_round=4,
+        min_clients=3, over_selection=1.0, train_deadline_s=600.0,
+    )  # fmt: skip
+    clock = SimulatedClock()
+    coordinator = Coordinator([task], tmp_path / "coordinator", clock=clock)
+    tokens = coordinator.create_tokens(apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=4))
+    transport = InProcessTransport(coordinator)
+    floors = [PrivacyFloor(1.0), NO_FLOOR, NO_FLOOR, NO_FLOOR]  # the first requires noise: it refuses the round
+    agents = [
+        Agent(transport, Agent.enroll(transport, t), FixedTrainer(), seed=i, floor=floor)
+        for i, (t, floor) in enumerate(zip(tokens.tokens, floors, strict=True))
+    ]
+    rounds = coordinator.tasks[TASK]
+    try:
+        play_round(coordinator, agents, np.random.default_rng(0), clock)
+        assert rounds.version == 1 and rounds.last_metrics["clients"] == 3
+        assert clock.skipped < task.train_deadline_s  # the round did not wait for the fourth update
         status = coordinator.store.query("SELECT status FROM participants WHERE round_id = 1")
         assert sorted(r["status"] for r in status) == ["declined", "reported", "reported", "reported"]
     finally:

@@ -362,3 +362,26 @@ def test_revoking_a_selected_client_lets_its_round_commit_without_waiting(servic
     service.revoke(client_a)
     service.running.coordinator.tick()
     assert rounds.version == 1 and rounds.last_metrics["clients"] == 1
+
+
+# -- declines ----------------------------------------------------------------------------------
+def decline(credential: str, job: pb.Assignment) -> pb.UpdateChunk:
+    header = pb.UpdateHeader(credential=credential, task_id=job.task_id, round_id=job.round_id, decline="not for me")
+    return pb.UpdateChunk(header=header)
+
+
+def test_a_decline_that_carries_data_is_refused(service, joined, refused):
+    a, job, *_ = joined
+    code, details = refused(lambda: service.stub.UploadUpdate(iter([decline(a, job), pb.UpdateChunk(data=b"x")])))
+    assert code == INVALID and "an upload that declines carries no data" in details
+    assert service.upload(a, job).status == pb.UPDATE_STATUS_ACCEPTED  # it can still report
+
+
+def test_a_client_that_reported_cannot_decline_and_one_that_declined_is_not_awaited(service, joined, refused):
+    a, job_a, b, job_b = joined
+    assert service.upload(a, job_a).status == pb.UPDATE_STATUS_ACCEPTED
+    code, details = refused(lambda: service.stub.UploadUpdate(iter([decline(a, job_a)])))
+    assert code == INVALID and "took part already; it cannot decline" in details
+    reply = service.stub.UploadUpdate(iter([decline(b, job_b), pb.UpdateChunk(data=b"")]))
+    assert reply.status == pb.UPDATE_STATUS_DISCARDED and "declined" in reply.message
+    assert service.running.coordinator.tasks["t"].version == 1  # committed with a's update, at once

@@ -95,7 +95,7 @@ def test_a_decline_counts_the_client_out_and_the_stage_closes_without_it(tmp_pat
         assert time.monotonic() - started < 5
         assert [len(r.neighbours) for r in [reply] + [replies[0] for _, replies in held]] == [2, 2, 2]
         assert coordinator.tasks["t"].live.phase == "share"
-        with pytest.raises(InvalidUpdate, match="advertised keys already; it cannot decline"):
+        with pytest.raises(InvalidUpdate, match="took part already; it cannot decline"):
             coordinator.advertise_keys(
                 pb.AdvertiseKeysRequest(credential=first.credential, task_id="t", round_id=first.round_id, decline="x")
             )
