@@ -66,6 +66,7 @@ RETRY_MAX_MS = 30_000  # ... nor later
 RETRY_SELECTING_MS = 1000  # ... nor, while the cohort still forms, later than this (then times the share)
 RETRY_IDLE_MS = 2000  # nothing to do
 STAGE_POLL_MS = 100  # a secure-aggregation stage is still open
+STAGE_WAIT_MAX_MS = 1000  # ... and, paced by the round's inputs, at most this long
 MAX_EXAMPLES = 2**31 - 1  # a client's claimed num_examples; also keeps sums within the store's integers
 MAX_METRICS = 16  # metrics one update may carry (train_loss, train_accuracy, ...)
 
@@ -696,14 +697,14 @@ class TaskRounds:
     def _until_unmask(self, live: LiveRound) -> int:
         """Milliseconds until a client that asks to unmask should ask again: while masked inputs
         still come, about when the last is due at this round's pace (a little before, so no one
-        is late), at most RETRY_SELECTING_MS; else, or with no pace yet, STAGE_POLL_MS."""
+        is late), at most STAGE_WAIT_MAX_MS; else, or with no pace yet, STAGE_POLL_MS."""
         s = live.secagg
         missing = len(s.sharers) - len(s.inputs) if s is not None and s.stage == "collect" else 0
         if not missing or len(live.pace) < 2:
             return STAGE_POLL_MS
         each = (self.clock() - live.pace[0]) / (len(live.pace) - 1)
         wait_ms = missing * each * 1000 * self.jitter.uniform(*RETRY_SHARE)
-        return int(min(max(wait_ms, STAGE_POLL_MS), RETRY_SELECTING_MS))
+        return int(min(max(wait_ms, STAGE_POLL_MS), STAGE_WAIT_MAX_MS))
 
 
 def _unflatten(flat: np.ndarray, like: Weights) -> Weights:

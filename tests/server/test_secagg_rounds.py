@@ -342,6 +342,6 @@ def test_a_client_asking_to_unmask_early_comes_back_about_when_the_last_input_is
     # 4 inputs to come, one every (1000 − 999.8) / 3 s: 267 ms, of which a client waits 50–80 %
     assert all(133 <= w <= 214 for w in waits) and len(set(waits)) > 1
     now[0] = 1030.0  # no input for half a minute: the pace says they are far off
-    assert task._until_unmask(live) == rounds.RETRY_SELECTING_MS  # never longer than a second
+    assert task._until_unmask(live) == rounds.STAGE_WAIT_MAX_MS  # never longer than a second
     live.secagg.stage = "unmask"
     assert task._until_unmask(live) == rounds.STAGE_POLL_MS
