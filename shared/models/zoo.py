@@ -6,7 +6,8 @@ Python engine, the TF.js trainer and the ONNX exporter build the very same netwo
 - ``mlp``             flatten → dense 64 → dense 64 → logits; any input.
 - ``har-cnn1d``       two conv1d blocks over (window, channels) sensor windows → dense → logits.
 - ``digits-cnn``      the TF.js digits tutorial: conv 5×5×8 → pool 2 → conv 5×5×16 → pool 2 → dense.
-- ``squeezenet-mini`` SqueezeNet (Iandola et al. 2016) fire modules sized for 28×28 / 32×32 images.
+- ``squeezenet-mini`` SqueezeNet (Iandola et al. 2016) fire modules sized for 28×28 / 32×32 images,
+                      each convolution group-normalised (Wu & He 2018).
 """
 
 from __future__ import annotations
@@ -62,9 +63,16 @@ def digits_cnn(input_shape: Shape, num_classes: int) -> Spec:
     )
 
 
-# SqueezeNet has no normalisation: with Glorot kernels its ReLU stack shrinks the signal until
-# the logits barely move, and SGD sits at chance for hundreds of steps (federated: many rounds).
-RELU = {"activation": "relu", "kernel_initializer": "he_uniform"}
+# Each convolution feeds a group norm that applies the ReLU. Without normalisation SqueezeNet
+# trains slowly, and FedAvg's few sequential steps per round left it 10 points behind the
+# pooled model (0.79 vs 0.90 on Fashion-MNIST); BatchNorm's statistics would differ per device.
+LINEAR = {"kernel_initializer": "he_uniform", "use_bias": False}  # the norm's offset is the bias
+
+
+def norm(name: str, source: str, channels: int) -> dict[str, Any]:
+    """Group norm + ReLU after ``source``: 8 groups, or groups of 4 channels below 32 channels."""
+    groups = min(8, channels // 4)
+    return {"type": "groupnorm", "name": name, "inputs": [source], "groups": groups, "activation": "relu"}
 
 
 def fire(name: str, source: str, squeeze: int, expand: int) -> list[dict[str, Any]]:
@@ -76,32 +84,35 @@ def fire(name: str, source: str, squeeze: int, expand: int) -> list[dict[str, An
             "inputs": [source],
             "filters": squeeze,
             "kernel_size": 1,
-            **RELU,
+            **LINEAR,
         },
+        norm(f"{name}_squeeze_norm", f"{name}_squeeze", squeeze),
         {
             "type": "conv2d",
             "name": f"{name}_expand1",
-            "inputs": [f"{name}_squeeze"],
+            "inputs": [f"{name}_squeeze_norm"],
             "filters": expand,
             "kernel_size": 1,
-            **RELU,
+            **LINEAR,
         },
         {
             "type": "conv2d",
             "name": f"{name}_expand3",
-            "inputs": [f"{name}_squeeze"],
+            "inputs": [f"{name}_squeeze_norm"],
             "filters": expand,
             "kernel_size": 3,
             "padding": "same",
-            **RELU,
+            **LINEAR,
         },
-        {"type": "concat", "name": name, "inputs": [f"{name}_expand1", f"{name}_expand3"]},
+        {"type": "concat", "name": f"{name}_concat", "inputs": [f"{name}_expand1", f"{name}_expand3"]},
+        norm(name, f"{name}_concat", 2 * expand),
     ]
 
 
 def squeezenet_mini(input_shape: Shape, num_classes: int) -> Spec:
     layers: list[dict[str, Any]] = [
-        {"type": "conv2d", "name": "conv1", "filters": 32, "kernel_size": 3, "padding": "same", **RELU},
+        {"type": "conv2d", "name": "conv1", "filters": 32, "kernel_size": 3, "padding": "same", **LINEAR},
+        norm("conv1_norm", "conv1", 32),
         {"type": "maxpool2d", "name": "pool1", "pool_size": 2},
         *fire("fire2", "pool1", 16, 32),
         *fire("fire3", "fire2", 16, 32),

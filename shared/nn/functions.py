@@ -3,6 +3,8 @@
 Primitives: add, mul, neg, sub, div, pow, exp, log, sum, sum_to, broadcast_to, reshape,
 transpose, matmul, get_item, relu, im2col/col2im, max_pool, concat, softmax_cross_entropy.
 
+Fused: group_norm (its backward is closed-form; the statistics are constants to any higher order).
+
 Composed: linear, conv, global_avg_pool, mean, softmax, dropout, accuracy.
 All spatial ops are channels-last: (N, W, C) or (N, H, W, C), kernels (kw, C, O) or
 (kh, kw, C, O) — the layout of TF.js, so weights move between trainers untouched.
@@ -525,6 +527,45 @@ def global_avg_pool(x: Any) -> Variable:
     """Mean over every spatial axis: (N, *S, C) -> (N, C)."""
     x = as_variable(x)
     return mean(x, axis=tuple(range(1, x.ndim - 1)))
+
+
+class GroupNorm(Function):
+    """(N, *S, C) normalised to zero mean, unit variance over each group of C // G channels.
+
+    Fused because the composed form walks the activation a dozen times; FedAvg on label-skewed
+    clients needs a batch-independent normalisation (batch statistics differ per device).
+    """
+
+    def __init__(self, groups: int, eps: float) -> None:
+        self.groups, self.eps = groups, eps
+
+    def _grouped(self, x: Array) -> Array:
+        return x.reshape(x.shape[0], -1, self.groups, x.shape[-1] // self.groups)
+
+    def forward(self, x: Array) -> Array:
+        g = self._grouped(x)
+        centred = g - _group_mean(g)
+        self.inv = (1.0 / np.sqrt(_group_mean(centred * centred) + self.eps)).astype(x.dtype)
+        self.xhat = centred * self.inv
+        return self.xhat.reshape(x.shape)
+
+    def backward(self, gy: Variable) -> Variable:
+        g = reshape(gy, self.xhat.shape)
+        gx = (g - _group_mean(g) - self.xhat * _group_mean(g * self.xhat)) * self.inv
+        return reshape(gx, gy.shape)
+
+
+def _group_mean(g: Any) -> Any:
+    """Mean over (N, S, G, c)'s axes 1 and 3, kept: the long spatial axis first (a contiguous
+    sum of rows; numpy's two-axis reduce walks the short channel runs one at a time)."""
+    count = g.shape[1] * g.shape[3]
+    if isinstance(g, Variable):
+        return sum(sum(g, axis=1, keepdims=True), axis=3, keepdims=True) * (1.0 / count)
+    return g.sum(axis=1, keepdims=True).sum(axis=3, keepdims=True) * (1.0 / count)
+
+
+def group_norm(x: Any, groups: int, eps: float = 1e-5) -> Variable:
+    return GroupNorm(groups, eps)(x)
 
 
 # -- operators on Variable ----------------------------------------------------------------

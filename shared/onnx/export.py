@@ -15,6 +15,8 @@ and back where the engine's order matters; each move is one Transpose, made once
     globalavgpool  GlobalAveragePool + Flatten, channels-first
     flatten        Flatten, channels-last                   the engine's C order of (N, ..., C)
     concat         Concat on the channels axis of whichever layout its first input has
+    groupnorm      Reshape (N, G, -1) + InstanceNormalization + Reshape, then Mul/Add per channel
+                   [+ Relu], channels-first (ONNX's GroupNormalization changed meaning in opset 21)
     relu           Relu;  dropout: nothing (the identity at inference)
 
 Initializers carry the engine's parameter names (``conv1/kernel``); conv kernels are stored in
@@ -224,6 +226,29 @@ def _concat(graph: Graph, layer: Layer, inputs: list[Tensor]) -> Tensor:
     return Tensor(y, shape, first)
 
 
+def _group_norm(graph: Graph, layer: Layer, inputs: list[Tensor]) -> Tensor:
+    x = graph.layout(inputs[0], channels_first=True)
+    groups, channels, name = int(layer.config["groups"]), x.shape[-1], layer.name
+    per_channel = (channels,) + (1,) * (len(x.shape) - 1)  # broadcasts over (N, C, *S)
+    grouped = graph.node("Reshape", [x.name, _shape(graph, f"{name}/groups", [0, groups, -1])], f"{name}/grouped")
+    ones, zeros = np.ones(groups, np.float32), np.zeros(groups, np.float32)
+    unit = [graph.initializer(f"{name}/unit_scale", ones), graph.initializer(f"{name}/unit_offset", zeros)]
+    normal = graph.node(
+        "InstanceNormalization", [grouped, *unit], f"{name}/normalised", epsilon=float(layer.config["epsilon"])
+    )
+    back = [0, channels, *x.shape[:-1]]
+    y = graph.node("Reshape", [normal, _shape(graph, f"{name}/channels", back)], f"{name}/ungrouped")
+    gamma = graph.initializer(f"{name}/gamma", graph.weights[f"{name}/gamma"].reshape(per_channel))
+    beta = graph.initializer(f"{name}/beta", graph.weights[f"{name}/beta"].reshape(per_channel))
+    y = graph.node("Add", [graph.node("Mul", [y, gamma], f"{name}/scaled"), beta], _pre_activation(layer, "add"))
+    return _activate(graph, layer, Tensor(y, x.shape, channels_first=True))
+
+
+def _shape(graph: Graph, name: str, dims: list[int]) -> str:
+    graph.initializers.append(numpy_helper.from_array(np.array(dims, np.int64), name))
+    return name
+
+
 def _relu(graph: Graph, layer: Layer, inputs: list[Tensor]) -> Tensor:
     (x,) = inputs
     return Tensor(graph.node("Relu", [x.name], layer.name), x.shape, x.channels_first)
@@ -242,6 +267,7 @@ LAYERS: dict[str, Callable[[Graph, Layer, list[Tensor]], Tensor]] = {
     "globalavgpool": _global_avg_pool,
     "flatten": _flatten,
     "concat": _concat,
+    "groupnorm": _group_norm,
     "relu": _relu,
     "dropout": _dropout,
 }

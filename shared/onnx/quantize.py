@@ -5,8 +5,11 @@ Which tool, per model:
     no Conv (dense models)       quantize_dynamic: MatMul weights int8; activations quantised per
                                  batch at run time, so no calibration data is needed or used
     Conv, calibration samples    quantize_static, QDQ: Conv/MatMul weights int8 per output
-                                 channel, activations uint8 with ranges calibrated (MinMax) on the
-                                 samples; ONNX Runtime fuses the pairs into QLinearConv
+                                 channel, their input activations uint8 with ranges calibrated
+                                 (MinMax) on the samples; ONNX Runtime fuses the pairs into
+                                 QLinearConv. Only Conv and MatMul: a group norm's statistics and
+                                 per-channel scale stay in float (quantising them too was larger
+                                 and less accurate)
     Conv, no samples             quantize_dynamic (ConvInteger): data-free, as small as static,
                                  but several times slower than fp32 on CPU; pass samples if you can
 
@@ -68,6 +71,7 @@ def quantize_int8(model: onnx.ModelProto, calibration: np.ndarray | None = None)
                 per_channel=True,
                 reduce_range=True,
                 calibrate_method=CalibrationMethod.MinMax,
+                op_types_to_quantize=["Conv", "MatMul"],
             )
             method = f"static QDQ, uint8 activations calibrated on {len(samples)} samples, int8 weights per channel"
         else:

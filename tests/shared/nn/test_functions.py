@@ -140,6 +140,34 @@ def test_concat(gradcheck):
     gradcheck(lambda a, b: F.concat([a, b]), (2, 3, 2), (2, 3, 4), reference=lambda a, b: np.concatenate([a, b], -1))
 
 
+def naive_group_norm(x: np.ndarray, groups: int, eps: float = 1e-5) -> np.ndarray:
+    out = np.empty_like(x)
+    per = x.shape[-1] // groups
+    for n in range(x.shape[0]):
+        for g in range(groups):
+            part = x[n, ..., g * per : (g + 1) * per]
+            out[n, ..., g * per : (g + 1) * per] = (part - part.mean()) / np.sqrt(part.var() + eps)
+    return out
+
+
+def test_group_norm_2d(gradcheck):
+    gradcheck(lambda x: F.group_norm(x, 2), (2, 3, 2, 4), reference=lambda x: naive_group_norm(x, 2))
+
+
+def test_group_norm_1d_one_channel_per_group(gradcheck):
+    gradcheck(lambda x: F.group_norm(x, 3), (2, 5, 3), reference=lambda x: naive_group_norm(x, 3))
+
+
+def test_group_norm_statistics_are_per_sample_and_per_group():
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 6)).astype(np.float32)
+    x[1] *= 50.0  # another sample's scale changes nothing here: no batch statistics
+    x[0, ..., :3] += 7.0  # nor does another group's offset
+    y = F.group_norm(Variable(x), 2).data
+    assert np.allclose(y[0], naive_group_norm(x[:1], 2)[0], atol=1e-5)
+    assert np.allclose(y.reshape(2, -1, 2, 3).mean(axis=(1, 3)), 0.0, atol=1e-5)
+    assert np.allclose(y.reshape(2, -1, 2, 3).var(axis=(1, 3)), 1.0, atol=1e-3)
+
+
 def test_conv1d_valid(gradcheck):
     gradcheck(F.conv, (2, 7, 3), (3, 3, 4), reference=naive_conv)
 

@@ -36,16 +36,25 @@ def test_kernels_are_channels_last_hwio():
     assert shapes == [(5, 5, 1, 8), (8,), (5, 5, 8, 16), (16,), (256, 10), (10,)]  # 4*4*16 = 256
 
 
-def test_fire_module_concatenates_both_expands():
+def test_fire_module_concatenates_both_expands_then_normalises():
     model = Model(model_spec("squeezenet-mini", (28, 28, 1), 10))
     names = model.parameter_names
-    assert names.index("fire2_expand1/kernel") < names.index("fire2_expand3/kernel")
-    assert dict(zip(names, (w.shape for w in model.get_weights()), strict=True))["fire3_squeeze/kernel"] == (
-        1,
-        1,
-        64,
-        16,
-    )
+    assert names.index("fire2_expand1/kernel") < names.index("fire2_expand3/kernel") < names.index("fire2/gamma")
+    shapes = dict(zip(names, (w.shape for w in model.get_weights()), strict=True))
+    assert shapes["fire3_squeeze/kernel"] == (1, 1, 64, 16)
+    assert shapes["fire2/gamma"] == shapes["fire2/beta"] == (64,)
+    assert "fire2_expand1/bias" not in shapes  # the norm's offset is the bias
+
+
+def test_group_norm_layer_scales_and_shifts_per_channel_then_activates():
+    spec = {"name": "g", "input_shape": [3, 4], "layers": [{"type": "groupnorm", "groups": 2, "activation": "relu"}]}
+    model = Model(spec)
+    gamma, beta = np.array([1, 2, 3, 4], np.float32), np.array([0, -5, 1, 0], np.float32)
+    model.set_weights([gamma, beta])
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    normal = F.group_norm(Variable(x), 2).data
+    assert np.allclose(model(x).data, np.maximum(normal * gamma + beta, 0), atol=1e-6)
+    assert (model(x).data[..., 1] == 0).all()  # beta -5 on unit-variance values, then ReLU
 
 
 def test_same_seed_builds_identical_weights_and_another_seed_does_not():
@@ -97,6 +106,9 @@ def test_wrong_input_shape_is_refused():
         ([{"type": "relu", "name": "a"}, {"type": "relu", "name": "a"}], "already used"),
         ([{"type": "dense", "units": 2, "kernel": "big"}], "unknown option"),
         ([{"type": "conv1d", "filters": 2, "kernel_size": 3, "kernel_initializer": "ones"}], "kernel_initializer"),
+        ([{"type": "groupnorm", "groups": 3}], "expected groups dividing the channels"),
+        ([{"type": "flatten"}, {"type": "groupnorm", "groups": 1}], "of a spatial input"),
+        ([{"type": "groupnorm", "groups": 2, "epsilon": 0}], "expected epsilon > 0"),
     ],
 )
 def test_bad_specs_are_refused_with_the_rule(layers, message):

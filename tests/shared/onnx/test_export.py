@@ -48,6 +48,17 @@ SPATIAL_OUTPUT = {
     ],
 }
 
+SEQUENCE_NORMS = {
+    "name": "sequence-norms",
+    "input_shape": [10, 6],
+    "layers": [  # a group norm on the channels-last input, one after a conv, and one per-pixel output
+        {"type": "groupnorm", "name": "input_norm", "groups": 3},
+        {"type": "conv1d", "name": "conv", "filters": 4, "kernel_size": 3, "use_bias": False},
+        {"type": "groupnorm", "name": "conv_norm", "groups": 2, "activation": "relu", "epsilon": 0.01},
+        {"type": "groupnorm", "name": "head", "groups": 1},
+    ],
+}
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -68,7 +79,9 @@ def test_every_zoo_model_gives_the_engine_s_logits_and_probabilities(zoo_model, 
     assert_matches_engine(zoo_model, x, engine, onnx_runtime)
 
 
-@pytest.mark.parametrize("spec", [SAME_STRIDE_2, SEQUENCE_BRANCHES, SPATIAL_OUTPUT], ids=lambda s: s["name"])
+@pytest.mark.parametrize(
+    "spec", [SAME_STRIDE_2, SEQUENCE_BRANCHES, SPATIAL_OUTPUT, SEQUENCE_NORMS], ids=lambda s: s["name"]
+)
 @pytest.mark.parametrize("batch", [1, 7])
 def test_tf_padding_strides_and_branches_give_the_engine_s_outputs(spec, batch, build, engine, onnx_runtime):
     model = build(spec, seed=3)

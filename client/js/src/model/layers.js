@@ -105,6 +105,61 @@ function globalAvgPool(layer, [shape]) {
   throw new SpecError(`layer '${layer.name}' (globalavgpool): expected 1 or 2 spatial axes, got shape [${shape}]`);
 }
 
+/**
+ * Group normalisation over channels-last input (the engine's GroupNorm layer): each group of
+ * C / G channels to zero mean and unit variance per sample, then a per-channel scale and offset
+ * (gamma, beta: the parameters' order) and the activation.
+ */
+class GroupNorm extends tf.layers.Layer {
+  static className = "FedgeGroupNorm";
+
+  constructor({ name, groups, epsilon, activation }) {
+    super({ name });
+    Object.assign(this, { groups, epsilon, relu: activation === "relu" });
+  }
+
+  build(inputShape) {
+    const channels = inputShape.at(-1);
+    this.gamma = this.addWeight("gamma", [channels], "float32", tf.initializers.ones());
+    this.beta = this.addWeight("beta", [channels], "float32", tf.initializers.zeros());
+    this.built = true;
+  }
+
+  computeOutputShape(inputShape) {
+    return inputShape;
+  }
+
+  call(inputs) {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const channels = x.shape.at(-1);
+      const grouped = x.reshape([x.shape[0], -1, this.groups, channels / this.groups]);
+      const { mean, variance } = tf.moments(grouped, [1, 3], true);
+      const normal = grouped.sub(mean).mul(tf.rsqrt(variance.add(this.epsilon))).reshape(x.shape);
+      const y = normal.mul(this.gamma.read()).add(this.beta.read());
+      return this.relu ? tf.relu(y) : y;
+    });
+  }
+
+  getConfig() {
+    return { ...super.getConfig(), groups: this.groups, epsilon: this.epsilon, activation: this.relu ? "relu" : "linear" };
+  }
+}
+tf.serialization.registerClass(GroupNorm);
+
+function groupNorm(layer, [shape]) {
+  const { groups, epsilon } = layer.config;
+  if (shape.length < 2 || !Number.isInteger(groups) || groups < 1 || shape.at(-1) % groups) {
+    throw new SpecError(
+      `layer '${layer.name}' (groupnorm): expected groups dividing the channels of a spatial input, ` +
+        `got groups=${JSON.stringify(groups)} for shape [${shape}]`,
+    );
+  }
+  if (!(Number(epsilon) > 0))
+    throw new SpecError(`layer '${layer.name}' (groupnorm): expected epsilon > 0, got ${epsilon}`);
+  return new GroupNorm({ name: layer.name, groups, epsilon: Number(epsilon), activation: activation(layer) });
+}
+
 function dropout(layer) {
   const rate = Number(layer.config.rate);
   if (!(rate >= 0 && rate < 1))
@@ -129,6 +184,7 @@ const BUILDERS = {
   maxpool1d: (layer, shapes) => maxPool(layer, shapes, 1),
   maxpool2d: (layer, shapes) => maxPool(layer, shapes, 2),
   globalavgpool: globalAvgPool,
+  groupnorm: groupNorm,
   relu: (layer) => tf.layers.reLU({ name: layer.name }),
   dropout,
   flatten: (layer) => tf.layers.flatten({ name: layer.name }),

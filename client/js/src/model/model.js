@@ -9,8 +9,6 @@ import * as tf from "@tensorflow/tfjs";
 import { makeLayer } from "./layers.js";
 import { LAYER_KINDS, SpecError, readSpec } from "./spec.js";
 
-const PARAMETER_NAMES = ["kernel", "bias"];
-
 function describeShape(shape) {
   return `(${shape.join(", ")}${shape.length === 1 ? "," : ""})`;
 }
@@ -24,7 +22,7 @@ export class Model {
     this.inputShape = readInputShape(spec);
     const input = tf.input({ shape: this.inputShape });
     const outputs = { input };
-    this.owners = []; // the TF.js layers with parameters, in spec order
+    this.owners = []; // [TF.js layer, its parameters' names] for the layers with parameters, in spec order
     for (const layer of layers) {
       const sources = layer.sources.map((s) => outputs[s]);
       const tfLayer = makeLayer(
@@ -32,17 +30,15 @@ export class Model {
         sources.map((s) => s.shape.slice(1)),
       );
       outputs[layer.name] = tfLayer.apply(sources.length === 1 ? sources[0] : sources);
-      if (LAYER_KINDS[layer.kind].params) this.owners.push(tfLayer);
+      if (LAYER_KINDS[layer.kind].params) this.owners.push([tfLayer, LAYER_KINDS[layer.kind].params]);
     }
     this.tfModel = tf.model({
       inputs: input,
       outputs: outputs[layers.at(-1).name],
       name: this.name.replace(/[^\w.-]/g, "_"),
     });
-    this.variables = this.owners.flatMap((l) => l.trainableWeights.map((w) => w.read()));
-    this.parameterNames = this.owners.flatMap((l) =>
-      l.trainableWeights.map((_, i) => `${l.name}/${PARAMETER_NAMES[i]}`),
-    );
+    this.variables = this.owners.flatMap(([l]) => l.trainableWeights.map((w) => w.read()));
+    this.parameterNames = this.owners.flatMap(([l, names]) => l.trainableWeights.map((_, i) => `${l.name}/${names[i]}`));
     this.parameterShapes = this.variables.map((v) => v.shape.slice());
     this.outputShape = this.tfModel.outputs[0].shape.slice(1);
     this.trainOnly();

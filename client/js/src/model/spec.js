@@ -16,14 +16,17 @@ const KERNEL = { activation: "linear", use_bias: true, kernel_initializer: "glor
 const CONV = { filters: null, kernel_size: null, strides: 1, padding: "valid", ...KERNEL };
 const POOL = { pool_size: 2, strides: null, padding: "valid" };
 
-/** type -> {options: defaults, spatial: spatial dims, params: whether it has kernel/bias}. */
+const WEIGHTS = ["kernel", "bias"];
+
+/** type -> {options: defaults, spatial: spatial dims, params: its parameters' names, in order}. */
 export const LAYER_KINDS = Object.freeze({
-  dense: { options: { units: null, ...KERNEL }, params: true },
-  conv1d: { options: CONV, spatial: 1, params: true },
-  conv2d: { options: CONV, spatial: 2, params: true },
+  dense: { options: { units: null, ...KERNEL }, params: WEIGHTS },
+  conv1d: { options: CONV, spatial: 1, params: WEIGHTS },
+  conv2d: { options: CONV, spatial: 2, params: WEIGHTS },
   maxpool1d: { options: POOL, spatial: 1 },
   maxpool2d: { options: POOL, spatial: 2 },
   globalavgpool: { options: {} },
+  groupnorm: { options: { groups: 8, epsilon: 1e-5, activation: "linear" }, params: ["gamma", "beta"] },
   relu: { options: {} },
   dropout: { options: { rate: 0.5 } },
   flatten: { options: {} },

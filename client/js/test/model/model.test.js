@@ -10,15 +10,44 @@ const spec = (layers, input_shape = [8, 3]) => ({ name: "t", input_shape, layers
 
 before(async () => selectBackend({ order: ["cpu"] }));
 
-test("model: a squeezenet fire module is a DAG joined on channels", () => {
+test("model: a squeezenet fire module is a DAG joined on channels, then group-normalised", () => {
   const model = new Model(engineVector("squeezenet-mini").spec);
   assert.deepEqual(model.outputShape, [5]);
-  const concat = model.tfModel.getLayer("fire2");
+  const concat = model.tfModel.getLayer("fire2_concat");
   assert.deepEqual(
     concat.inboundNodes[0].inboundLayers.map((l) => l.name),
     ["fire2_expand1", "fire2_expand3"],
   );
   assert.deepEqual(model.tfModel.getLayer("fire2").outputShape, [null, 6, 6, 64]);
+  assert.deepEqual(model.parameterNames.slice(0, 3), ["conv1/kernel", "conv1_norm/gamma", "conv1_norm/beta"]);
+  model.dispose();
+});
+
+test("model: a group norm normalises each group of channels per sample, then scales and shifts", async () => {
+  const spec = {
+    name: "norm",
+    input_shape: [3, 4],
+    layers: [{ type: "groupnorm", name: "norm", groups: 2 }, { type: "flatten" }],
+  };
+  const model = new Model(spec);
+  const gamma = Float32Array.from([1, 2, 3, 4]);
+  const beta = Float32Array.from([0, 0, 1, 1]);
+  model.setWeights([gamma, beta]);
+  const x = tf.tensor3d([[[1, 2, 5, 6], [3, 4, 7, 8], [5, 6, 9, 20]]]);
+  const y = (await model.apply(x).data()).slice();
+  // group 0 is channels 0-1 over 3 positions: values 1..6, mean 3.5, variance 35/12
+  const sd = Math.sqrt(35 / 12 + 1e-5);
+  assert.ok(Math.abs(y[0] - (1 - 3.5) / sd) < 1e-5);
+  assert.ok(Math.abs(y[1] - (2 * (2 - 3.5)) / sd) < 1e-5);
+  // group 1 (channels 2-3) has its own statistics: the outlier 20 moves only it
+  const g1 = [5, 6, 7, 8, 9, 20];
+  const mean = g1.reduce((a, b) => a + b) / 6;
+  const variance = g1.reduce((a, b) => a + (b - mean) ** 2, 0) / 6;
+  assert.ok(Math.abs(y[11] - (4 * (20 - mean)) / Math.sqrt(variance + 1e-5) - 1) < 1e-4);
+  assert.throws(
+    () => new Model({ ...spec, layers: [{ type: "groupnorm", name: "norm", groups: 3 }] }),
+    /groupnorm\): expected groups dividing the channels/,
+  );
   model.dispose();
 });
 
