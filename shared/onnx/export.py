@@ -74,8 +74,8 @@ class Graph:
         self.nodes.append(helper.make_node(op, list(inputs), [name], name=name, **attributes))
         return name
 
-    def initializer(self, name: str, array: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name))
+    def initializer(self, name: str, array: np.ndarray | list[int], dtype: type = np.float32) -> str:
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=dtype), name))
         return name
 
     def layout(self, x: Tensor, channels_first: bool) -> Tensor:
@@ -230,23 +230,19 @@ def _group_norm(graph: Graph, layer: Layer, inputs: list[Tensor]) -> Tensor:
     x = graph.layout(inputs[0], channels_first=True)
     groups, channels, name = int(layer.config["groups"]), x.shape[-1], layer.name
     per_channel = (channels,) + (1,) * (len(x.shape) - 1)  # broadcasts over (N, C, *S)
-    grouped = graph.node("Reshape", [x.name, _shape(graph, f"{name}/groups", [0, groups, -1])], f"{name}/grouped")
+    by_group = graph.initializer(f"{name}/groups", [0, groups, -1], np.int64)
+    grouped = graph.node("Reshape", [x.name, by_group], f"{name}/grouped")
     ones, zeros = np.ones(groups, np.float32), np.zeros(groups, np.float32)
     unit = [graph.initializer(f"{name}/unit_scale", ones), graph.initializer(f"{name}/unit_offset", zeros)]
     normal = graph.node(
         "InstanceNormalization", [grouped, *unit], f"{name}/normalised", epsilon=float(layer.config["epsilon"])
     )
     back = [0, channels, *x.shape[:-1]]
-    y = graph.node("Reshape", [normal, _shape(graph, f"{name}/channels", back)], f"{name}/ungrouped")
+    y = graph.node("Reshape", [normal, graph.initializer(f"{name}/channels", back, np.int64)], f"{name}/ungrouped")
     gamma = graph.initializer(f"{name}/gamma", graph.weights[f"{name}/gamma"].reshape(per_channel))
     beta = graph.initializer(f"{name}/beta", graph.weights[f"{name}/beta"].reshape(per_channel))
     y = graph.node("Add", [graph.node("Mul", [y, gamma], f"{name}/scaled"), beta], _pre_activation(layer, "add"))
     return _activate(graph, layer, Tensor(y, x.shape, channels_first=True))
-
-
-def _shape(graph: Graph, name: str, dims: list[int]) -> str:
-    graph.initializers.append(numpy_helper.from_array(np.array(dims, np.int64), name))
-    return name
 
 
 def _relu(graph: Graph, layer: Layer, inputs: list[Tensor]) -> Tensor:
