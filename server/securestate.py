@@ -9,7 +9,8 @@ protocol needs to go on (docs/secagg.md), and nothing more:
     progress  the stage, who shared, who is in the sum, counts      with the sum, and stages
     sum       the running masked sum mod 2^32                       every CHECKPOINT_S, and
                                                                     when collecting ends
-    reveals   the shares clients revealed for unmasking             with every unmask answer
+    reveals   the shares clients revealed for unmasking             with every unmask answer,
+                                                                    appended to a file (below)
 
 The sum is checkpointed into one of two files, and one transaction then names that file
 current together with its members, so a process killed at any moment leaves a sum that
@@ -20,13 +21,23 @@ client, asking to unmask, hears that its input is missing and resends the same b
 second, different masked input under the same masks would reveal the difference of two
 updates, so agents keep and resend the very bytes). A crash while keys are still advertised
 loses only the key exchange: that round is retried. No plaintext update is ever written.
+
+Revealed shares are appended to ``reveals.bin`` beside the sum, one record per answer (length,
+CRC-32, then the holder and its shares), in one ``write`` before the answer leaves: a process
+killed afterwards finds it in the file, as a commit in SQLite's WAL would be, for a twentieth
+of the cost (a transaction per client was a tenth of a 100-client round's coordinator work).
+A record cut short by a kill is dropped on resume: its client was never answered, and asks again.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import struct
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +50,10 @@ from fedge.shared.proto import coordinator_pb2 as pb
 
 PHASES = {"share": "share", "collect": "train", "unmask": "unmask"}  # secagg stage -> round phase
 CHECKPOINT_S = 2.0  # how much of the collect stage a crash may lose (those clients resend)
+REVEALS = "reveals.bin"
+_RECORD = struct.Struct("<II")  # body length, CRC-32 of the body
+_HOLDER = struct.Struct("<I")
+_ENTRY = struct.Struct("<IBH")  # owner, is it a mask-key share, share length; the share follows
 
 
 @dataclass
@@ -82,7 +97,13 @@ class SecureState:
 
     def revealed(self, client_id: str, shares: list[pb.RevealedShare]) -> None:
         me = self.round.index[client_id]
-        self.store.add_reveals(self.round.round_id, me, [(r.owner, r.mask_key, bytes(r.share)) for r in shares])
+        record = encode_reveals(me, [(r.owner, r.mask_key, bytes(r.share)) for r in shares])
+        path = self.store.secure_dir(self.round.round_id) / REVEALS
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, record)
+        finally:
+            os.close(fd)
 
     def _progress(self, current: int | None = None) -> str:
         s = self.round
@@ -121,11 +142,34 @@ class SecureState:
         if s.stage != "share":
             state._open_sum(create=False)
             s.total = np.array(state.buffers[state.current])
-        for owner, mask_key, holder, share in saved["reveals"]:
+        reveals = store.secure_dir(round_id) / REVEALS
+        for holder, owner, mask_key, share in decode_reveals(reveals.read_bytes() if reveals.exists() else b""):
             book = s.s_shares if mask_key else s.b_shares
             book.setdefault(owner, {})[holder + 1] = secagg.Share.from_bytes(share)
             s.revealers.add(holder)
         return state
+
+
+def encode_reveals(holder: int, shares: list[tuple[int, bool, bytes]]) -> bytes:
+    """One client's revealed shares, (owner, is the mask key, share), as one record of the log."""
+    body = b"".join([_HOLDER.pack(holder), *(_ENTRY.pack(o, m, len(share)) + share for o, m, share in shares)])
+    return _RECORD.pack(len(body), zlib.crc32(body)) + body
+
+
+def decode_reveals(data: bytes) -> Iterator[tuple[int, int, bool, bytes]]:
+    """(holder, owner, is the mask key, share) for every whole record; stops at a torn one."""
+    offset = 0
+    while offset + _RECORD.size <= len(data):
+        length, crc = _RECORD.unpack_from(data, offset)
+        body = data[offset + _RECORD.size : offset + _RECORD.size + length]
+        if len(body) < length or zlib.crc32(body) != crc:
+            return  # cut short by a kill: that client was never answered and asks again
+        (holder,), at = _HOLDER.unpack_from(body), _HOLDER.size
+        while at < length:
+            owner, mask_key, size = _ENTRY.unpack_from(body, at)
+            at += _ENTRY.size + size
+            yield holder, owner, bool(mask_key), body[at - size : at]
+        offset += _RECORD.size + length
 
 
 def _b64(data: bytes) -> str:

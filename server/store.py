@@ -8,10 +8,10 @@ in the round's in-memory aggregator, so a crash mid-round loses the round, not c
 
 A secure round is different: its clients hold keys for that round only, and its training stage
 is the long one, so it is worth carrying across a restart. The store keeps what the protocol
-needs to go on (``secure_rounds``, ``secure_reveals``): the public keys, indices and graph, the
-sealed share bundles the server relays, the running *masked* sum with the clients in it, and
-the shares revealed for unmasking, until the round closes (server/securestate.py). None of it
-is a plaintext update.
+needs to go on (``secure_rounds`` and files under ``secure/<round>``): the public keys, indices
+and graph, the sealed share bundles the server relays, the running *masked* sum with the
+clients in it, and the shares revealed for unmasking, until the round closes
+(server/securestate.py). None of it is a plaintext update.
 
 A commit writes the version's files first (atomically: temporary file, fsync, rename), then
 records it in one transaction. A crash between the two leaves an orphan file that the retried
@@ -74,9 +74,6 @@ CREATE TABLE IF NOT EXISTS participants (
     PRIMARY KEY (round_id, client_id));
 CREATE TABLE IF NOT EXISTS secure_rounds (
     round_id INTEGER PRIMARY KEY, roster TEXT, bundles TEXT, progress TEXT);
-CREATE TABLE IF NOT EXISTS secure_reveals (
-    round_id INTEGER NOT NULL, owner INTEGER NOT NULL, mask_key INTEGER NOT NULL, holder INTEGER NOT NULL,
-    share BLOB NOT NULL, PRIMARY KEY (round_id, owner, mask_key, holder));
 """
 SECURE_COLUMNS = ("roster", "bundles", "progress")
 
@@ -379,7 +376,7 @@ class Store:
 
     # -- secure rounds in progress --------------------------------------------------------------
     def secure_dir(self, round_id: int) -> Path:
-        """Where an unfinished secure round keeps its masked sum (server/securestate.py)."""
+        """Where an unfinished secure round keeps its masked sum and revealed shares (server/securestate.py)."""
         return self.data_dir / "secure" / str(round_id)
 
     def save_secure(self, round_id: int, **columns: str) -> None:
@@ -393,25 +390,10 @@ class Store:
                 [*(columns[n] for n in names), round_id],
             )
 
-    def add_reveals(self, round_id: int, holder: int, shares: Sequence[tuple[int, bool, bytes]]) -> None:
-        """Shares one client revealed for unmasking: (owner, is the mask key, share bytes)."""
-        with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO secure_reveals VALUES (?, ?, ?, ?, ?)",
-                [(round_id, owner, int(mask_key), holder, share) for owner, mask_key, share in shares],
-            )
-
     def load_secure(self, round_id: int) -> dict[str, Any] | None:
-        """What ``save_secure`` and ``add_reveals`` kept of an unfinished secure round, or None."""
+        """What ``save_secure`` kept of an unfinished secure round, or None."""
         rows = self.query("SELECT * FROM secure_rounds WHERE round_id = ?", (round_id,))
-        if not rows:
-            return None
-        saved = {name: rows[0][name] for name in SECURE_COLUMNS}
-        reveals = self.query(
-            "SELECT owner, mask_key, holder, share FROM secure_reveals WHERE round_id = ?", (round_id,)
-        )
-        saved["reveals"] = [(r["owner"], bool(r["mask_key"]), r["holder"], bytes(r["share"])) for r in reveals]
-        return saved
+        return {name: rows[0][name] for name in SECURE_COLUMNS} if rows else None
 
     def open_secure_round(self, task_id: str) -> sqlite3.Row | None:
         """The task's round a previous process left open with its secure state saved, if any."""
@@ -424,8 +406,7 @@ class Store:
 
     def _forget_secure(self, db: sqlite3.Connection, round_ids: Sequence[int]) -> None:
         """A closed round's secure state is of no more use: the masked sum goes with it."""
-        for table in ("secure_rounds", "secure_reveals"):
-            db.executemany(f"DELETE FROM {table} WHERE round_id = ?", [(r,) for r in round_ids])
+        db.executemany("DELETE FROM secure_rounds WHERE round_id = ?", [(r,) for r in round_ids])
         for round_id in round_ids:
             shutil.rmtree(self.secure_dir(round_id), ignore_errors=True)
 

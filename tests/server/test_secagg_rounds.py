@@ -243,7 +243,7 @@ def stored_view(coordinator) -> bytes:
     """Every row of the secure-round tables and every file of the masked sums, as bytes."""
     rows = b"".join(
         json.dumps([[str(v) for v in r] for r in coordinator.store.query(f"SELECT * FROM {table}")]).encode()
-        for table in ("secure_rounds", "secure_reveals")
+        for table in ("secure_rounds",)
     )
     files = coordinator.store.data_dir / "secure"
     return rows + b"".join(p.read_bytes() for p in sorted(files.rglob("*")) if p.is_file())
@@ -274,7 +274,7 @@ def test_a_secure_round_resumes_after_a_restart_and_commits_once(tmp_path, point
     task = coordinator.tasks[TASK]
     start, round_id = [w.copy() for w in task.weights], task.live.round_id
     step_until(coordinator, agents, lambda: RESTART_POINTS[point](task.live.secagg))
-    view = stored_view(coordinator)
+    view, revealed = stored_view(coordinator), dict(task.live.secagg.b_shares)
 
     # the process dies: nothing is closed or flushed; a new coordinator opens the same data dir
     restarted = Coordinator([task.task], tmp_path / "coordinator", clock=clock)
@@ -284,6 +284,7 @@ def test_a_secure_round_resumes_after_a_restart_and_commits_once(tmp_path, point
     assert resumed.live.round_id == round_id and resumed.live.phase == {"collect": "train"}.get(point, point)
     if point == "collect":  # inputs since the last checkpoint were lost: their clients send them again
         assert resumed.live.secagg.inputs == set()
+    assert resumed.live.secagg.b_shares == revealed  # every share revealed before the kill, read back
     play_round(restarted, agents, np.random.default_rng(1), clock)
 
     rounds = restarted.store.query("SELECT round_id, phase FROM rounds ORDER BY round_id")
@@ -298,6 +299,18 @@ def test_a_secure_round_resumes_after_a_restart_and_commits_once(tmp_path, point
         assert all(update[o : o + 16] not in view for o in range(0, len(update) - 16, 997))
     assert restarted.store.query("SELECT COUNT(*) AS n FROM secure_rounds")[0]["n"] == 0
     assert not any((tmp_path / "coordinator" / "secure").rglob("*.u32"))
+
+
+def test_the_reveals_log_reads_back_whole_records_and_drops_a_torn_last_one():
+    shares = [(3, False, bytes(range(40))), (7, True, bytes(40))]
+    first, second = securestate.encode_reveals(5, shares), securestate.encode_reveals(6, shares[:1])
+    whole = [(5, 3, False, bytes(range(40))), (5, 7, True, bytes(40))]
+    assert list(securestate.decode_reveals(first + second)) == [*whole, (6, 3, False, bytes(range(40)))]
+    for cut in range(1, len(second)):  # a kill during the last write
+        assert list(securestate.decode_reveals(first + second[:-cut])) == whole
+    flipped = bytearray(first + second)
+    flipped[-1] ^= 1
+    assert list(securestate.decode_reveals(bytes(flipped))) == whole
 
 
 def test_a_secure_round_still_advertising_at_a_restart_is_retried(tmp_path):
