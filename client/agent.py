@@ -324,6 +324,7 @@ def _plan(plan: pb.TrainingPlan) -> TrainConfig:
         optimizer=plan.optimizer,
         momentum=float(plan.momentum),
         proximal_mu=float(plan.proximal_mu),
+        logit_adjustment=plan.logit_adjustment,
     )
 
 

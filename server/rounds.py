@@ -509,6 +509,7 @@ class TaskRounds:
                 optimizer=t.optimizer,
                 momentum=t.momentum,
                 proximal_mu=t.proximal_mu,
+                logit_adjustment=t.logit_adjustment,
             ),
             deadline_unix_ms=int(deadline * 1000),
             secagg=live.secagg.plan if live.secagg else None,

@@ -25,6 +25,7 @@ class TrainConfig:
     optimizer: str = "sgd"
     momentum: float = 0.9
     proximal_mu: float = 0.0
+    logit_adjustment: bool = False  # train against the device's own label frequencies (label skew)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -42,8 +43,18 @@ class TrainConfig:
             raise ValueError(f"unknown training option(s) {sorted(unknown)}, expected some of {sorted(known)}")
         merged = asdict(self)
         for key, value in options.items():
-            merged[key] = type(merged[key])(value)
+            merged[key] = _flag(key, value) if isinstance(merged[key], bool) else type(merged[key])(value)
         return TrainConfig(**merged)
+
+
+def _flag(key: str, value: Any) -> bool:
+    """A boolean option from a bool or its spelling (-S key=true); bool("false") would be True."""
+    spelled = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in spelled:
+        return spelled[str(value).lower()]
+    raise ValueError(f"expected true or false for {key}, got {value!r}")
 
 
 def cosine_lr(lr: float, progress: float) -> float:
@@ -70,18 +81,34 @@ def make_optimizer(model: Model, config: TrainConfig) -> Optimizer:
     return SGD(lr=config.lr, momentum=config.momentum, hooks=hooks)
 
 
+def label_log_prior(y: np.ndarray, classes: int) -> np.ndarray:
+    """log p(y) of the labels a device holds, Laplace-smoothed: (count + 1) / (n + classes).
+
+    Added to the logits while training (logit adjustment, the "balanced softmax"; FedLC, Zhang
+    et al. 2022), it lets the softmax explain the device's label skew, so local steps stop
+    pulling the shared classifier towards the device's own classes; the model is evaluated and
+    served on its raw logits. A class the device lacks sits ~log(n) below, and is barely pushed.
+    """
+    counts = np.bincount(y.astype(np.int64, copy=False), minlength=classes)[:classes]
+    return np.log((counts + 1.0) / (len(y) + classes)).astype(np.float32)
+
+
 def fit(model: Model, x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> Evaluation:
     """Train in place for ``config.epochs``; returns the mean training loss and accuracy seen."""
     if len(x) == 0:
         raise ValueError("cannot train on an empty dataset")
     optimizer = make_optimizer(model, config)
     total_loss = correct = seen = 0.0
+    prior: np.ndarray | None = None
     for _ in range(config.epochs):
         order = rng.permutation(len(x))
         for start in range(0, len(x), config.batch_size):
             batch = order[start : start + config.batch_size]
             model.cleargrads()
             logits = model(x[batch])
+            if config.logit_adjustment:
+                prior = label_log_prior(y, logits.shape[1]) if prior is None else prior
+                logits = logits + prior
             loss = F.softmax_cross_entropy(logits, y[batch])
             loss.backward()
             optimizer.step(model.trainable)

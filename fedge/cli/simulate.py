@@ -82,6 +82,13 @@ def simulate(
     batch_size: Annotated[int, typer.Option(help="Local batch size.")] = DEFAULTS.batch_size,
     lr: Annotated[float, typer.Option(help="Local learning rate.")] = DEFAULTS.lr,
     optimizer: Annotated[OptimizerName, typer.Option(help="Local optimiser.")] = DEFAULT_OPTIMIZER,
+    logit_adjustment: Annotated[
+        bool,
+        typer.Option(
+            "--logit-adjustment",
+            help="Clients train against their own label frequencies (balanced softmax): less drift under label skew.",
+        ),
+    ] = False,
     strategy: Annotated[
         str, typer.Option(help="fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, median, trimmed_mean, krum.")
     ] = DEFAULTS.strategy,
@@ -166,6 +173,7 @@ def simulate(
         batch_size=batch_size,
         lr=lr,
         optimizer=optimizer.value,
+        logit_adjustment=logit_adjustment,
         strategy=strategy,
         strategy_options=parse_options(strategy_option or []),
         dataset_options={"limit": limit} if limit else {},

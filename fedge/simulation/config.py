@@ -29,6 +29,7 @@ class SimulationConfig:
     lr: float = 0.05
     lr_schedule: str = "cosine"
     optimizer: str = "sgd"
+    logit_adjustment: bool = False  # clients train against their own label prior (label skew)
     strategy: str = "fedavg"
     strategy_options: dict[str, Any] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +68,13 @@ class SimulationConfig:
         self.train_config()  # validates epochs, batch size, lr, optimizer now, not mid-run
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.local_epochs, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer)
+        return TrainConfig(
+            epochs=self.local_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            logit_adjustment=self.logit_adjustment,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

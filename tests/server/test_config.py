@@ -110,7 +110,7 @@ def test_unknown_key_is_named(tmp_path):
 def test_unknown_training_key_lists_the_training_keys(tmp_path):
     message = error_of(write(tmp_path, edited("epochs = 2", "epoch = 2")))
     assert "task 'har': training: unknown key 'epoch'" in message
-    assert "known keys: epochs, batch_size, lr, optimizer, momentum, proximal_mu" in message
+    assert "known keys: epochs, batch_size, lr, optimizer, momentum, proximal_mu, logit_adjustment" in message
 
 
 def test_unknown_table_is_named(tmp_path):

@@ -17,6 +17,7 @@ from fedge.server.coordinator import Coordinator
 from fedge.server.rounds import RETRY_MAX_MS, RETRY_MIN_MS, RETRY_SELECTING_MS, RETRY_SHARE
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import coordinator_pb2 as pb
+from fedge.shared.training import TrainConfig
 
 
 class Clock:
@@ -181,3 +182,20 @@ def test_every_update_of_a_committed_round_is_in_its_commit(tmp_path, reports):
     by_status = {r["status"]: (r["n"], r["examples"]) for r in rows}
     assert by_status["reported"] == (reports, 10 * reports)
     assert by_status.get("assigned", (0, None))[0] == 4 - reports
+
+
+@pytest.mark.parametrize("adjust", [False, True])
+def test_the_task_training_options_reach_the_device_trainer(tmp_path, adjust):
+    training = TrainConfig(epochs=2, batch_size=4, lr=0.25, momentum=0.5, proximal_mu=0.125, logit_adjustment=adjust)
+    _, agents, _ = federation(tmp_path, 1, training=training)
+    seen: list[TrainConfig] = []
+
+    def trainer(spec_json, start, plan, rng, trainable=()):
+        seen.append(plan)
+        return zero_update(spec_json, start, plan, rng)
+
+    agents[0].trainer = trainer
+    agents[0].attempt()
+    # every field crossed the wire (the plan) as the task set it: round 1's lr is not lowered yet,
+    # and the values are ones float32 holds exactly
+    assert seen == [training]

@@ -15,5 +15,14 @@ export { BACKEND_ORDER, checkTrainable, selectBackend } from "./backend.js";
 export { Model, checkWeights } from "./model.js";
 export { Adam, OPTIMIZERS, Optimizer, SGD, proximalTerm } from "./optimizers.js";
 export { LAYER_KINDS, SpecError, readSpec } from "./spec.js";
-export { fit, makeOptimizer, permutation, readPlan, softmaxCrossEntropy, trainStep, trainUpdate } from "./trainer.js";
+export {
+  fit,
+  labelLogPrior,
+  makeOptimizer,
+  permutation,
+  readPlan,
+  softmaxCrossEntropy,
+  trainStep,
+  trainUpdate,
+} from "./trainer.js";
 export { registerWasmConv2DBackpropFilter } from "./wasm-shim.js";

@@ -12,7 +12,8 @@ import { OPTIMIZERS, Adam, SGD, proximalTerm } from "./optimizers.js";
 
 /**
  * A TrainingPlan (protos/fedge/v1/coordinator.proto, as protobuf-es or plain JSON gives it)
- * checked as the engine's TrainConfig checks it: {epochs, batchSize, lr, optimizer, momentum, proximalMu}.
+ * checked as the engine's TrainConfig checks it:
+ * {epochs, batchSize, lr, optimizer, momentum, proximalMu, logitAdjustment}.
  */
 export function readPlan(plan) {
   const get = (camel, snake) => plan?.[camel] ?? plan?.[snake];
@@ -23,6 +24,7 @@ export function readPlan(plan) {
     optimizer: String(get("optimizer", "optimizer") ?? ""),
     momentum: Number(get("momentum", "momentum") ?? 0),
     proximalMu: Number(get("proximalMu", "proximal_mu") ?? 0),
+    logitAdjustment: Boolean(get("logitAdjustment", "logit_adjustment") ?? false),
   };
   if (!(config.epochs >= 1) || !(config.batchSize >= 1)) {
     throw new RangeError(`expected epochs >= 1 and batch_size >= 1, got ${config.epochs} and ${config.batchSize}`);
@@ -50,13 +52,25 @@ export function softmaxCrossEntropy(logits, labels) {
 }
 
 /**
+ * The engine's label_log_prior: log((count + 1) / (n + classes)) of the device's labels (a
+ * Float32Array), added to the logits while training when the plan asks for logit adjustment.
+ */
+export function labelLogPrior(labels, classes) {
+  const counts = new Float32Array(classes);
+  for (const label of labels) if (label >= 0 && label < classes) counts[label] += 1;
+  return counts.map((count) => Math.log((count + 1) / (labels.length + classes)));
+}
+
+/**
  * One step on a batch: returns {loss, correct} as numbers. `training` runs dropout (what fit
  * does); the engine fixtures step with it off, since two engines cannot draw the same masks.
+ * `prior` (a [classes] tensor) is added to the logits the loss and the accuracy see.
  */
-export async function trainStep(model, optimizer, x, y, { training = true } = {}) {
+export async function trainStep(model, optimizer, x, y, { training = true, prior = null } = {}) {
   let correct;
   const { value, grads: named } = tf.variableGrads(() => {
-    const logits = model.apply(x, { training });
+    const raw = model.apply(x, { training });
+    const logits = prior ? raw.add(prior) : raw;
     correct = tf.keep(tf.tidy(() => logits.argMax(1).equal(y).sum()));
     return softmaxCrossEntropy(logits, y);
   }, model.trainable);
@@ -89,6 +103,8 @@ export async function fit(model, x, y, plan, { random = Math.random, onBatch } =
   const config = readPlan(plan);
   checkTrainable(model);
   const optimizer = makeOptimizer(model, config);
+  const classes = model.outputShape[model.outputShape.length - 1];
+  const prior = config.logitAdjustment ? tf.tensor1d(labelLogPrior(await y.data(), classes)) : null;
   let [totalLoss, correct, seen] = [0, 0, 0];
   try {
     for (let epoch = 0; epoch < config.epochs; epoch++) {
@@ -96,7 +112,7 @@ export async function fit(model, x, y, plan, { random = Math.random, onBatch } =
       for (let start = 0; start < n; start += config.batchSize) {
         const batch = tf.tensor1d(order.subarray(start, start + config.batchSize), "int32");
         const [xb, yb] = [tf.gather(x, batch), tf.gather(y, batch)];
-        const step = await trainStep(model, optimizer, xb, yb);
+        const step = await trainStep(model, optimizer, xb, yb, { prior });
         tf.dispose([batch, xb, yb]);
         totalLoss += step.loss * batch.shape[0];
         correct += step.correct;
@@ -106,6 +122,7 @@ export async function fit(model, x, y, plan, { random = Math.random, onBatch } =
     }
   } finally {
     optimizer.dispose();
+    prior?.dispose();
   }
   return { loss: totalLoss / seen, accuracy: correct / seen, numExamples: n };
 }

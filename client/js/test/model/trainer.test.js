@@ -3,7 +3,15 @@ import { before, test } from "node:test";
 
 import * as tf from "@tensorflow/tfjs";
 
-import { Model, fit, permutation, readPlan, selectBackend, trainUpdate } from "../../src/model/index.js";
+import {
+  Model,
+  fit,
+  labelLogPrior,
+  permutation,
+  readPlan,
+  selectBackend,
+  trainUpdate,
+} from "../../src/model/index.js";
 import { engineVector, float32 } from "../helpers.js";
 
 /** A small seeded generator (mulberry32), so a test's shuffles are the same every run. */
@@ -27,8 +35,18 @@ before(async () => selectBackend({ order: ["cpu"] }));
 
 test("trainer: the plan is read as the engine's TrainConfig reads it", () => {
   const plan = readPlan({ epochs: 2, batchSize: 16, lr: 0.05, optimizer: "sgd", momentum: 0.9, proximalMu: 0.01 });
-  assert.deepEqual(plan, { epochs: 2, batchSize: 16, lr: 0.05, optimizer: "sgd", momentum: 0.9, proximalMu: 0.01 });
-  assert.equal(readPlan({ epochs: 1, batch_size: 4, lr: 0.1, optimizer: "adam" }).batchSize, 4, "snake_case JSON too");
+  assert.deepEqual(plan, {
+    epochs: 2,
+    batchSize: 16,
+    lr: 0.05,
+    optimizer: "sgd",
+    momentum: 0.9,
+    proximalMu: 0.01,
+    logitAdjustment: false,
+  });
+  const snake = readPlan({ epochs: 1, batch_size: 4, lr: 0.1, optimizer: "adam", logit_adjustment: true });
+  assert.equal(snake.batchSize, 4, "snake_case JSON too");
+  assert.equal(snake.logitAdjustment, true);
   assert.throws(
     () => readPlan({ epochs: 0, batchSize: 4, lr: 0.1, optimizer: "sgd" }),
     /expected epochs >= 1 and batch_size >= 1, got 0 and 4/,
@@ -38,6 +56,32 @@ test("trainer: the plan is read as the engine's TrainConfig reads it", () => {
     () => readPlan({ epochs: 1, batchSize: 4, lr: 0.1, optimizer: "" }),
     /expected optimizer in \[adam,sgd\], got ""/,
   );
+});
+
+test("trainer: the label prior is the engine's smoothed log frequency", () => {
+  const prior = labelLogPrior(Int32Array.from([0, 0, 0, 2]), 4);
+  [4 / 8, 1 / 8, 2 / 8, 1 / 8].forEach((p, c) => assert.ok(Math.abs(Math.exp(prior[c]) - p) < 1e-6, `class ${c}`));
+});
+
+test("trainer: logit adjustment keeps a skewed device from pulling the classifier to its class", async () => {
+  const biasAfter = async (logitAdjustment) => {
+    const random = seeded(11);
+    const x = tf.randomNormal([60, 8, 3], 0, 1, "float32", 5);
+    const y = tf.tensor1d(Int32Array.from({ length: 60 }, (_, i) => (i < 57 ? 0 : 1)), "int32");
+    const model = new Model(engineVector("mlp").spec);
+    model.setWeights(engineVector("mlp").weights.map(float32));
+    const plan = { epochs: 3, batchSize: 10, lr: 0.1, optimizer: "sgd", momentum: 0.9, logitAdjustment };
+    await fit(model, x, y, plan, { random });
+    const bias = (await model.getWeights()).at(-1);
+    tf.dispose([x, y]);
+    model.dispose();
+    return bias[0] - bias[3]; // the device's class against one it never saw
+  };
+  const plain = await biasAfter(false);
+  const adjusted = await biasAfter(true);
+  assert.ok(plain > 1, `without: the bias learns the device's prior (${plain})`);
+  assert.ok(Math.abs(adjusted) < 0.25 * plain, `with: it moves far less (${adjusted} vs ${plain})`);
+  assert.equal(tf.memory().numTensors, 0, "the prior is disposed with the rest");
 });
 
 test("trainer: a permutation holds every index once", () => {
