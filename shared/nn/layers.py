@@ -57,10 +57,13 @@ class Layer:
     def __call__(self, *xs: Variable) -> Variable:
         raise NotImplementedError
 
-    def add_param(self, name: str, shape: Shape, fan: tuple[int, int] | None, rng: np.random.Generator) -> None:
-        """A kernel when ``fan`` (in, out) is given, by the layer's initialiser; zeros otherwise (biases)."""
+    def add_param(
+        self, name: str, shape: Shape, fan: tuple[int, int] | None, rng: np.random.Generator, fill: float = 0.0
+    ) -> None:
+        """A kernel when ``fan`` (in, out) is given, by the layer's initialiser; else ``fill`` (biases
+        and shifts 0, scales 1)."""
         if fan is None:
-            data = np.zeros(shape, np.float32)
+            data = np.full(shape, fill, np.float32)
         else:
             initializer = self.config["kernel_initializer"]
             if initializer not in INITIALIZERS:
@@ -255,7 +258,7 @@ class GroupNorm(Layer):
             )
         if not float(self.config["epsilon"]) > 0:
             raise SpecError(f"layer {self.name!r} (groupnorm): expected epsilon > 0, got {self.config['epsilon']!r}")
-        self.params["gamma"] = Parameter(np.ones(shape[-1], np.float32), name=f"{self.name}/gamma")
+        self.add_param("gamma", (shape[-1],), None, self.rng, fill=1.0)
         self.add_param("beta", (shape[-1],), None, self.rng)
         return shape
 
