@@ -6,7 +6,8 @@
 For every zoo model the browser trains, with a small input so the files stay small, a file holds:
 the spec, the parameter names and shapes in spec order, the seeded initial weights, one batch
 with its labels, the engine's logits and loss on it, and the weights after a few optimiser steps
-on that batch (plain SGD, SGD with momentum and FedProx's proximal term, Adam). Tensors are
+on that batch (plain SGD, SGD with momentum and FedProx's proximal term, Adam, SGD with logit
+adjustment against the batch's label prior). Tensors are
 base64 strings of little-endian float32 in C order. The steps run in test mode (dropout off):
 the two engines cannot draw the same dropout masks. client/js/test/model/ replays the files
 with TF.js; tests/vectors/test_engine_vectors.py fails when they are stale.
@@ -24,7 +25,7 @@ import numpy as np
 
 from fedge.shared.models import model_spec
 from fedge.shared.nn import F, Model, test_mode
-from fedge.shared.training import TrainConfig, make_optimizer
+from fedge.shared.training import TrainConfig, label_log_prior, make_optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "tests" / "vectors" / "engine"
@@ -33,9 +34,9 @@ BATCH = 6
 # name -> (input shape, classes, cases): small inputs, but every layer keeps a spatial extent above 1;
 # squeezenet-mini's 61k parameters only take the plain step (the optimisers are tested on the others)
 MODELS: dict[str, tuple[tuple[int, ...], int, tuple[str, ...]]] = {
-    "mlp": ((8, 3), 4, ("sgd", "momentum-prox", "adam")),
-    "har-cnn1d": ((32, 6), 5, ("sgd", "momentum-prox", "adam")),
-    "digits-cnn": ((20, 20, 1), 4, ("sgd", "momentum-prox", "adam")),
+    "mlp": ((8, 3), 4, ("sgd", "momentum-prox", "adam", "adjusted")),
+    "har-cnn1d": ((32, 6), 5, ("sgd", "momentum-prox", "adam", "adjusted")),
+    "digits-cnn": ((20, 20, 1), 4, ("sgd", "momentum-prox", "adam", "adjusted")),
     "squeezenet-mini": ((12, 12, 3), 5, ("sgd",)),
 }
 
@@ -44,6 +45,7 @@ CASES: dict[str, tuple[dict[str, Any], int]] = {
     "sgd": ({"optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "proximal_mu": 0.0}, 1),
     "momentum-prox": ({"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "proximal_mu": 0.5}, 2),
     "adam": ({"optimizer": "adam", "lr": 0.01, "momentum": 0.0, "proximal_mu": 0.0}, 2),
+    "adjusted": ({"optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "proximal_mu": 0.0, "logit_adjustment": True}, 1),
 }
 
 
@@ -63,7 +65,10 @@ def train_steps(model: Model, x: np.ndarray, y: np.ndarray, options: dict[str, A
     with test_mode():
         for _ in range(steps):
             model.cleargrads()
-            loss = F.softmax_cross_entropy(model(x), y)
+            logits = model(x)
+            if config.logit_adjustment:  # the batch is the device's data: its labels are the prior
+                logits = logits + label_log_prior(y, logits.shape[1])
+            loss = F.softmax_cross_entropy(logits, y)
             loss.backward()
             optimizer.step(model.parameters())
             losses.append(float(loss.data))

@@ -9,7 +9,15 @@ import { after, before, describe, test } from "node:test";
 
 import * as tf from "@tensorflow/tfjs";
 
-import { Model, makeOptimizer, readPlan, selectBackend, trainStep, trainUpdate } from "../../src/model/index.js";
+import {
+  Model,
+  labelLogPrior,
+  makeOptimizer,
+  readPlan,
+  selectBackend,
+  trainStep,
+  trainUpdate,
+} from "../../src/model/index.js";
 import { ENGINE_MODELS, engineVector, float32, maxAbsDiff } from "../helpers.js";
 
 export const LOGITS_TOLERANCE = 1e-4;
@@ -24,7 +32,11 @@ const planOf = (c, batchSize) =>
     optimizer: c.optimizer,
     momentum: c.momentum,
     proximalMu: c.proximal_mu,
+    logitAdjustment: c.logit_adjustment,
   });
+
+/** The label prior of a vector's batch, which stands for a device's whole data. */
+const priorOf = (v) => labelLogPrior(v.y, v.logits.shape[1]);
 
 function load(v) {
   return {
@@ -36,11 +48,11 @@ function load(v) {
   };
 }
 
-/** The share of samples whose largest logit is their label (first index on ties, as argmax). */
-function accuracy(logits, labels) {
+/** The share of samples whose largest logit (plus `prior`) is their label (first index on ties, as argmax). */
+function accuracy(logits, labels, prior = null) {
   const classes = logits.length / labels.length;
   const hits = labels.filter((label, n) => {
-    const row = Array.from(logits.subarray(n * classes, (n + 1) * classes));
+    const row = Array.from(logits.subarray(n * classes, (n + 1) * classes), (v, c) => v + (prior ? prior[c] : 0));
     return row.indexOf(Math.max(...row)) === label;
   });
   return hits.length / labels.length;
@@ -83,10 +95,12 @@ export function replayEngineVectors(backend) {
           test(`${c.name}: ${c.steps} step(s) give the engine's losses and weights`, async () => {
             f.model.setWeights(f.weights);
             const optimizer = makeOptimizer(f.model, planOf(c, f.v.y.length));
+            const prior = c.logit_adjustment ? tf.tensor1d(priorOf(f.v)) : null;
             const losses = [];
             for (let s = 0; s < c.steps; s++)
-              losses.push((await trainStep(f.model, optimizer, f.x, f.y, { training: false })).loss);
+              losses.push((await trainStep(f.model, optimizer, f.x, f.y, { training: false, prior })).loss);
             optimizer.dispose();
+            prior?.dispose();
             losses.forEach((loss, s) =>
               assert.ok(Math.abs(loss - c.losses[s]) < LOSS_TOLERANCE, `step ${s}: loss ${loss} vs ${c.losses[s]}`),
             );
@@ -108,7 +122,9 @@ export function replayEngineVectors(backend) {
               assert.equal(result.numExamples, f.v.y.length);
               const meanLoss = c.losses.reduce((a, b) => a + b) / c.losses.length;
               assert.ok(Math.abs(result.metrics.train_loss - meanLoss) < LOSS_TOLERANCE, `${c.name}: train_loss`);
-              if (c.steps === 1) assert.equal(result.metrics.train_accuracy, accuracy(float32(f.v.logits.data), f.v.y));
+              const prior = c.logit_adjustment ? priorOf(f.v) : null;
+              if (c.steps === 1)
+                assert.equal(result.metrics.train_accuracy, accuracy(float32(f.v.logits.data), f.v.y, prior));
             }
           },
         );
