@@ -101,7 +101,10 @@ class SecureState:
         path = self.store.secure_dir(self.round.round_id) / REVEALS
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, record)
+            size = os.fstat(fd).st_size
+            if os.write(fd, record) != len(record):  # a full disk: undo the torn record, fail the answer
+                os.ftruncate(fd, size)
+                raise OSError(f"round {self.round.round_id}: could not keep the shares client {me} revealed")
         finally:
             os.close(fd)
 
