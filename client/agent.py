@@ -142,11 +142,11 @@ class Agent:
         self.backoff = Backoff()
 
     @staticmethod
-    def enroll(transport: Transport, token: str, name: str = "", platform: str | None = None) -> str:
-        response = transport.enroll(
-            pb.EnrollRequest(token=token, platform=platform or default_platform(), client_name=name)
-        )
-        return response.credential
+    def enroll(transport: Transport, token: str, name: str = "", platform: str | None = None, nonce: str = "") -> str:
+        """Trade a one-time token for a credential. Every retry of one enrolment passes the same
+        random ``nonce``, so a retry after a lost reply gets the client back instead of a refusal."""
+        request = pb.EnrollRequest(token=token, platform=platform or default_platform(), client_name=name, nonce=nonce)
+        return transport.enroll(request).credential
 
     def step(self) -> Outcome:
         """One request: a check-in, or the next stage of a secure round under way."""

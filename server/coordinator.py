@@ -123,7 +123,7 @@ class Coordinator:
 
     # -- the Coordinator service ------------------------------------------------------------
     def enroll(self, request: pb.EnrollRequest) -> pb.EnrollResponse:
-        client_id, credential = self.store.enroll(request.token, request.platform, request.client_name)
+        client_id, credential = self.store.enroll(request.token, request.platform, request.client_name, request.nonce)
         log.info("client %s enrolled (%s)", client_id, request.platform or "unknown platform")
         return pb.EnrollResponse(client_id=client_id, credential=credential)
 

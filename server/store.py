@@ -48,14 +48,15 @@ from typing import Any
 
 import numpy as np
 
-from fedge.server.errors import NotFound, Unauthenticated
+from fedge.server.errors import InvalidRequest, NotFound, Unauthenticated
 
 FLUSH_S = 5.0  # how stale last_seen (and a live round's participants) may be on disk
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
-    token_hash TEXT PRIMARY KEY, created_at REAL NOT NULL, used_at REAL, revoked_at REAL, client_id TEXT);
+    token_hash TEXT PRIMARY KEY, created_at REAL NOT NULL, used_at REAL, revoked_at REAL, client_id TEXT,
+    nonce_hash TEXT);
 CREATE TABLE IF NOT EXISTS clients (
     client_id TEXT PRIMARY KEY, credential_hash TEXT UNIQUE NOT NULL, platform TEXT, name TEXT,
     enrolled_at REAL NOT NULL, last_seen REAL, revoked_at REAL);
@@ -76,6 +77,9 @@ CREATE TABLE IF NOT EXISTS secure_rounds (
     round_id INTEGER PRIMARY KEY, roster TEXT, bundles TEXT, progress TEXT);
 """
 SECURE_COLUMNS = ("roster", "bundles", "progress")
+# Columns added after a table first shipped: a data dir from before gains them when opened.
+ADDED_COLUMNS = (("tokens", "nonce_hash", "TEXT"),)
+MAX_NONCE = 128
 
 
 def digest(secret: str) -> str:
@@ -112,6 +116,7 @@ class Store:
         # which is what tests/fault exercises; only an OS crash may lose the newest transactions.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._add_columns()
         self._clients: dict[str, str] = {}  # credential digest -> client id, enrolled and not revoked
         self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
         # written later, in one transaction: client id -> (last seen, platform); (round, client) -> (status, examples)
@@ -127,6 +132,12 @@ class Store:
                 self.flush()
                 self._db.close()
                 self._open = False
+
+    def _add_columns(self) -> None:
+        for table, column, kind in ADDED_COLUMNS:
+            present = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -171,27 +182,53 @@ class Store:
             )
         return tokens
 
-    def enroll(self, token: str, platform: str, name: str) -> tuple[str, str]:
-        """Spend a one-time token; returns (client_id, credential)."""
+    def enroll(self, token: str, platform: str, name: str, nonce: str = "") -> tuple[str, str]:
+        """Spend a one-time token; returns (client_id, credential).
+
+        ``nonce`` is drawn once by the device and repeated on its retries: a retry whose reply was
+        lost (the daemon died after the commit) gets the same client back with a fresh credential,
+        where any other second use of the token is refused."""
+        if len(nonce) > MAX_NONCE:
+            raise InvalidRequest(f"enrolment nonce longer than {MAX_NONCE} characters")
         with self.transaction() as db:
             row = db.execute("SELECT * FROM tokens WHERE token_hash = ?", (digest(token),)).fetchone()
             if row is None:
                 raise Unauthenticated("unknown enrolment token")
             if row["revoked_at"] is not None:
                 raise Unauthenticated("this enrolment token was revoked")
+            credential = new_secret("credential")
             if row["used_at"] is not None:
-                raise Unauthenticated("this enrolment token was already used; ask for a new one")
-            client_id, credential = "c-" + secrets.token_hex(6), new_secret("credential")
-            now = time.time()
+                return row["client_id"], self._reissue(db, row, nonce, credential)
+            client_id, now = "c-" + secrets.token_hex(6), time.time()
             db.execute(
                 "INSERT INTO clients (client_id, credential_hash, platform, name, enrolled_at, last_seen)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (client_id, digest(credential), platform[:64], name[:64], now, now),
             )
             db.execute(
-                "UPDATE tokens SET used_at = ?, client_id = ? WHERE token_hash = ?", (now, client_id, digest(token))
+                "UPDATE tokens SET used_at = ?, client_id = ?, nonce_hash = ? WHERE token_hash = ?",
+                (now, client_id, digest(nonce) if nonce else None, digest(token)),
             )
         return client_id, credential
+
+    def _reissue(self, db: sqlite3.Connection, token: sqlite3.Row, nonce: str, credential: str) -> str:
+        """The retry of an enrolment that committed: the same device (same nonce) gets a new
+        credential for its client, replacing the one that never reached it."""
+        retry = bool(nonce) and token["nonce_hash"] is not None
+        if not retry or not secrets.compare_digest(token["nonce_hash"], digest(nonce)):
+            raise Unauthenticated("this enrolment token was already used; ask for a new one")
+        updated = db.execute(
+            "UPDATE clients SET credential_hash = ? WHERE client_id = ? AND revoked_at IS NULL",
+            (digest(credential), token["client_id"]),
+        ).rowcount
+        if not updated:
+            raise Unauthenticated("this client was revoked")
+        self._forget(token["client_id"])
+        return credential
+
+    def _forget(self, client_id: str) -> None:
+        """Drop a client's cached credential, which no longer holds."""
+        self._clients = {key: cid for key, cid in self._clients.items() if cid != client_id}
 
     def authenticate(self, credential: str) -> str:
         """The client id of a valid credential; cached, but a revocation is seen at the next request."""
@@ -223,7 +260,7 @@ class Store:
         now = time.time()
         with self.transaction() as db:
             if db.execute("UPDATE clients SET revoked_at = ? WHERE client_id = ?", (now, token_or_client_id)).rowcount:
-                self._clients = {k: c for k, c in self._clients.items() if c != token_or_client_id}
+                self._forget(token_or_client_id)
                 return "client"
             if db.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE token_hash = ?", (now, digest(token_or_client_id))

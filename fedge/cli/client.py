@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 from pathlib import Path
@@ -77,10 +78,10 @@ def _enroll(transport, token: str | None, name: str, stop: threading.Event) -> s
 
     if not token:
         raise ValueError("this client has not enrolled with this server yet: pass --token (from `fedge token create`)")
-    backoff = Backoff()
+    backoff, nonce = Backoff(), secrets.token_urlsafe(18)
     while not stop.is_set():
         try:
-            return Agent.enroll(transport, token, name)
+            return Agent.enroll(transport, token, name, nonce=nonce)
         except TransportError as error:
             if not error.retryable:
                 raise ValueError(f"enrolment refused: {error.message}") from None

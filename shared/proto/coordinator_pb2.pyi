@@ -27,14 +27,16 @@ class TensorSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("token", "platform", "client_name")
+    __slots__ = ("token", "platform", "client_name", "nonce")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
     token: str
     platform: str
     client_name: str
-    def __init__(self, token: _Optional[str] = ..., platform: _Optional[str] = ..., client_name: _Optional[str] = ...) -> None: ...
+    nonce: str
+    def __init__(self, token: _Optional[str] = ..., platform: _Optional[str] = ..., client_name: _Optional[str] = ..., nonce: _Optional[str] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
     __slots__ = ("client_id", "credential")

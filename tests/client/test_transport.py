@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,31 @@ def test_a_download_after_a_commit_is_the_new_version(transports):
     assert job.model_version == 1
     after = download(remote, a, job)
     assert after != before and after == coordinator.tasks["t"].encoded
+
+
+class LosesFirstReply:
+    """The first enrolment reaches the daemon and commits, but its reply never arrives (as when
+    the daemon is killed between its commit and its answer)."""
+
+    def __init__(self, inner: GrpcTransport) -> None:
+        self.inner, self.requests = inner, []
+
+    def enroll(self, request: pb.EnrollRequest) -> pb.EnrollResponse:
+        self.requests.append(request)
+        response = self.inner.enroll(request)
+        if len(self.requests) == 1:
+            raise TransportError("UNAVAILABLE", "connection reset")
+        return response
+
+
+def test_the_agent_retries_an_enrolment_whose_reply_was_lost_and_gets_in(transports):
+    from fedge.cli.client import _enroll
+
+    grpc_transport, _, coordinator = transports
+    token = coordinator.create_tokens(apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=1))
+    lossy = LosesFirstReply(grpc_transport)
+    credential = _enroll(lossy, token.tokens[0], "retrier", threading.Event())
+    first, retry = lossy.requests
+    assert first.nonce and retry.nonce == first.nonce
+    assert grpc_transport.check_in(pb.CheckInRequest(credential=credential)).HasField("assignment")
+    assert len(coordinator.store.query("SELECT client_id FROM clients")) == 1

@@ -261,6 +261,40 @@ def test_replayed_enrolment_token_is_refused(service, refused):
     assert code == UNAUTHENTICATED and "already used; ask for a new one" in details
 
 
+def test_an_enrolment_retried_with_its_nonce_gets_the_same_client_a_fresh_credential(service, refused):
+    """The reply to the first try was lost: the retry must not be refused, nor make a second client."""
+    token = service.tokens()[0]
+    first = service.stub.Enroll(pb.EnrollRequest(token=token, nonce="n-1"))
+    retry = service.stub.Enroll(pb.EnrollRequest(token=token, nonce="n-1"))
+    assert retry.client_id == first.client_id and retry.credential != first.credential
+    assert service.stub.CheckIn(pb.CheckInRequest(credential=retry.credential)).HasField("assignment")
+    code, details = refused(lambda: service.stub.CheckIn(pb.CheckInRequest(credential=first.credential)))
+    assert code == UNAUTHENTICATED and "unknown credential" in details
+
+
+@pytest.mark.parametrize("nonce", ["", "n-2"])
+def test_a_used_token_with_another_or_no_nonce_is_refused(service, refused, nonce):
+    token = service.tokens()[0]
+    service.stub.Enroll(pb.EnrollRequest(token=token, nonce="n-1"))
+    code, details = refused(lambda: service.stub.Enroll(pb.EnrollRequest(token=token, nonce=nonce)))
+    assert code == UNAUTHENTICATED and "already used; ask for a new one" in details
+
+
+def test_a_revoked_client_cannot_come_back_through_its_enrolment_retry(service, refused):
+    token = service.tokens()[0]
+    client_id = service.stub.Enroll(pb.EnrollRequest(token=token, nonce="n-1")).client_id
+    assert service.revoke(client_id) == "client"
+    code, details = refused(lambda: service.stub.Enroll(pb.EnrollRequest(token=token, nonce="n-1")))
+    assert code == UNAUTHENTICATED and "this client was revoked" in details
+
+
+def test_an_oversized_enrolment_nonce_is_refused_and_spends_nothing(service, refused):
+    token = service.tokens()[0]
+    code, details = refused(lambda: service.stub.Enroll(pb.EnrollRequest(token=token, nonce="n" * 129)))
+    assert code == INVALID and "enrolment nonce longer than 128 characters" in details
+    assert service.stub.Enroll(pb.EnrollRequest(token=token, nonce="n-1")).credential
+
+
 def test_unknown_enrolment_token_is_refused(service, refused):
     code, details = refused(lambda: service.stub.Enroll(pb.EnrollRequest(token="guessed")))
     assert code == UNAUTHENTICATED and "unknown enrolment token" in details

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from fedge.server.errors import Unauthenticated
-from fedge.server.store import Store
+from fedge.server.store import Store, digest
 
 
 @pytest.fixture
@@ -88,3 +90,21 @@ def test_participants_are_written_with_the_rounds_next_transition(store):
     assert participants(store) == []  # nothing written per request
     store.set_phase(round_id, "train")
     assert participants(store) == [("c-a", "reported", 12), ("c-b", "assigned", None)]
+
+
+def test_a_data_dir_from_before_enrolment_nonces_gains_the_column_and_keeps_its_tokens(tmp_path):
+    old = sqlite3.connect(tmp_path / "fedge.sqlite")
+    old.execute(
+        "CREATE TABLE tokens (token_hash TEXT PRIMARY KEY, created_at REAL NOT NULL, used_at REAL,"
+        " revoked_at REAL, client_id TEXT)"
+    )
+    old.execute("INSERT INTO tokens (token_hash, created_at) VALUES (?, 0)", (digest("fedge-token-old"),))
+    old.commit()
+    old.close()
+    store = Store(tmp_path)
+    try:
+        client_id, _ = store.enroll("fedge-token-old", "test", "", nonce="n-1")
+        again, credential = store.enroll("fedge-token-old", "test", "", nonce="n-1")
+        assert again == client_id and store.authenticate(credential) == client_id
+    finally:
+        store.close()

@@ -37,9 +37,12 @@ export function platformString(engine, backend) {
   return `browser-${engine}/${backend}`;
 }
 
-/** Trades a one-time enrolment token for {clientId, credential}. */
-export async function enroll(client, token, { platform, name = "" } = {}) {
-  const response = await client.enroll({ token, platform, clientName: name });
+/**
+ * Trades a one-time enrolment token for {clientId, credential}. Every retry of one enrolment
+ * passes the same random `nonce`, so a retry after a lost reply gets the client back, not a refusal.
+ */
+export async function enroll(client, token, { platform, name = "", nonce = "" } = {}) {
+  const response = await client.enroll({ token, platform, clientName: name, nonce });
   return { clientId: response.clientId, credential: response.credential };
 }
 

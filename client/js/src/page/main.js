@@ -22,7 +22,14 @@ import {
 } from "../browser.js";
 import { LineChart } from "./chart.js";
 import { DataPanel } from "./data-panel.js";
-import { PageStore, forgetCredential, loadCredential, samplesOfShape, saveCredential } from "./store.js";
+import {
+  PageStore,
+  enrolmentNonce,
+  forgetCredential,
+  loadCredential,
+  samplesOfShape,
+  saveCredential,
+} from "./store.js";
 import { browserEngine, describeUpload, formatCount } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -101,7 +108,7 @@ async function join(token) {
   if (!state.joined && token) {
     setStatus("joining", "joining…");
     try {
-      state.joined = await enroll(state.client, token, { platform: state.platform });
+      state.joined = await enroll(state.client, token, { platform: state.platform, nonce: enrolmentNonce(token) });
       saveCredential(state.joined);
     } catch (error) {
       return showJoinForm(`cannot join with this token: ${error.message}`);

@@ -2,6 +2,8 @@
  * What the page keeps in this browser, and nowhere else:
  *
  *     localStorage  fedge.credential   {clientId, credential}: a reload rejoins without a token
+ *                   fedge.enrolment    {token, nonce} while a join is unanswered: trying again with the
+ *                                      token repeats the nonce, so a lost reply does not spend it for nothing
  *     IndexedDB     batches            the samples: one record per file or recording session,
  *                                      {id, source, kind, sampleShape, x: Float32Array, y: Int32Array, addedAt}
  *                   kv                 labels, normalisation, the last task's model shape, the round log
@@ -11,6 +13,7 @@
  */
 
 const CREDENTIAL = "fedge.credential";
+const ENROLMENT = "fedge.enrolment";
 const DB_VERSION = 1;
 
 function done(request) {
@@ -31,10 +34,25 @@ export function loadCredential(storage = globalThis.localStorage) {
 
 export function saveCredential(saved, storage = globalThis.localStorage) {
   storage.setItem(CREDENTIAL, JSON.stringify(saved));
+  storage.removeItem(ENROLMENT); // joined: the token is spent
 }
 
 export function forgetCredential(storage = globalThis.localStorage) {
   storage.removeItem(CREDENTIAL);
+}
+
+/** The nonce of this token's enrolment: drawn at the first try, repeated by every retry. */
+export function enrolmentNonce(token, storage = globalThis.localStorage, random = globalThis.crypto) {
+  try {
+    const pending = JSON.parse(storage.getItem(ENROLMENT) ?? "null");
+    if (pending?.token === token && pending.nonce) return pending.nonce;
+  } catch {
+    // unreadable: draw a new one
+  }
+  const bytes = random.getRandomValues(new Uint8Array(16));
+  const nonce = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  storage.setItem(ENROLMENT, JSON.stringify({ token, nonce }));
+  return nonce;
 }
 
 export class PageStore {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { WindowBuilder, motionReading, normalise, pixelsToSample } from "../../src/page/recorder.js";
-import { samplesOfShape } from "../../src/page/store.js";
+import { enrolmentNonce, loadCredential, samplesOfShape, saveCredential } from "../../src/page/store.js";
 import { browserEngine, describeSamples, describeUpload, formatBytes } from "../../src/page/view.js";
 
 test("recorder: a motion reading is the accelerometer, then the gyroscope in rad/s about x, y, z", () => {
@@ -90,4 +90,31 @@ test("view: the engine in the platform string comes from the browser's brands or
     "webkit",
   );
   assert.equal(browserEngine({}), "unknown");
+});
+
+class MemoryStorage {
+  items = new Map();
+  getItem(key) {
+    return this.items.get(key) ?? null;
+  }
+  setItem(key, value) {
+    this.items.set(key, String(value));
+  }
+  removeItem(key) {
+    this.items.delete(key);
+  }
+}
+
+test("store: a join retried with the same token repeats its nonce; another token or a finished join draws anew", () => {
+  const storage = new MemoryStorage();
+  const first = enrolmentNonce("token-a", storage);
+  assert.match(first, /^[0-9a-f]{32}$/);
+  assert.equal(enrolmentNonce("token-a", storage), first, "a retry after a lost reply");
+  const other = enrolmentNonce("token-b", storage);
+  assert.notEqual(other, first);
+  saveCredential({ clientId: "c-1", credential: "secret" }, storage);
+  assert.deepEqual(loadCredential(storage), { clientId: "c-1", credential: "secret" });
+  assert.notEqual(enrolmentNonce("token-b", storage), other, "joined: the pending enrolment was forgotten");
+  storage.setItem("fedge.enrolment", "{not json");
+  assert.match(enrolmentNonce("token-b", storage), /^[0-9a-f]{32}$/, "an unreadable entry is replaced");
 });
