@@ -7,6 +7,9 @@ their own folders. Every round must commit with all three reports, the browser's
 the coordinator must list it as `browser-chromium/wasm`, and the held-out accuracy must show
 that the masks cancelled (one wrong pairwise mask sums to noise: accuracy 0.25). Screenshots of the page (and of
 the dashboard, when one is built) go to $FEDGE_ARTIFACTS or tests/browser/artifacts/.
+
+The same runs again with distributed DP: every device, the browser too, checks the coordinator's
+noise plan and adds discrete Gaussian noise to its quantised update before masking.
 """
 
 from __future__ import annotations
@@ -58,7 +61,10 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def secure_task() -> TaskConfig:
+DP_NOISE = 0.01  # real noise, small enough over 3 clients that the accuracy check still tells cancelled masks
+
+
+def secure_task(dp: bool = False) -> TaskConfig:
     return TaskConfig(
         name="har",
         model="mlp",
@@ -74,6 +80,8 @@ def secure_task() -> TaskConfig:
         secagg_timeout_s=30.0,
         evaluate_on="synthetic-imu",  # a wrongly masked update would sum to noise: the held-out accuracy tells
         training=TrainConfig(epochs=2, batch_size=16, lr=0.05),
+        dp_clip=5.0 if dp else 0.0,
+        dp_noise=DP_NOISE if dp else 0.0,
     )
 
 
@@ -86,10 +94,10 @@ def data_folders(out: Path) -> list[Path]:
     return write_split(splits, partition(splits.train, "iid", 3, 0), out)[:3]
 
 
-@pytest.fixture
-def server(tmp_path: Path, web_root: Path) -> Iterator[Running]:
+@pytest.fixture(params=[False, True], ids=["secagg", "secagg-dp"])
+def server(request: pytest.FixtureRequest, tmp_path: Path, web_root: Path) -> Iterator[Running]:
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=free_port(), data_dir=tmp_path / "coordinator")
-    running = start(settings, [secure_task()], gateway=True, static_dir=web_root)
+    running = start(settings, [secure_task(dp=request.param)], gateway=True, static_dir=web_root)
     try:
         yield running
     finally:
@@ -170,13 +178,17 @@ def test_browser_and_python_agents_complete_secure_rounds(server: Running, brows
         assert len(platforms) == 3, (number, platforms)
         assert "browser-chromium/wasm" in platforms, (number, platforms)
     parameters = 50 * 6 * 64 + 64 + 64 * 64 + 64 + 64 * 4 + 4
+    dp = server.coordinator.tasks["har"].task.dp_noise > 0
     assert len(sent) == ROUNDS
     assert all(f"{parameters:,} masked uint32 values" in line for line in sent), sent
+    assert all(("with on-device DP noise (multiplier 0.01)" in line) == dp for line in sent), sent
     assert store.query("SELECT status FROM tasks WHERE task_id = 'har'")[0]["status"] == "completed"
     rows = store.query("SELECT metrics_json FROM versions WHERE version > 0 ORDER BY version")
     history = [json.loads(r["metrics_json"]) for r in rows]
     print("held-out accuracy by version:", [round(m["accuracy"], 3) for m in history])
     assert history[-1]["accuracy"] > 0.7, history  # 4 classes: chance is 0.25
+    if dp:
+        assert all(m["epsilon"] > 0 for m in history), history  # accounted by the coordinator
     print(f"{ROUNDS} secure rounds with a browser in {time.monotonic() - started:.1f} s")
 
 

@@ -20,6 +20,7 @@
  */
 
 import { UpdateStatus } from "../gen/fedge/v1/coordinator_pb.js";
+import { NoisePlanError } from "../privacy/distributed.js";
 import { GatewayError } from "../protocol/frames.js";
 import { KeyAgreementError } from "../secagg/keys.js";
 import { ShareDecryptionError } from "../secagg/shares.js";
@@ -97,11 +98,15 @@ export class Agent extends EventTarget {
       throw error;
     }
     if (value.secagg) {
-      this.secure = {
-        assignment: value,
-        session: await SecAggSession.start(value, this.credential),
-        stage: "advertise",
-      };
+      let session;
+      try {
+        session = await SecAggSession.start(value, this.credential);
+      } catch (error) {
+        if (!(error instanceof NoisePlanError)) throw error;
+        const reason = `round ${value.round} of task ${JSON.stringify(value.taskId)} refused, no keys sent`;
+        return this.#sitOut(value, `${reason}: ${error.message}`);
+      }
+      this.secure = { assignment: value, session, stage: "advertise" };
       return this.#secureStep(this.secure);
     }
     const trained = await this.#train(value);
@@ -170,6 +175,14 @@ export class Agent extends EventTarget {
     return outcome({ waitS: delay, reason: error.message });
   }
 
+  /** A plan this device refuses: it declines the round (which then need not wait for it) and asks again later. */
+  async #sitOut(assignment, reason) {
+    this.left = assignment.roundId;
+    this.emit("status", { state: "waiting", text: reason });
+    await this.#decline(assignment, reason);
+    return outcome({ waitS: SIT_OUT_S, reason });
+  }
+
   #leave() {
     if (this.secure) this.left = this.secure.assignment.roundId;
     this.secure = null;
@@ -192,11 +205,6 @@ export class Agent extends EventTarget {
     if (assignment.secagg && !globalThis.crypto?.subtle) {
       throw new AgentStopped(
         "secure aggregation needs WebCrypto, which browsers give only to pages served over https or from localhost",
-      );
-    }
-    if (assignment.secagg?.dpNoiseStddev) {
-      throw new AgentStopped(
-        "this task adds differential-privacy noise on each device, which the browser client cannot add yet",
       );
     }
     this.emit("assignment", {
@@ -231,7 +239,11 @@ export class Agent extends EventTarget {
         const trained = await this.#train(assignment);
         const masked = await session.maskedInput(flatten(trained.update));
         const tensors = [{ name: "masked", dtype: "uint32", shape: [BigInt(masked.length)] }];
-        const secure = { publicKeys: 2, sealedShares: run.pending.shares.length };
+        const secure = {
+          publicKeys: 2,
+          sealedShares: run.pending.shares.length,
+          noiseMultiplier: session.noiseMultiplier,
+        };
         run.upload = [encodeArrays([masked]), tensors, trained, secure];
       }
       await this.#upload(assignment, ...run.upload);

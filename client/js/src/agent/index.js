@@ -12,6 +12,6 @@
 export { Agent, ROUND_MOVED_ON, enroll, platformString } from "./agent.js";
 export { Backoff } from "./backoff.js";
 export { AgentStopped } from "./errors.js";
-export { SecAggSession, clipNorm } from "./secure.js";
+export { SecAggSession, updateSize } from "./secure.js";
 export { decodeWeights, encodeArrays, flatten, readSpecs } from "./tensors.js";
 export { LocalTrainer } from "./trainer.js";

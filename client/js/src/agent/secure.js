@@ -7,7 +7,9 @@
  *     unmask     reveal, per neighbour, the share of b (it survived) or of s (it dropped), never both
  *
  * Each method builds the next request or takes the coordinator's reply. The coordinator never
- * sees this client's update, only the masked vector; the session never sees another's.
+ * sees this client's update, only the masked vector; the session never sees another's. With
+ * distributed DP in the plan, the session checks the plan's numbers before any key is made
+ * (NoisePlanError) and adds discrete Gaussian noise to the quantised update before masking.
  */
 
 import {
@@ -27,6 +29,7 @@ import {
   sign,
   split,
 } from "../secagg/index.js";
+import { checkNoise, clipNorm, discreteGaussian } from "../privacy/index.js";
 
 export class SecAggSession {
   /** Use SecAggSession.start (key generation is async). */
@@ -39,9 +42,15 @@ export class SecAggSession {
     this.revealed = false;
   }
 
-  static async start(assignment, credential) {
+  /**
+   * Checks the plan's DP numbers first (NoisePlanError, no key made), with `floor` the least
+   * noise multiplier this device accepts (0: none).
+   */
+  static async start(assignment, credential, { floor = 0 } = {}) {
+    const dim = updateSize(assignment);
+    const noiseMultiplier = checkNoise(assignment.secagg, dim, floor);
     const [c, s] = await Promise.all([PrivateKey.generate(), PrivateKey.generate()]);
-    return new SecAggSession(assignment, credential, c, s, randomBytes(32));
+    return Object.assign(new SecAggSession(assignment, credential, c, s, randomBytes(32)), { dim, noiseMultiplier });
   }
 
   ids() {
@@ -103,13 +112,21 @@ export class SecAggSession {
   // -- masked input ------------------------------------------------------------------------
   /**
    * The update (one Float32Array, parameters in model order) quantised and masked: a
-   * Uint32Array of as many values. With dp_clip in the plan it is first clipped to that L2
-   * norm, as the Python agent does; on-device noise (dp_noise_stddev) is refused by the agent
-   * before the round starts.
+   * Uint32Array of as many values. With dpClip in the plan it is first clipped to that L2
+   * norm, and with dpNoiseStddev discrete Gaussian noise is added to its integers (wrapping mod
+   * 2^32 like the masks), as the Python agent does: the coordinator only sees the noisy sum.
    */
   async maskedInput(flat) {
-    const values = this.plan.dpClip ? clipNorm(flat, this.plan.dpClip) : flat;
+    const { dpClip, dpNoiseStddev } = this.plan;
+    if (dpNoiseStddev && flat.length !== this.dim) {
+      throw new RangeError(`expected an update of ${this.dim} values, as the assignment's tensors, got ${flat.length}`);
+    }
+    const values = dpClip ? clipNorm(flat, dpClip) : flat;
     const quantized = new Quantizer(this.plan.clip, this.plan.maxClients).quantize(values);
+    if (dpNoiseStddev) {
+      const noise = discreteGaussian(quantized.length, dpNoiseStddev);
+      for (let i = 0; i < quantized.length; i++) quantized[i] += noise[i]; // a Uint32Array keeps it mod 2^32
+    }
     const pairs = [];
     for (const j of [...this.bundles.keys()].sort((a, b) => a - b)) {
       const shared = await agree(this.s, await PublicKey.fromBytes(this.peers.get(j).maskKey));
@@ -137,11 +154,10 @@ export class SecAggSession {
   }
 }
 
-/** `values` scaled down to L2 norm `maxNorm` when longer (fedge.shared.privacy.clip_update). */
-export function clipNorm(values, maxNorm) {
-  let squares = 0;
-  for (const v of values) squares += v * v;
-  const norm = Math.sqrt(squares);
-  const scale = norm > 0 ? Math.min(1, maxNorm / norm) : 1;
-  return scale === 1 ? values : Float32Array.from(values, (v) => v * scale);
+/** Coordinates of the update an assignment asks for: its trained tensors (all of them without `trainable`). */
+export function updateSize(assignment) {
+  const trained = new Set(assignment.trainable ?? []);
+  return assignment.tensors
+    .filter((t) => !trained.size || trained.has(t.name))
+    .reduce((n, t) => n + t.shape.reduce((size, d) => size * Number(d), 1), 0);
 }

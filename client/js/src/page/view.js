@@ -25,8 +25,9 @@ export function describeUpload(u) {
   if (!u.secure) {
     return `${head}${formatCount(u.values)} float32 update values (${formatBytes(u.bytes)}) in the clear, ${extras}`;
   }
+  const noise = u.noiseMultiplier ? `, with on-device DP noise (multiplier ${u.noiseMultiplier.toFixed(2)})` : "";
   return (
-    `${head}${formatCount(u.values)} masked uint32 values (${formatBytes(u.bytes)}), ` +
+    `${head}${formatCount(u.values)} masked uint32 values (${formatBytes(u.bytes)})${noise}, ` +
     `2 public keys, ${u.sealedShares} sealed key shares, ${extras}; nothing else`
   );
 }

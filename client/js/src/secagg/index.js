@@ -21,7 +21,7 @@ export { LABELS, PAIRWISE_MASK, SALT, SHARE_ENCRYPTION, derive, info, pairwiseSe
 export { KeyAgreementError, PrivateKey, PublicKey, agree } from "./keys.js";
 export { mask, removePairMasks, removeSelfMasks, sign } from "./masking.js";
 export { expand, keystream } from "./prg.js";
-export { Quantizer, randomUniforms } from "./quantize.js";
+export { NOISE_TAILS, Quantizer, randomUniforms } from "./quantize.js";
 export {
   DuplicateShare,
   NotEnoughShares,

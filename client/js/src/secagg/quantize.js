@@ -7,14 +7,23 @@
  *     q      = floor(scaled) + (u < scaled − floor(scaled) ? 1 : 0),   u uniform in [0, 1)
  *
  * JavaScript numbers are binary64, so the same operations in the same order give the same q as
- * the Python quantiser for the same u. Dequantising a sum of `count` values:
- * total·(2·clip / L) − count·clip in binary64, then float32.
+ * the Python quantiser for the same u. Dequantising a sum of `count` values: read the uint32
+ * total as the integer r ≡ total (mod 2^32) in [c − 2^31, c + 2^31), c = ⌈count·L/2⌉, then
+ * r·(2·clip / L) − count·clip in binary64, then float32 (a sum without noise is r = total).
+ *
+ * Distributed DP noise (docs/privacy.md) is added to q on devices and may take the sum below 0 or
+ * past 2^32; `noiseRoom` and `toleratesNoise` are fedge.shared.secagg.quantize's checks that
+ * NOISE_TAILS standard deviations of it still read back.
  */
 
 import { describe, isInt, repr } from "./bytes.js";
 
 export const MAX_CLIENTS = 0xffff;
+/** Noise on a sum reads back while within this many of its standard deviations (≈1e-31 to stray). */
+export const NOISE_TAILS = 12;
 const TWO_TO_53 = 2 ** 53;
+const HALF = 2 ** 31;
+const COORDINATE_SLACK = 2 ** -20; // an update clipped to norm C in float32 may exceed C by a relative ~1e-7
 
 /** `count` uniforms in [0, 1) with 53 random bits each, from crypto.getRandomValues. */
 export function randomUniforms(count) {
@@ -62,6 +71,31 @@ export class Quantizer {
     return (2 * this.clip) / this.levels;
   }
 
+  /** Integer units per 1.0 of input: levels / (2·clip). */
+  get scale() {
+    return this.levels / (2 * this.clip);
+  }
+
+  /**
+   * How far noise may move a sum of up to nClients quantised values, each of whose coordinates
+   * lies in [−bound, bound], without being misread. Negative: no room at all.
+   */
+  noiseRoom(bound) {
+    if (typeof bound !== "number" || !Number.isFinite(bound) || bound <= 0) {
+      throw new RangeError(`bound must be a finite number > 0, got ${repr(bound)}`);
+    }
+    const reach = Math.min(bound * (1 + COORDINATE_SLACK), this.clip) * this.scale + 2;
+    return HALF - 1 - this.nClients * reach;
+  }
+
+  /** Whether NOISE_TAILS standard deviations of nClients devices' noise of `clientStddev` fit in noiseRoom(bound). */
+  toleratesNoise(clientStddev, bound) {
+    if (typeof clientStddev !== "number" || !Number.isFinite(clientStddev) || clientStddev < 0) {
+      throw new RangeError(`clientStddev must be a finite number >= 0, got ${repr(clientStddev)}`);
+    }
+    return NOISE_TAILS * clientStddev * Math.sqrt(this.nClients) <= this.noiseRoom(bound);
+  }
+
   /** The largest possible |dequantised sum − sum of clipped values| for `count` clients. */
   errorBound(count) {
     return count * (this.step + this.clip * 2 ** -24);
@@ -99,7 +133,8 @@ export class Quantizer {
       throw new RangeError(`count must be an int in 1..nClients=${this.nClients}, got ${repr(count)}`);
     }
     const scale = (2 * this.clip) / this.levels;
-    return Float32Array.from(total, (t) => t * scale - count * this.clip);
+    const below = Math.floor((count * this.levels + 1) / 2) - HALF; // the window's start, c − 2^31
+    return Float32Array.from(total, (t) => (((t - below) >>> 0) + below) * scale - count * this.clip);
   }
 
   toString() {

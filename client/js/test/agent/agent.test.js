@@ -10,6 +10,7 @@ import {
   Model,
   decodeWeights,
   encodeArrays,
+  privacy,
   readSpecs,
   secagg,
   selectBackend,
@@ -305,24 +306,53 @@ test("agent: a secure round sends only a masked uint32 vector, and the masks can
   assert.ok(!coordinator.masked[0].every((v, m) => v === coordinator.masked[1][m]), "inputs are masked differently");
 });
 
-test("agent: a task with on-device DP noise is refused before any key is sent", async () => {
-  const work = assignment({
-    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: 3, dpClip: 1, dpNoiseStddev: 3 },
-  });
+/** A secure plan with on-device noise of multiplier `z` over all three clients, as the coordinator sizes it. */
+function noisyPlan(z, { stated = z } = {}) {
+  const dpClip = 1;
+  const dim = readSpecs(tensorsAndBytes().tensors).reduce((n, s) => n + s.size, 0);
+  const scale = new secagg.Quantizer(CLIP, CLIENTS).scale;
+  const dpNoiseStddev = ((z * privacy.quantisedSensitivity(dpClip, scale, dim)) / Math.sqrt(CLIENTS)) * (1 + 1e-6);
+  const plan = { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip, dpNoiseStddev };
+  return { ...plan, dpMinClients: CLIENTS, dpNoiseMultiplier: stated };
+}
+
+test("agent: with on-device DP noise, each update is clipped and noised before masking; the sum carries the noise", async () => {
+  const z = 0.25;
+  const work = assignment({ secagg: noisyPlan(z) });
   const coordinator = new SecureCoordinator(work);
-  const agent = new Agent({
-    client: coordinator.client("c"),
-    credential: "c",
-    trainer: fixedTrainer(0),
-    platform: "p",
-  });
-  await assert.rejects(
-    agent.attempt(),
-    (e) => e instanceof AgentStopped && /differential-privacy noise/.test(e.message),
+  const agents = [0, 1, 2].map(
+    (i) =>
+      new Agent({ client: coordinator.client(`c${i}`), credential: `c${i}`, trainer: fixedTrainer(i), platform: "p" }),
   );
+  const done = new Set();
+  for (let steps = 0; done.size < CLIENTS && steps < 100; steps++) {
+    for (const [i, agent] of agents.entries())
+      if (!done.has(i) && (await agent.attempt()).trainedRound === 3) done.add(i);
+  }
+  assert.equal(done.size, CLIENTS);
+  assert.deepEqual(coordinator.declines, []);
+  const sum = await coordinator.sum();
+  const dim = sum.length;
+  const clipped = [0, 1, 2].reduce((total, i) => total + Math.min((i + 1) / 10, 1 / Math.sqrt(dim)), 0);
+  const errors = Array.from(sum, (v) => v - clipped);
+  const mean = errors.reduce((a, b) => a + b, 0) / dim;
+  const std = Math.sqrt(errors.reduce((a, e) => a + (e - mean) ** 2, 0) / dim);
+  const expected = z * (1 + 2 * Math.sqrt(dim) / new secagg.Quantizer(CLIP, CLIENTS).scale); // z × sensitivity, in values
+  assert.ok(Math.abs(std / expected - 1) < 6 / Math.sqrt(2 * dim), `noise std ${std} ≈ ${expected} over ${dim} values`);
+  assert.ok(Math.abs(mean) < (6 * expected) / Math.sqrt(dim), `noise mean ${mean} ≈ 0`);
+});
+
+test("agent: a noise plan that gives less than it states is declined before any key is sent, and the round sat out", async () => {
+  const work = assignment({ secagg: noisyPlan(0.2, { stated: 0.25 }) });
+  const coordinator = new SecureCoordinator(work);
+  const agent = new Agent({ client: coordinator.client("c"), credential: "c", trainer: fixedTrainer(0), platform: "p" });
+  const first = await agent.attempt();
+  assert.match(first.reason, /round 3 of task "har" refused, no keys sent: the plan states noise multiplier 0.25/);
   assert.equal(coordinator.keys.size, 0);
   assert.equal(coordinator.declines.length, 1, "it declines the round, so the key exchange need not wait for it");
-  assert.match(coordinator.declines[0], /differential-privacy noise/);
+  assert.match(coordinator.declines[0], /but its noise gives 0.2000/);
+  const again = await agent.attempt();
+  assert.match(again.reason, /this one went on without us/, "the agent carries on, sitting this round out");
 });
 
 test("agent: a masked input is made once and resent byte for byte after a failed upload or a restart", async () => {

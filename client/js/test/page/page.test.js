@@ -65,6 +65,10 @@ test("view: what leaves the device is said in full, masked or not", () => {
       "the example count (96) and this device's training loss and accuracy; nothing else",
   );
   assert.match(
+    describeUpload({ ...upload, noiseMultiplier: 0.3 }),
+    /88.9 KB\), with on-device DP noise \(multiplier 0.30\), 2 public keys/,
+  );
+  assert.match(
     describeUpload({ ...upload, secure: false }),
     /^round 3: 22,234 float32 update values \(88.9 KB\) in the clear/,
   );

@@ -53,3 +53,16 @@ test("quantize: malformed inputs are refused with the rule", () => {
   assert.throws(() => quantizer.dequantizeSum([1, 2], 1), /total must be a Uint32Array, got Array/);
   assert.throws(() => quantizer.dequantizeSum(new Uint32Array(2), 4), /count must be an int in 1..nClients=3, got 4/);
 });
+
+test("quantize: a noisy sum that wrapped below 0 reads back as the Python dequantiser reads it", () => {
+  const q = new Quantizer(1, 4);
+  const zero = q.quantizeWith([0], [0])[0]; // L/2, rounded up: one reporting client of 4
+  const noise = [-(2 ** 30), -zero - 1, -5, 7, 2 ** 31 - zero - 2]; // the first two wrap past 0; the window reaches c + 2^31
+  const total = Uint32Array.from(noise, (e) => zero + e); // a Uint32Array wraps mod 2^32
+  assert.ok(total[0] > 2 ** 31 && total[1] === 2 ** 32 - 1, "wrapped");
+  const back = q.dequantizeSum(total, 1);
+  noise.forEach((e, m) => {
+    const expected = Math.fround((zero + e) * q.step - 1); // the integer the noise made, not its wrap
+    assert.equal(back[m], expected, `noise ${e}`);
+  });
+});
