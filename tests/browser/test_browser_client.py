@@ -26,14 +26,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fedge.server.config import ServerSettings, TaskConfig
+from fedge.server.config import ServerSettings
 from fedge.server.daemon import Running, start
 from fedge.server.gateway import default_static_dir
-from fedge.shared.training import TrainConfig
 from fedge.simulation.loopback import free_port, start_agent
 from tests.browser.chromium import chromium, missing
+from tests.cohort import ROUNDS, committed_rounds, data_folders, reporters, secure_task
 
-ROUNDS = 3
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("FEDGE_ARTIFACTS") or REPO / "tests" / "browser" / "artifacts")
 
@@ -61,39 +60,6 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-DP_NOISE = 0.01  # real noise, small enough over 3 clients that the accuracy check still tells cancelled masks
-
-
-def secure_task(dp: bool = False) -> TaskConfig:
-    return TaskConfig(
-        name="har",
-        model="mlp",
-        input_shape=(50, 6),
-        labels=("motion-0", "motion-1", "motion-2", "motion-3"),
-        rounds=ROUNDS,
-        clients_per_round=3,
-        min_clients=3,
-        over_selection=1.0,
-        select_timeout_s=90.0,
-        train_deadline_s=60.0,
-        secagg=True,
-        secagg_timeout_s=30.0,
-        evaluate_on="synthetic-imu",  # a wrongly masked update would sum to noise: the held-out accuracy tells
-        training=TrainConfig(epochs=2, batch_size=16, lr=0.05),
-        dp_clip=5.0 if dp else 0.0,
-        dp_noise=DP_NOISE if dp else 0.0,
-    )
-
-
-def data_folders(out: Path) -> list[Path]:
-    """Three clients' folders of the synthetic IMU set, as `fedge data split --clients 3` writes them."""
-    from fedge.cli.data import write_split
-    from fedge.shared.data import load, partition
-
-    splits = load("synthetic-imu")
-    return write_split(splits, partition(splits.train, "iid", 3, 0), out)[:3]
-
-
 @pytest.fixture(params=[False, True], ids=["secagg", "secagg-dp"])
 def server(request: pytest.FixtureRequest, tmp_path: Path, web_root: Path) -> Iterator[Running]:
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=free_port(), data_dir=tmp_path / "coordinator")
@@ -102,25 +68,6 @@ def server(request: pytest.FixtureRequest, tmp_path: Path, web_root: Path) -> It
         yield running
     finally:
         running.stop()
-
-
-def committed_rounds(running: Running) -> int:
-    rows = running.coordinator.store.query("SELECT version FROM tasks WHERE task_id = 'har'")
-    return rows[0]["version"]
-
-
-def reporters(running: Running) -> dict[int, list[str]]:
-    """For each committed round, the platforms of the clients whose updates it counted."""
-    running.coordinator.store.flush()
-    rows = running.coordinator.store.query(
-        "SELECT r.number, c.platform FROM participants p JOIN rounds r ON r.round_id = p.round_id"
-        " JOIN clients c ON c.client_id = p.client_id"
-        " WHERE r.task_id = 'har' AND r.phase = 'committed' AND p.status = 'reported' ORDER BY r.number"
-    )
-    rounds: dict[int, list[str]] = {}
-    for row in rows:
-        rounds.setdefault(row["number"], []).append(row["platform"])
-    return rounds
 
 
 def wait_for_rounds(running: Running, page: Any, agents: list[subprocess.Popen], logs: Path, timeout_s: float) -> None:

@@ -64,12 +64,15 @@ function sleep(ms, signal) {
 
 export class Agent extends EventTarget {
   /**
-   * `client`: a CoordinatorClient; `trainer`: {train({specJson, start, names, plan, trainable, onBatch})}
-   * (a LocalTrainer); `platform`: platformString(...).
+   * `client`: a CoordinatorClient (or the Node client's GrpcCoordinatorClient); `trainer`:
+   * {train({specJson, start, names, plan, trainable, onBatch})} (a LocalTrainer); `platform`:
+   * platformString(...); `floor`: the least on-device DP noise multiplier this device accepts
+   * (0: any plan, noise or not; docs/privacy.md), as the Python agent's --min-dp-noise.
    */
-  constructor({ client, credential, trainer, platform, backoff = new Backoff() }) {
+  constructor({ client, credential, trainer, platform, backoff = new Backoff(), floor = 0 }) {
     super();
-    Object.assign(this, { client, credential, trainer, platform, backoff });
+    if (!(Number.isFinite(floor) && floor >= 0)) throw new RangeError(`floor must be a finite number ≥ 0, got ${floor}`);
+    Object.assign(this, { client, credential, trainer, platform, backoff, floor });
     this.secure = null; // {assignment, session, stage, pending, upload} while a secure round is under way
     this.left = null; // the id of a secure round this agent left: it cannot rejoin it with new keys
   }
@@ -97,10 +100,14 @@ export class Agent extends EventTarget {
       if (error instanceof AgentStopped && value.secagg) await this.#decline(value, error.message);
       throw error;
     }
+    if (this.floor && !value.secagg) {
+      const reason = `round ${value.round} of task ${JSON.stringify(value.taskId)} refused: it is not securely aggregated`;
+      return this.#sitOut(value, `${reason}, and this device requires on-device noise of multiplier ≥ ${this.floor}`);
+    }
     if (value.secagg) {
       let session;
       try {
-        session = await SecAggSession.start(value, this.credential);
+        session = await SecAggSession.start(value, this.credential, { floor: this.floor });
       } catch (error) {
         if (!(error instanceof NoisePlanError)) throw error;
         const reason = `round ${value.round} of task ${JSON.stringify(value.taskId)} refused, no keys sent`;
@@ -189,13 +196,16 @@ export class Agent extends EventTarget {
   }
 
   /**
-   * Tell the coordinator this device sits a secure round out, so that its key exchange does not
-   * wait for it; best effort (unheard, the stage's deadline does the same).
+   * Tell the coordinator this device sits a round out, so that the round does not wait for it:
+   * as its keys in a secure round, as its update otherwise. Best effort (unheard, the stage's
+   * deadline does the same).
    */
   async #decline(assignment, reason) {
-    const { taskId, roundId } = assignment;
+    const ids = { credential: this.credential, taskId: assignment.taskId, roundId: assignment.roundId };
+    const decline = reason.slice(0, 200);
     try {
-      await this.client.advertiseKeys({ credential: this.credential, taskId, roundId, decline: reason.slice(0, 200) });
+      if (assignment.secagg) await this.client.advertiseKeys({ ...ids, decline });
+      else await this.client.uploadUpdate({ ...ids, decline }, new Uint8Array(0));
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
     }

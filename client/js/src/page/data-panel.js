@@ -3,7 +3,7 @@
  * to IndexedDB (PageStore) and into `state.batches`, which the trainer reads at each round.
  */
 
-import { readDataFiles } from "./datafiles.js";
+import { readDataFiles } from "../data/datafiles.js";
 import { CameraRecorder, MotionRecorder, normalise } from "./recorder.js";
 import { describeSamples, formatCount } from "./view.js";
 

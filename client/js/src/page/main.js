@@ -20,6 +20,7 @@ import {
   platformString,
   selectBackend,
 } from "../browser.js";
+import { samplesOfShape } from "../data/datafiles.js";
 import { LineChart } from "./chart.js";
 import { DataPanel } from "./data-panel.js";
 import {
@@ -27,7 +28,6 @@ import {
   enrolmentNonce,
   forgetCredential,
   loadCredential,
-  samplesOfShape,
   saveCredential,
 } from "./store.js";
 import { browserEngine, describeUpload, formatCount } from "./view.js";

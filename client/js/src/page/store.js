@@ -97,21 +97,3 @@ export class PageStore {
   }
 }
 
-/**
- * The samples of `inputShape` among `batches`, joined: {x, y}, or null when there are none.
- * What the trainer calls each round, so new samples count from the next round on.
- */
-export function samplesOfShape(batches, inputShape) {
-  const key = JSON.stringify(inputShape);
-  const matching = batches.filter((b) => JSON.stringify(b.sampleShape) === key);
-  if (!matching.length) return null;
-  const x = new Float32Array(matching.reduce((n, b) => n + b.x.length, 0));
-  const y = new Int32Array(matching.reduce((n, b) => n + b.y.length, 0));
-  let [xo, yo] = [0, 0];
-  for (const b of matching) {
-    x.set(b.x, xo);
-    y.set(b.y, yo);
-    [xo, yo] = [xo + b.x.length, yo + b.y.length];
-  }
-  return { x, y };
-}

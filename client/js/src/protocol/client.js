@@ -27,7 +27,7 @@ import { GatewaySocket } from "./socket.js";
 export const UPLOAD_CHUNK_BYTES = 512 * 1024; // what the Python agent sends
 const DATA_LOSS = 15;
 
-const message = (schema, value) => (isMessage(value, schema) ? value : create(schema, value));
+export const message = (schema, value) => (isMessage(value, schema) ? value : create(schema, value));
 
 export class CoordinatorClient {
   /** `socket`: a GatewaySocket, or the gateway's WebSocket URL (ws://HOST:PORT/ws). */
@@ -55,29 +55,10 @@ export class CoordinatorClient {
     return this.socket.unary("Unmask", message(UnmaskRequestSchema, request));
   }
 
-  /**
-   * The weights an assignment names, as one Uint8Array of `size` bytes (its model_bytes).
-   * Chunks must arrive in order and fill the buffer exactly; anything else is DATA_LOSS,
-   * which an agent retries like a broken connection.
-   */
-  async downloadModel(request, size, { onProgress } = {}) {
-    const total = Number(size);
-    const data = new Uint8Array(total);
-    let filled = 0;
-    for await (const chunk of this.socket.stream("DownloadModel", message(DownloadModelRequestSchema, request))) {
-      const offset = Number(chunk.offset);
-      if (offset !== filled || filled + chunk.data.length > total) {
-        throw new GatewayError(
-          DATA_LOSS,
-          `expected a chunk at offset ${filled} within ${total} bytes, got ${chunk.data.length} bytes at ${offset}`,
-        );
-      }
-      data.set(chunk.data, filled);
-      filled += chunk.data.length;
-      onProgress?.(filled, total);
-    }
-    if (filled !== total) throw new GatewayError(DATA_LOSS, `expected ${total} bytes of weights, got ${filled}`);
-    return data;
+  /** The weights an assignment names, as one Uint8Array of `size` bytes (its model_bytes): see assemble. */
+  downloadModel(request, size, { onProgress } = {}) {
+    const chunks = this.socket.stream("DownloadModel", message(DownloadModelRequestSchema, request));
+    return assemble(chunks, size, onProgress);
   }
 
   /** Streams `header` (an UpdateHeader), then `data` (a Uint8Array) in chunks; the UploadUpdateResponse. */
@@ -90,7 +71,33 @@ export class CoordinatorClient {
   }
 }
 
-function* updateChunks(header, data, chunkBytes) {
+/**
+ * ModelChunks (an async iterable) assembled into one buffer of `size` bytes. Chunks must arrive
+ * in order and fill the buffer exactly; anything else is DATA_LOSS, which an agent retries like
+ * a broken connection.
+ */
+export async function assemble(chunks, size, onProgress) {
+  const total = Number(size);
+  const data = new Uint8Array(total);
+  let filled = 0;
+  for await (const chunk of chunks) {
+    const offset = Number(chunk.offset);
+    if (offset !== filled || filled + chunk.data.length > total) {
+      throw new GatewayError(
+        DATA_LOSS,
+        `expected a chunk at offset ${filled} within ${total} bytes, got ${chunk.data.length} bytes at ${offset}`,
+      );
+    }
+    data.set(chunk.data, filled);
+    filled += chunk.data.length;
+    onProgress?.(filled, total);
+  }
+  if (filled !== total) throw new GatewayError(DATA_LOSS, `expected ${total} bytes of weights, got ${filled}`);
+  return data;
+}
+
+/** An UpdateHeader chunk, then `data` in chunks of at most `chunkBytes`: an UploadUpdate stream. */
+export function* updateChunks(header, data, chunkBytes = UPLOAD_CHUNK_BYTES) {
   yield create(UpdateChunkSchema, { part: { case: "header", value: header } });
   for (let start = 0; start < data.length; start += chunkBytes) {
     yield create(UpdateChunkSchema, { part: { case: "data", value: data.subarray(start, start + chunkBytes) } });

@@ -355,6 +355,20 @@ test("agent: a noise plan that gives less than it states is declined before any 
   assert.match(again.reason, /this one went on without us/, "the agent carries on, sitting this round out");
 });
 
+test("agent: a device's noise floor declines plans with less noise, and rounds without secure aggregation", async () => {
+  const secure = new SecureCoordinator(assignment({ secagg: noisyPlan(0.25) }));
+  const picky = new Agent({ client: secure.client("c"), credential: "c", trainer: fixedTrainer(0), floor: 0.5 });
+  assert.match((await picky.attempt()).reason, /gives noise multiplier 0\.250000 over 3 clients; this device requires ≥ 0.5/);
+  assert.equal(secure.keys.size, 0);
+  const plain = fakeClient(assignment());
+  const agent = new Agent({ client: plain, credential: "c", trainer: fixedTrainer(0), floor: 0.5 });
+  assert.match((await agent.attempt()).reason, /not securely aggregated, and this device requires on-device noise/);
+  assert.equal(plain.uploads.length, 1, "one decline, no update");
+  assert.match(plain.uploads[0].header.decline, /not securely aggregated/);
+  assert.equal(plain.uploads[0].data.length, 0);
+  assert.throws(() => new Agent({ client: plain, credential: "c", trainer: fixedTrainer(0), floor: -1 }), /floor/);
+});
+
 test("agent: a masked input is made once and resent byte for byte after a failed upload or a restart", async () => {
   const work = assignment({
     secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },

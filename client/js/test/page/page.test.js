@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { WindowBuilder, motionReading, normalise, pixelsToSample } from "../../src/page/recorder.js";
-import { enrolmentNonce, loadCredential, samplesOfShape, saveCredential } from "../../src/page/store.js";
+import { samplesOfShape } from "../../src/data/datafiles.js";
+import { enrolmentNonce, loadCredential, saveCredential } from "../../src/page/store.js";
 import { browserEngine, describeSamples, describeUpload, formatBytes } from "../../src/page/view.js";
 
 test("recorder: a motion reading is the accelerometer, then the gyroscope in rad/s about x, y, z", () => {
@@ -40,7 +41,7 @@ test("recorder: the data's normalisation applies per channel, and only when it f
   assert.deepEqual([...normalise(Float32Array.from([3, 20]), 3, norm)], [3, 20], "another channel count: untouched");
 });
 
-test("store: the trainer gets only the samples of the model's shape, joined", () => {
+test("data: the trainer gets only the samples of the model's shape, joined", () => {
   const batches = [
     { sampleShape: [2], x: Float32Array.from([1, 2]), y: Int32Array.from([0]) },
     { sampleShape: [3], x: Float32Array.from([9, 9, 9]), y: Int32Array.from([1]) },

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { DataFileError, readDataFiles } from "../../src/page/datafiles.js";
-import { readNpz } from "../../src/page/npz.js";
+import { DataFileError, readDataFiles } from "../../src/data/datafiles.js";
+import { readNpz } from "../../src/data/npz.js";
 
 /** Files as the page reads them from a file input: {name, bytes}. */
 const fixture = (name, as = name) => ({

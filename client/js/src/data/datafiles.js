@@ -19,6 +19,25 @@ const size = (shape) => shape.reduce((a, b) => a * b, 1);
 const shapeText = (shape) => `(${shape.join(", ")})`;
 
 /**
+ * The samples of `inputShape` among `batches`, joined: {x, y}, or null when there are none.
+ * What the trainer calls each round, so new samples count from the next round on.
+ */
+export function samplesOfShape(batches, inputShape) {
+  const key = JSON.stringify(inputShape);
+  const matching = batches.filter((b) => JSON.stringify(b.sampleShape) === key);
+  if (!matching.length) return null;
+  const x = new Float32Array(matching.reduce((n, b) => n + b.x.length, 0));
+  const y = new Int32Array(matching.reduce((n, b) => n + b.y.length, 0));
+  let [xo, yo] = [0, 0];
+  for (const b of matching) {
+    x.set(b.x, xo);
+    y.set(b.y, yo);
+    [xo, yo] = [xo + b.x.length, yo + b.y.length];
+  }
+  return { x, y };
+}
+
+/**
  * `files`: [{name, bytes: Uint8Array}]; `known`: {sampleShape, labels} when the page knows the
  * task's. Returns {meta, batches: [{source, sampleShape, x: Float32Array, y: Int32Array}]}.
  */

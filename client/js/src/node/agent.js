@@ -1,0 +1,126 @@
+/**
+ * The Node desktop client: the same Agent as the page, over gRPC straight to the daemon, on a
+ * folder of samples, TF.js's wasm (or cpu) backend. As `fedge client` does it: enrol once with
+ * a token (the credential is kept in a state file, per server), then check in and train when
+ * asked until stopped.
+ */
+
+import { readFile, readdir, writeFile } from "node:fs/promises";
+import { arch, platform } from "node:os";
+import { join } from "node:path";
+
+import "@tensorflow/tfjs-backend-wasm";
+
+import { Agent, enroll } from "../agent/agent.js";
+import { Backoff } from "../agent/backoff.js";
+import { LocalTrainer } from "../agent/trainer.js";
+import { readDataFiles, samplesOfShape } from "../data/datafiles.js";
+import { selectBackend } from "../model/backend.js";
+import { GrpcCoordinatorClient } from "./grpc.js";
+
+export const STATE_FILE = ".fedge-node.json";
+const SAMPLE_FILE = /^[^.].*\.(npz|csv|json)$/; // not a state file such as .fedge-node.json
+/** Failures worth another try: the daemon away or restarting (client/transport.py's RETRYABLE). */
+const RETRYABLE = new Set(["UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "ABORTED", "CANCELLED"]);
+
+/** A refusal that waiting cannot fix: the message is for the device's owner. */
+export class ClientError extends Error {
+  name = "ClientError";
+}
+
+/** The samples of a `fedge data split` folder (meta.json, .npz, .csv, .json files): {meta, batches}. */
+export async function loadFolder(folder) {
+  let names;
+  try {
+    names = (await readdir(folder)).filter((name) => SAMPLE_FILE.test(name)).sort();
+  } catch (error) {
+    throw new ClientError(`cannot read the data folder ${folder}: ${error.message}`);
+  }
+  const files = await Promise.all(names.map(async (name) => ({ name, bytes: await readFile(join(folder, name)) })));
+  return readDataFiles(files);
+}
+
+/** "node-linux-x64/wasm": what the coordinator lists as this client's platform and backend. */
+export function nodePlatform(backend) {
+  return `node-${platform()}-${arch()}/${backend}`;
+}
+
+/** {clientId, credential} kept for `server` by an earlier run, or null. */
+export async function loadCredential(state, server) {
+  try {
+    const joined = JSON.parse(await readFile(state, "utf8"))[server];
+    return joined?.credential ? joined : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function saveCredential(state, server, joined) {
+  let saved = {};
+  try {
+    saved = JSON.parse(await readFile(state, "utf8"));
+  } catch {
+    // a first run, or an unreadable file: start afresh
+  }
+  saved[server] = joined;
+  await writeFile(state, JSON.stringify(saved), { mode: 0o600 });
+}
+
+/**
+ * Trade `token` for a credential, retrying while the daemon is away with the same nonce, so a
+ * reply lost to a restart does not spend the token for nothing.
+ */
+export async function enrollWithRetry(client, token, { platform, name, signal, backoff = new Backoff() }) {
+  const nonce = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  while (!signal?.aborted) {
+    try {
+      return await enroll(client, token, { platform, name, nonce });
+    } catch (error) {
+      if (!RETRYABLE.has(error.codeName)) throw new ClientError(`enrolment refused: ${error.message}`);
+      await new Promise((resolve) => setTimeout(resolve, backoff.next() * 1000));
+    }
+  }
+  throw new ClientError("stopped before enrolment finished");
+}
+
+/**
+ * Run the client until `signal` aborts (or every task completed, with `exitWhenDone`).
+ * `log(line)` receives its progress.
+ */
+export async function runClient({
+  server,
+  data,
+  token = "",
+  name = "",
+  state = join(data, STATE_FILE),
+  backend = "wasm",
+  floor = 0,
+  exitWhenDone = false,
+  signal,
+  log = console.log,
+}) {
+  const { meta, batches } = await loadFolder(data);
+  const used = await selectBackend({ order: [backend] });
+  const platformName = nodePlatform(used);
+  const client = new GrpcCoordinatorClient(server);
+  let joined = await loadCredential(state, server);
+  if (!joined) {
+    if (!token) throw new ClientError(`not enrolled with ${server} yet: pass --token (from \`fedge token create\`)`);
+    joined = await enrollWithRetry(client, token, { platform: platformName, name, signal });
+    await saveCredential(state, server, joined);
+  }
+  const samples = batches.reduce((n, b) => n + b.y.length, 0);
+  log(`client ${joined.clientId} ready: ${samples} samples of ${meta?.dataset || data}, ${used} backend, coordinator ${server}`);
+  const trainer = new LocalTrainer((shape) => samplesOfShape(batches, shape));
+  const agent = new Agent({ client, credential: joined.credential, trainer, platform: platformName, floor });
+  let last = "";
+  agent.addEventListener("status", ({ detail }) => {
+    if (detail.text !== last) log((last = detail.text));
+  });
+  agent.addEventListener("round", ({ detail }) => log(`round ${detail.round}: trained and reported`));
+  try {
+    await agent.run({ signal, exitWhenDone });
+  } finally {
+    client.close();
+  }
+}

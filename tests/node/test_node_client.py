@@ -1,0 +1,120 @@
+"""The Node desktop client (`client/js/bin/fedge-node.js`) in a secure cohort with two Python agents.
+
+Real processes over real gRPC on loopback: the coordinator daemon, two `fedge client` agents
+and one `fedge-node` process, each on its own `fedge data split` folder. Every round must commit
+with all three reports, the Node client's among them under its `node-<os>-<arch>/wasm`
+platform, and the held-out accuracy must show that the masks (and, in the DP run, every
+device's noise) summed as planned. A second start finds the saved credential and needs no token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fedge.server.config import ServerSettings
+from fedge.server.daemon import Running, start
+from fedge.simulation.loopback import start_agent
+from tests.cohort import ROUNDS, committed_rounds, data_folders, reporters, secure_task
+
+REPO = Path(__file__).resolve().parents[2]
+CLIENT = REPO / "client" / "js"
+
+pytestmark = pytest.mark.slow
+
+
+def missing(reason: str) -> None:
+    """Skip, or fail under FEDGE_REQUIRE_DATASETS=1 (scripts/test.sh installs Node and the packages)."""
+    if os.environ.get("FEDGE_REQUIRE_DATASETS") == "1":
+        pytest.fail(f"FEDGE_REQUIRE_DATASETS=1 but the Node client cannot run: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    path = shutil.which("node")
+    if path is None or not (CLIENT / "node_modules" / "@connectrpc" / "connect-node").is_dir():
+        missing("node or client/js/node_modules is missing (npm ci --prefix client/js)")
+    return path
+
+
+def fedge_node(node: str, *args: str, log: Path) -> subprocess.Popen:
+    with open(log, "a") as out:
+        return subprocess.Popen(
+            [node, str(CLIENT / "bin" / "fedge-node.js"), *args], stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+@pytest.fixture(params=[False, True], ids=["secagg", "secagg-dp"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Running]:
+    settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=tmp_path / "coordinator")
+    running = start(settings, [secure_task(dp=request.param)])
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_node_client_and_python_agents_complete_secure_rounds(node: str, server: Running, tmp_path: Path) -> None:
+    folders = data_folders(tmp_path / "clients")
+    node_token, *agent_tokens = server.coordinator.store.create_tokens(3)
+    log = tmp_path / "fedge-node.log"
+    processes = [
+        fedge_node(node, "--server", server.address, "--token", node_token, "--data", str(folders[0]),
+                   "--name", "desk-1", "--exit-when-done", log=log),
+        *[start_agent(server.address, token, folder, tmp_path / f"agent-{i}.log", seed=i)
+          for i, (token, folder) in enumerate(zip(agent_tokens, folders[1:], strict=True))],
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 150
+        while committed_rounds(server) < ROUNDS:
+            crashed = [p for p in processes if p.poll() not in (None, 0)]
+            assert not crashed, f"a client exited with {crashed[0].returncode}: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"{committed_rounds(server)}/{ROUNDS} rounds: {log.read_text()[-2000:]}"
+            time.sleep(0.25)
+        assert processes[0].wait(60) == 0, log.read_text()[-2000:]  # --exit-when-done: every task completed
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+
+    system = subprocess.run([node, "-p", "`${process.platform}-${process.arch}`"], capture_output=True, text=True)
+    platform = f"node-{system.stdout.strip()}/wasm"
+    by_round = reporters(server)
+    assert sorted(by_round) == list(range(1, ROUNDS + 1))
+    for number, platforms in by_round.items():
+        assert len(platforms) == 3 and platform in platforms, (number, platforms)
+    output = log.read_text()
+    assert f"round {ROUNDS}: trained and reported" in output, output
+    store = server.coordinator.store
+    rows = store.query("SELECT metrics_json FROM versions WHERE version > 0 ORDER BY version")
+    history = [json.loads(r["metrics_json"]) for r in rows]
+    assert history[-1]["accuracy"] > 0.7, history  # 4 classes: chance is 0.25
+    if server.coordinator.tasks["har"].task.dp_noise:
+        assert all(m["epsilon"] > 0 for m in history), history
+
+    again = fedge_node(node, "--server", server.address, "--data", str(folders[0]), "--exit-when-done", log=log)
+    assert again.wait(60) == 0, log.read_text()[-2000:]  # no token: the saved credential
+    clients = store.query("SELECT name FROM clients WHERE platform LIKE 'node-%'")
+    assert [c["name"] for c in clients] == ["desk-1"], clients
+
+
+def test_node_client_with_an_unknown_token_exits_with_the_reason(node: str, tmp_path: Path) -> None:
+    settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=tmp_path / "coordinator")
+    running = start(settings, [secure_task()])
+    try:
+        (folder, *_) = data_folders(tmp_path / "clients")
+        log = tmp_path / "fedge-node.log"
+        process = fedge_node(node, "--server", running.address, "--token", "guessed", "--data", str(folder), log=log)
+        assert process.wait(60) == 2
+        assert "error: enrolment refused: unknown enrolment token" in log.read_text()
+        assert not (folder / ".fedge-node.json").exists()
+    finally:
+        running.stop()
