@@ -1,15 +1,22 @@
 """A small secure cohort the end-to-end client tests share: the task, the devices' data folders,
-and what the coordinator's store says about the rounds (tests/browser, tests/node)."""
+what the coordinator's store says about the rounds, and the Node client's process (tests/browser,
+tests/node, tests/fault)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from fedge.server.config import TaskConfig
 from fedge.server.daemon import Running
 from fedge.shared.training import TrainConfig
 
 ROUNDS = 3
+NODE_CLIENT = Path(__file__).resolve().parents[1] / "client" / "js" / "bin" / "fedge-node.js"
 
 DP_NOISE = 0.01  # real noise, small enough over 3 clients that the accuracy check still tells cancelled masks
 
@@ -61,3 +68,21 @@ def reporters(running: Running) -> dict[int, list[str]]:
     for row in rows:
         rounds.setdefault(row["number"], []).append(row["platform"])
     return rounds
+
+
+def node_or_skip() -> str:
+    """The node executable, once client/js's packages are installed; skips (fails under
+    FEDGE_REQUIRE_DATASETS=1, as scripts/test.sh sets it) otherwise."""
+    path = shutil.which("node")
+    if path is None or not (NODE_CLIENT.parents[1] / "node_modules" / "@connectrpc" / "connect-node").is_dir():
+        reason = "node or client/js/node_modules is missing (npm ci --prefix client/js)"
+        if os.environ.get("FEDGE_REQUIRE_DATASETS") == "1":
+            pytest.fail(f"FEDGE_REQUIRE_DATASETS=1 but the Node client cannot run: {reason}")
+        pytest.skip(reason)
+    return path
+
+
+def start_node_client(node: str, *args: str, log: Path) -> subprocess.Popen:
+    """A `fedge-node` process with ``args``, its output appended to ``log``."""
+    with open(log, "a") as out:
+        return subprocess.Popen([node, str(NODE_CLIENT), *args], stdout=out, stderr=subprocess.STDOUT)

@@ -20,6 +20,7 @@ from fedge.shared import registry
 from fedge.simulation.config import SimulationConfig
 from fedge.simulation.inprocess import TASK, Federation
 from fedge.simulation.loopback import Daemon, free_port, start_agent, write_setup
+from tests.cohort import node_or_skip, start_node_client
 
 pytestmark = pytest.mark.slow
 
@@ -39,12 +40,18 @@ def setup(tmp_path: Path, **task_options) -> tuple[Path, list[Path], Federation]
     return config_path, folders, federation
 
 
-def start_agents(address: str, folders: list[Path], store: Store, tmp_path: Path) -> list:
+def start_agents(address: str, folders: list[Path], store: Store, tmp_path: Path, node: str | None = None) -> list:
+    """One `fedge client` per folder; with ``node``, the first folder's device is a `fedge-node` process."""
     tokens = store.create_tokens(len(folders))
-    return [
+    agents = [
         start_agent(address, token, folder, tmp_path / f"agent-{i}.log", seed=i)
         for i, (token, folder) in enumerate(zip(tokens, folders, strict=True))
+        if not (node and i == 0)
     ]
+    if node:
+        args = ("--server", address, "--token", tokens[0], "--data", str(folders[0]), "--exit-when-done")
+        agents.insert(0, start_node_client(node, *args, log=tmp_path / "agent-0.log"))
+    return agents
 
 
 def wait_for_version(store: Store, version: int, timeout_s: float = 120.0) -> None:
@@ -119,12 +126,15 @@ def secure_stage(store: Store) -> str | None:
     return json.loads(rows[0]["progress"])["stage"] if rows and rows[0]["progress"] else None
 
 
-def test_secure_rounds_resume_after_the_coordinator_is_killed_mid_round(tmp_path):
+@pytest.mark.parametrize("with_node", [False, True], ids=["python", "python-and-node"])
+def test_secure_rounds_resume_after_the_coordinator_is_killed_mid_round(tmp_path, with_node):
+    """With ``with_node``, one of the four devices is the Node client: it rides out the same kills."""
+    node = node_or_skip() if with_node else None
     config, folders, federation = setup(tmp_path, secagg=True, secagg_clip=2.0)
     data_dir, port = tmp_path / "coordinator", free_port()
     daemon = Daemon.start(config, data_dir, port)
     store = Store(data_dir)
-    agents = start_agents(daemon.address, folders, store, tmp_path)
+    agents = start_agents(daemon.address, folders, store, tmp_path, node)
     kills = 0
     try:
         deadline = time.monotonic() + 120

@@ -10,8 +10,6 @@ device's noise) summed as planned. A second start finds the saved credential and
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,34 +20,22 @@ import pytest
 from fedge.server.config import ServerSettings
 from fedge.server.daemon import Running, start
 from fedge.simulation.loopback import start_agent
-from tests.cohort import ROUNDS, committed_rounds, data_folders, reporters, secure_task
-
-REPO = Path(__file__).resolve().parents[2]
-CLIENT = REPO / "client" / "js"
+from tests.cohort import (
+    ROUNDS,
+    committed_rounds,
+    data_folders,
+    node_or_skip,
+    reporters,
+    secure_task,
+    start_node_client,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def missing(reason: str) -> None:
-    """Skip, or fail under FEDGE_REQUIRE_DATASETS=1 (scripts/test.sh installs Node and the packages)."""
-    if os.environ.get("FEDGE_REQUIRE_DATASETS") == "1":
-        pytest.fail(f"FEDGE_REQUIRE_DATASETS=1 but the Node client cannot run: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
-    path = shutil.which("node")
-    if path is None or not (CLIENT / "node_modules" / "@connectrpc" / "connect-node").is_dir():
-        missing("node or client/js/node_modules is missing (npm ci --prefix client/js)")
-    return path
-
-
-def fedge_node(node: str, *args: str, log: Path) -> subprocess.Popen:
-    with open(log, "a") as out:
-        return subprocess.Popen(
-            [node, str(CLIENT / "bin" / "fedge-node.js"), *args], stdout=out, stderr=subprocess.STDOUT
-        )
+    return node_or_skip()
 
 
 @pytest.fixture(params=[False, True], ids=["secagg", "secagg-dp"])
@@ -67,7 +53,7 @@ def test_node_client_and_python_agents_complete_secure_rounds(node: str, server:
     node_token, *agent_tokens = server.coordinator.store.create_tokens(3)
     log = tmp_path / "fedge-node.log"
     processes = [
-        fedge_node(node, "--server", server.address, "--token", node_token, "--data", str(folders[0]),
+        start_node_client(node, "--server", server.address, "--token", node_token, "--data", str(folders[0]),
                    "--name", "desk-1", "--exit-when-done", log=log),
         *[start_agent(server.address, token, folder, tmp_path / f"agent-{i}.log", seed=i)
           for i, (token, folder) in enumerate(zip(agent_tokens, folders[1:], strict=True))],
@@ -100,7 +86,7 @@ def test_node_client_and_python_agents_complete_secure_rounds(node: str, server:
     if server.coordinator.tasks["har"].task.dp_noise:
         assert all(m["epsilon"] > 0 for m in history), history
 
-    again = fedge_node(node, "--server", server.address, "--data", str(folders[0]), "--exit-when-done", log=log)
+    again = start_node_client(node, "--server", server.address, "--data", str(folders[0]), "--exit-when-done", log=log)
     assert again.wait(60) == 0, log.read_text()[-2000:]  # no token: the saved credential
     clients = store.query("SELECT name FROM clients WHERE platform LIKE 'node-%'")
     assert [c["name"] for c in clients] == ["desk-1"], clients
@@ -112,7 +98,9 @@ def test_node_client_with_an_unknown_token_exits_with_the_reason(node: str, tmp_
     try:
         (folder, *_) = data_folders(tmp_path / "clients")
         log = tmp_path / "fedge-node.log"
-        process = fedge_node(node, "--server", running.address, "--token", "guessed", "--data", str(folder), log=log)
+        process = start_node_client(
+            node, "--server", running.address, "--token", "guessed", "--data", str(folder), log=log
+        )
         assert process.wait(60) == 2
         assert "error: enrolment refused: unknown enrolment token" in log.read_text()
         assert not (folder / ".fedge-node.json").exists()
