@@ -14,7 +14,8 @@ malformed one itself. Two kinds of mistake, two remedies:
                 (a text frame, bytes that are no GatewayFrame, call id 0, a frame for a call that
                 is not open, a method on a call that is open, a frame after a call's end)
     CallError   one call is wrong: that call ends with a gRPC status, the socket carries on
-                (an unknown method, a request that does not parse, too many open calls)
+                (an unknown method, a request that does not parse, too many open calls, calls
+                opened faster than the socket's rate)
 
 The coordinator's own statuses (UNAUTHENTICATED, FAILED_PRECONDITION, ...) come back unchanged.
 Nothing is shared between sockets: each has its own `Session`, which ends its calls when it ends.
@@ -132,6 +133,7 @@ class Session:
         self.abandoned: OrderedDict[int, None] = OrderedDict()
         self.loop = asyncio.get_running_loop()
         self.quiet_since = self.loop.time()
+        self.allowance, self.counted_at = float(limits.call_burst), self.quiet_since  # the call rate's bucket
 
     async def run(self) -> None:
         try:
@@ -203,7 +205,21 @@ class Session:
                 f"expected at most {self.limits.max_calls} open calls on one socket, got one more (call {frame.call})"
             )
             raise CallError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+        self.count_call(frame.call)
         return method
+
+    def count_call(self, call: int) -> None:
+        """Take one call from the socket's bucket, which refills at calls_per_s up to call_burst."""
+        now, limits = self.loop.time(), self.limits
+        self.allowance = min(limits.call_burst, self.allowance + (now - self.counted_at) * limits.calls_per_s)
+        self.counted_at = now
+        if self.allowance < 1:
+            message = (
+                f"expected at most {limits.calls_per_s:g} calls per second on one socket "
+                f"(bursts of {limits.call_burst}), got more (call {call}); slow down"
+            )
+            raise CallError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+        self.allowance -= 1
 
     def abandon(self, call: int) -> None:
         self.abandoned[call] = None

@@ -28,13 +28,19 @@ class Limits:
     ping_timeout_s: float = 20.0
     # Upload frames buffered per call before the gateway stops reading the socket (backpressure).
     upload_queue: int = 4
+    # Calls one socket may open, on average per second and in a burst (a token bucket): an agent
+    # opens a few a second at most (check-ins are paced by retry_after, a secure stage long-polls),
+    # so a socket that floods call after call is refused (RESOURCE_EXHAUSTED) without one RPC
+    # reaching the coordinator, and the coordinator's threads stay with everyone else.
+    calls_per_s: float = 20.0
+    call_burst: int = 60
 
     def __post_init__(self) -> None:
-        for name in ("max_frame_bytes", "max_calls", "max_connections", "upload_queue"):
+        for name in ("max_frame_bytes", "max_calls", "max_connections", "upload_queue", "call_burst"):
             value = getattr(self, name)
             if value < 1:
                 raise ValueError(f"gateway limits: expected {name} >= 1, got {value}")
-        for name in ("idle_timeout_s", "ping_interval_s", "ping_timeout_s"):
+        for name in ("idle_timeout_s", "ping_interval_s", "ping_timeout_s", "calls_per_s"):
             value = getattr(self, name)
             if value <= 0:
                 raise ValueError(f"gateway limits: expected {name} > 0, got {value}")

@@ -10,7 +10,7 @@ import asyncio
 import http.client
 import socket
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +279,36 @@ def test_more_open_calls_than_allowed_fails_the_extra_call(service, web):
     assert refusal.status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     assert refusal.status.message == "expected at most 4 open calls on one socket, got one more (call 7)"
     assert truncated.status.code == INVALID_ARGUMENT and "truncated" in truncated.status.message
+
+
+def test_calls_opened_faster_than_the_rate_are_refused_at_the_gateway_and_the_socket_goes_on(service, tmp_path):
+    (token,) = service.tokens()
+    root = tmp_path / "web"
+    write_web_root(root)
+    gateway = start_gateway(service.running.address, root, replace(LIMITS, calls_per_s=2.0, call_burst=5))
+
+    async def check_in(client: Client, credential: str) -> GatewayFrame:
+        call = client.fresh()
+        await client.send(call, pb.CheckInRequest(credential=credential), "CheckIn", end=True)
+        (frame,) = await client.replies(call)
+        return frame
+
+    async def scenario(client: Client) -> tuple[list[GatewayFrame], GatewayFrame]:
+        credential = await client.enroll(token)  # one call of the burst of 5
+        replies = [await check_in(client, credential) for _ in range(8)]  # 4 more, then too fast
+        await asyncio.sleep(0.6)  # the bucket refills at 2 a second
+        return replies, await check_in(client, credential)
+
+    try:
+        replies, later = over_gateway(Web(gateway.address, root), scenario)
+    finally:
+        gateway.stop()
+    exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert [r.status.code for r in replies] == [0] * 4 + [exhausted] * 4
+    assert replies[4].status.message == (
+        "expected at most 2 calls per second on one socket (bursts of 5), got more (call 6); slow down"
+    )
+    assert not later.HasField("status") and pb.CheckInResponse.FromString(later.message).HasField("assignment")
 
 
 # -- framing mistakes close the socket --------------------------------------------------------
