@@ -1,19 +1,21 @@
 #!/usr/bin/env node
 /**
- * fedge-node: the Node desktop client (src/node/agent.js). Enrol once with a token, then check
- * in and train when asked until stopped (Ctrl-C), as `fedge client` does:
+ * fedge-node: the Node desktop client (src/node/). Two commands:
  *
- *     fedge-node --server HOST:PORT --data FOLDER [--token TOKEN] [--name NAME] [--state FILE]
- *                [--backend wasm|cpu] [--min-dp-noise Z] [--exit-when-done]
+ *     fedge-node [run] --server HOST:PORT --data FOLDER ...   enrol once, then train when asked (Ctrl-C stops)
+ *     fedge-node predict --model DIR|URL --key HEX --input FILE   verify a published model, then run it
  */
 
 import { parseArgs } from "node:util";
 
 import { ClientError, runClient } from "../src/node/agent.js";
+import { predictCommand } from "../src/node/models.js";
 
-const USAGE = `usage: fedge-node --server HOST:PORT --data FOLDER [--token TOKEN] [--name NAME] [--state FILE]
-                  [--backend wasm|cpu] [--min-dp-noise Z] [--exit-when-done]
+const USAGE = `usage: fedge-node [run] --server HOST:PORT --data FOLDER [--token TOKEN] [--name NAME] [--state FILE]
+                        [--backend wasm|cpu] [--min-dp-noise Z] [--exit-when-done]
+       fedge-node predict --model DIR|URL --key HEX --input FILE [--top K] [--normalised] [--json]
 
+run: take part in training rounds (docs/node.md)
   --server HOST:PORT   the coordinator's gRPC address
   --data FOLDER        a folder of samples (meta.json and .npz/.csv files; \`fedge data split\` makes some)
   --token TOKEN        one-time enrolment token, needed on the first run only
@@ -21,10 +23,18 @@ const USAGE = `usage: fedge-node --server HOST:PORT --data FOLDER [--token TOKEN
   --state FILE         where the credential is kept (default: FOLDER/.fedge-node.json)
   --backend NAME       TF.js backend: wasm (default) or cpu
   --min-dp-noise Z     refuse rounds whose on-device DP noise gives this device a multiplier under Z
-  --exit-when-done     stop once every task has completed`;
+  --exit-when-done     stop once every task has completed
 
-function options() {
-  const { values } = parseArgs({
+predict: verify a published model with the coordinator's key, then run it with ONNX Runtime
+  --model DIR|URL      a published version's folder, or its URL (http://HOST:8080/models/TASK/latest)
+  --key HEX            the coordinator's public key (\`fedge keys show\`)
+  --input FILE         samples: .npy (N × input shape, or one sample) or .csv (one flattened sample per row)
+  --top K              labels printed per sample (default 3)
+  --normalised         the samples are already normalised (skip the manifest's step)
+  --json               every probability, as JSON`;
+
+const COMMANDS = {
+  run: {
     options: {
       server: { type: "string" },
       data: { type: "string" },
@@ -34,30 +44,59 @@ function options() {
       backend: { type: "string", default: "wasm" },
       "min-dp-noise": { type: "string", default: "0" },
       "exit-when-done": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
     },
-  });
+    required: ["server", "data"],
+    async run(values, stop) {
+      if (!["wasm", "cpu"].includes(values.backend)) {
+        throw new ClientError(`--backend must be wasm or cpu, got ${values.backend}`);
+      }
+      const floor = Number(values["min-dp-noise"]);
+      if (!(Number.isFinite(floor) && floor >= 0)) {
+        throw new ClientError(`--min-dp-noise must be a number ≥ 0, got ${values["min-dp-noise"]}`);
+      }
+      const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
+      await runClient({ ...values, floor, exitWhenDone: values["exit-when-done"], signal: stop.signal, log });
+    },
+  },
+  predict: {
+    options: {
+      model: { type: "string" },
+      key: { type: "string" },
+      input: { type: "string" },
+      top: { type: "string", default: "3" },
+      normalised: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+    },
+    required: ["model", "key", "input"],
+    async run(values) {
+      const top = Number(values.top);
+      if (!(Number.isInteger(top) && top >= 1)) {
+        throw new ClientError(`--top must be a whole number ≥ 1, got ${values.top}`);
+      }
+      for (const line of await predictCommand({ ...values, top })) console.log(line);
+    },
+  },
+};
+
+function parse(argv) {
+  const name = COMMANDS[argv[0]] ? argv[0] : "run";
+  const command = COMMANDS[name];
+  const args = name === argv[0] ? argv.slice(1) : argv;
+  const { values } = parseArgs({ args, options: { ...command.options, help: { type: "boolean", short: "h" } } });
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
   }
-  for (const required of ["server", "data"]) {
-    if (!values[required]) throw new ClientError(`--${required} is required\n${USAGE}`);
-  }
-  if (!["wasm", "cpu"].includes(values.backend)) {
-    throw new ClientError(`--backend must be wasm or cpu, got ${values.backend}`);
-  }
-  const floor = Number(values["min-dp-noise"]);
-  if (!(Number.isFinite(floor) && floor >= 0)) {
-    throw new ClientError(`--min-dp-noise must be a number ≥ 0, got ${values["min-dp-noise"]}`);
-  }
-  return { ...values, floor, exitWhenDone: values["exit-when-done"] };
+  const missing = command.required.filter((option) => !values[option]);
+  if (missing.length) throw new ClientError(`${missing.map((m) => `--${m}`).join(", ")} required\n${USAGE}`);
+  return [command, values];
 }
 
 const stop = new AbortController();
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => stop.abort());
 try {
-  await runClient({ ...options(), signal: stop.signal, log: (line) => console.log(`${new Date().toISOString()} ${line}`) });
+  const [command, values] = parse(process.argv.slice(2));
+  await command.run(values, stop);
   process.exit(0);
 } catch (error) {
   const known =

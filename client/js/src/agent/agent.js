@@ -38,6 +38,11 @@ export function platformString(engine, backend) {
   return `browser-${engine}/${backend}`;
 }
 
+/** A fresh enrolment nonce, 16 random bytes as hex: drawn once per enrolment, repeated by its retries. */
+export function newNonce(random = globalThis.crypto) {
+  return Array.from(random.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /**
  * Trades a one-time enrolment token for {clientId, credential}. Every retry of one enrolment
  * passes the same random `nonce`, so a retry after a lost reply gets the client back, not a refusal.

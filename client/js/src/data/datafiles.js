@@ -37,6 +37,14 @@ export function samplesOfShape(batches, inputShape) {
   return { x, y };
 }
 
+/** (x − mean) / std per channel (the last axis), in place, when `normalisation` fits; returns x. */
+export function normalise(x, channels, normalisation) {
+  const { mean, std } = normalisation ?? {};
+  if (!Array.isArray(mean) || mean.length !== channels || std?.length !== channels) return x;
+  for (let i = 0; i < x.length; i++) x[i] = (x[i] - mean[i % channels]) / std[i % channels];
+  return x;
+}
+
 /**
  * `files`: [{name, bytes: Uint8Array}]; `known`: {sampleShape, labels} when the page knows the
  * task's. Returns {meta, batches: [{source, sampleShape, x: Float32Array, y: Int32Array}]}.

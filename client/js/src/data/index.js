@@ -6,5 +6,5 @@
  *     npz.js        readNpz / readNpy: numpy's formats, deflate through DecompressionStream
  */
 
-export { DataFileError, readDataFiles, readMeta, samplesOfShape } from "./datafiles.js";
+export { DataFileError, normalise, readDataFiles, readMeta, samplesOfShape } from "./datafiles.js";
 export { readNpy, readNpz } from "./npz.js";

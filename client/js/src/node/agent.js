@@ -11,7 +11,7 @@ import { join } from "node:path";
 
 import "@tensorflow/tfjs-backend-wasm";
 
-import { Agent, enroll } from "../agent/agent.js";
+import { Agent, enroll, newNonce } from "../agent/agent.js";
 import { Backoff } from "../agent/backoff.js";
 import { LocalTrainer } from "../agent/trainer.js";
 import { readDataFiles, samplesOfShape } from "../data/datafiles.js";
@@ -71,7 +71,7 @@ export async function saveCredential(state, server, joined) {
  * reply lost to a restart does not spend the token for nothing.
  */
 export async function enrollWithRetry(client, token, { platform, name, signal, backoff = new Backoff() }) {
-  const nonce = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const nonce = newNonce();
   while (!signal?.aborted) {
     try {
       return await enroll(client, token, { platform, name, nonce });
@@ -110,7 +110,8 @@ export async function runClient({
     await saveCredential(state, server, joined);
   }
   const samples = batches.reduce((n, b) => n + b.y.length, 0);
-  log(`client ${joined.clientId} ready: ${samples} samples of ${meta?.dataset || data}, ${used} backend, coordinator ${server}`);
+  const source = meta?.dataset || data;
+  log(`client ${joined.clientId} ready: ${samples} samples of ${source}, ${used} backend, coordinator ${server}`);
   const trainer = new LocalTrainer((shape) => samplesOfShape(batches, shape));
   const agent = new Agent({ client, credential: joined.credential, trainer, platform: platformName, floor });
   let last = "";

@@ -3,8 +3,8 @@
  * to IndexedDB (PageStore) and into `state.batches`, which the trainer reads at each round.
  */
 
-import { readDataFiles } from "../data/datafiles.js";
-import { CameraRecorder, MotionRecorder, normalise } from "./recorder.js";
+import { normalise, readDataFiles } from "../data/datafiles.js";
+import { CameraRecorder, MotionRecorder } from "./recorder.js";
 import { describeSamples, formatCount } from "./view.js";
 
 const $ = (id) => document.getElementById(id);

@@ -55,14 +55,6 @@ export function pixelsToSample(rgba, height, width, channels) {
   return out;
 }
 
-/** (x − mean) / std per channel (the last axis), in place, when `normalisation` fits; returns x. */
-export function normalise(x, channels, normalisation) {
-  const { mean, std } = normalisation ?? {};
-  if (!Array.isArray(mean) || mean.length !== channels || std?.length !== channels) return x;
-  for (let i = 0; i < x.length; i++) x[i] = (x[i] - mean[i % channels]) / std[i % channels];
-  return x;
-}
-
 /** Records motion windows while started; `onWindow(Float32Array)` gets each. */
 export class MotionRecorder {
   #listener = null;

@@ -12,6 +12,8 @@
  * clears the batches store.
  */
 
+import { newNonce } from "../agent/agent.js";
+
 const CREDENTIAL = "fedge.credential";
 const ENROLMENT = "fedge.enrolment";
 const DB_VERSION = 1;
@@ -49,8 +51,7 @@ export function enrolmentNonce(token, storage = globalThis.localStorage, random 
   } catch {
     // unreadable: draw a new one
   }
-  const bytes = random.getRandomValues(new Uint8Array(16));
-  const nonce = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  const nonce = newNonce(random);
   storage.setItem(ENROLMENT, JSON.stringify({ token, nonce }));
   return nonce;
 }

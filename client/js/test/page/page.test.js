@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { WindowBuilder, motionReading, normalise, pixelsToSample } from "../../src/page/recorder.js";
-import { samplesOfShape } from "../../src/data/datafiles.js";
+import { WindowBuilder, motionReading, pixelsToSample } from "../../src/page/recorder.js";
+import { normalise, samplesOfShape } from "../../src/data/datafiles.js";
 import { enrolmentNonce, loadCredential, saveCredential } from "../../src/page/store.js";
 import { browserEngine, describeSamples, describeUpload, formatBytes } from "../../src/page/view.js";
 
