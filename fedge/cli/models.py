@@ -122,11 +122,19 @@ def read_folder(folder: Path) -> Published:
     return Published(*((folder / n).read_bytes() for n in (registry.MANIFEST, registry.SIGNATURE, registry.MODEL)))
 
 
+SIMULATION_DATA_DIRS = ("coordinator", "loopback/coordinator")  # under `fedge simulate --out`: inprocess, grpc
+
+
 def data_dir_of(path: Path) -> Path:
-    """A coordinator data dir; a `fedge simulate --out` folder names its coordinator's in summary.json."""
+    """A coordinator data dir; a `fedge simulate --out` folder names its coordinator's in summary.json,
+    and one still running (no summary yet) holds it at one of SIMULATION_DATA_DIRS."""
     summary = path / "summary.json"
     if summary.is_file():
         return Path(json.loads(summary.read_text())["coordinator_data_dir"])
+    if not (path / "fedge.sqlite").exists():
+        for inner in SIMULATION_DATA_DIRS:
+            if (path / inner / "fedge.sqlite").exists():
+                return path / inner
     return path
 
 

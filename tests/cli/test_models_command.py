@@ -161,3 +161,12 @@ def test_a_registry_folder_inside_a_data_dir_is_checked_with_that_data_dirs_key(
     copy = tmp_path / "copy"
     shutil.copytree(version, copy)
     assert "no public key" in fedge("models", "verify", str(copy)).stderr  # outside it, a key must be given
+
+
+def test_a_simulation_still_running_is_read_through_its_coordinator_folder(simulation, tmp_path):
+    running = tmp_path / "running"  # what `fedge simulate --out` holds before it writes summary.json
+    shutil.copytree(simulation / "coordinator", running / "coordinator")
+    result = fedge("models", "list", "--data-dir", str(running), "--json")
+    assert result.returncode == 0, result.stderr
+    versions = registry.published_versions(running / "coordinator" / "registry", "simulation")
+    assert [m["version"] for m in json.loads(result.stdout) if m["quantization"] == "fp32"] == versions
