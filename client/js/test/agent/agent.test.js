@@ -280,11 +280,8 @@ const fixedTrainer = (i) => ({
   },
 });
 
-test("agent: a secure round sends only a masked uint32 vector, and the masks cancel in the sum", async () => {
-  const work = assignment({
-    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },
-  });
-  const coordinator = new SecureCoordinator(work);
+/** Three agents (client i sends (i + 1) / 10) take turns until each has finished round 3; how many did. */
+async function playRound(coordinator) {
   const agents = [0, 1, 2].map(
     (i) =>
       new Agent({ client: coordinator.client(`c${i}`), credential: `c${i}`, trainer: fixedTrainer(i), platform: "p" }),
@@ -294,7 +291,15 @@ test("agent: a secure round sends only a masked uint32 vector, and the masks can
     for (const [i, agent] of agents.entries())
       if (!done.has(i) && (await agent.attempt()).trainedRound === 3) done.add(i);
   }
-  assert.equal(done.size, CLIENTS);
+  return done.size;
+}
+
+test("agent: a secure round sends only a masked uint32 vector, and the masks cancel in the sum", async () => {
+  const work = assignment({
+    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },
+  });
+  const coordinator = new SecureCoordinator(work);
+  assert.equal(await playRound(coordinator), CLIENTS);
   const parameters = readSpecs(work.tensors).reduce((n, s) => n + s.size, 0);
   assert.ok(coordinator.masked.every((y) => y.length === parameters));
   const sum = await coordinator.sum();
@@ -320,16 +325,7 @@ test("agent: with on-device DP noise, each update is clipped and noised before m
   const z = 0.25;
   const work = assignment({ secagg: noisyPlan(z) });
   const coordinator = new SecureCoordinator(work);
-  const agents = [0, 1, 2].map(
-    (i) =>
-      new Agent({ client: coordinator.client(`c${i}`), credential: `c${i}`, trainer: fixedTrainer(i), platform: "p" }),
-  );
-  const done = new Set();
-  for (let steps = 0; done.size < CLIENTS && steps < 100; steps++) {
-    for (const [i, agent] of agents.entries())
-      if (!done.has(i) && (await agent.attempt()).trainedRound === 3) done.add(i);
-  }
-  assert.equal(done.size, CLIENTS);
+  assert.equal(await playRound(coordinator), CLIENTS);
   assert.deepEqual(coordinator.declines, []);
   const sum = await coordinator.sum();
   const dim = sum.length;
