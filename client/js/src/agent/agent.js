@@ -54,7 +54,8 @@ export async function enroll(client, token, { platform, name = "", nonce = "" } 
 
 const outcome = (fields = {}) => ({ trainedRound: null, waitS: 0, finished: false, reason: "", ...fields });
 
-function sleep(ms, signal) {
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function sleep(ms, signal) {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const timer = setTimeout(done, ms);

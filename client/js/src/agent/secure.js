@@ -30,6 +30,7 @@ import {
   split,
 } from "../secagg/index.js";
 import { checkNoise, clipNorm, discreteGaussian } from "../privacy/index.js";
+import { readSpecs } from "./tensors.js";
 
 export class SecAggSession {
   /** Use SecAggSession.start (key generation is async). */
@@ -157,7 +158,6 @@ export class SecAggSession {
 /** Coordinates of the update an assignment asks for: its trained tensors (all of them without `trainable`). */
 export function updateSize(assignment) {
   const trained = new Set(assignment.trainable ?? []);
-  return assignment.tensors
-    .filter((t) => !trained.size || trained.has(t.name))
-    .reduce((n, t) => n + t.shape.reduce((size, d) => size * Number(d), 1), 0);
+  const specs = readSpecs(assignment.tensors.filter((t) => !trained.size || trained.has(t.name)));
+  return specs.reduce((n, s) => n + s.size, 0);
 }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 
 import "@tensorflow/tfjs-backend-wasm";
 
-import { Agent, enroll, newNonce } from "../agent/agent.js";
+import { Agent, enroll, newNonce, sleep } from "../agent/agent.js";
 import { Backoff } from "../agent/backoff.js";
 import { LocalTrainer } from "../agent/trainer.js";
 import { readDataFiles, samplesOfShape } from "../data/datafiles.js";
@@ -20,8 +20,6 @@ import { GrpcCoordinatorClient } from "./grpc.js";
 
 export const STATE_FILE = ".fedge-node.json";
 const SAMPLE_FILE = /^[^.].*\.(npz|csv|json)$/; // not a state file such as .fedge-node.json
-/** Failures worth another try: the daemon away or restarting (client/transport.py's RETRYABLE). */
-const RETRYABLE = new Set(["UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "ABORTED", "CANCELLED"]);
 
 /** A refusal that waiting cannot fix: the message is for the device's owner. */
 export class ClientError extends Error {
@@ -76,8 +74,8 @@ export async function enrollWithRetry(client, token, { platform, name, signal, b
     try {
       return await enroll(client, token, { platform, name, nonce });
     } catch (error) {
-      if (!RETRYABLE.has(error.codeName)) throw new ClientError(`enrolment refused: ${error.message}`);
-      await new Promise((resolve) => setTimeout(resolve, backoff.next() * 1000));
+      if (!error.retryable) throw new ClientError(`enrolment refused: ${error.message}`);
+      await sleep(backoff.next() * 1000, signal);
     }
   }
   throw new ClientError("stopped before enrolment finished");

@@ -46,7 +46,7 @@ export async function readSamples(path, shape) {
   const size = shape.reduce((a, b) => a * b, 1);
   let values;
   if (path.endsWith(".npy")) {
-    const array = readNpy(new Uint8Array(await readLocal(path)), path);
+    const array = readNpy(await readLocal(path), path);
     const sample = array.shape.slice(array.shape.length === shape.length ? 0 : 1);
     if (sample.join(",") !== shape.join(",") || array.shape.length - shape.length > 1) {
       const got = `(${array.shape.join(", ")})`;

@@ -37,6 +37,9 @@ export const STATUS_NAMES = Object.freeze([
   "UNAUTHENTICATED",
 ]);
 
+/** Failures worth another try: the coordinator away or restarting (client/transport.py's RETRYABLE). */
+const RETRYABLE = new Set(["UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN", "ABORTED", "CANCELLED"]);
+
 /** A call that ended with a non-OK gRPC status; `code` is the numeric gRPC code. */
 export class GatewayError extends Error {
   name = "GatewayError";
@@ -49,6 +52,11 @@ export class GatewayError extends Error {
   /** "UNAUTHENTICATED", "FAILED_PRECONDITION", ...: the name a Python agent's TransportError carries. */
   get codeName() {
     return STATUS_NAMES[this.code] ?? `CODE_${this.code}`;
+  }
+
+  /** Whether the same call may succeed later (as TransportError.retryable). */
+  get retryable() {
+    return RETRYABLE.has(this.codeName);
   }
 }
 

@@ -78,6 +78,13 @@ test("frames: a failed call's status comes back as a GatewayError with the gRPC 
   assert.equal(decoded.message, undefined);
 });
 
+test("frames: the daemon away is worth another try, a refusal is not (as the Python TransportError says)", () => {
+  assert.deepEqual(
+    [14, 4, 13, 16, 9, 3].map((code) => new GatewayError(code, "").retryable),
+    [true, true, true, false, false, false],
+  );
+});
+
 test("frames: requests that do not fit their method are refused with the rule", () => {
   const download = create(DownloadModelRequestSchema, {});
   assert.throws(
