@@ -20,6 +20,7 @@ import grpc
 from fedge.shared import codec
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.shared.proto import coordinator_pb2_grpc
+from fedge.shared.tls import ClientTls, channel
 
 T = TypeVar("T")
 
@@ -63,11 +64,16 @@ class GrpcTransport:
     in chunks of ``chunk_bytes``."""
 
     def __init__(
-        self, address: str, max_message_mb: int = 16, timeout_s: float = 60.0, chunk_bytes: int = 512 * 1024
+        self,
+        address: str,
+        max_message_mb: int = 16,
+        timeout_s: float = 60.0,
+        chunk_bytes: int = 512 * 1024,
+        tls: ClientTls | None = None,
     ) -> None:
         limit = max_message_mb * 1024 * 1024
         options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
-        self.channel = grpc.insecure_channel(address, options=options)
+        self.channel = channel(address, tls, options)
         self.stub = coordinator_pb2_grpc.CoordinatorStub(self.channel)
         self.timeout_s = timeout_s
         self.chunk_bytes = chunk_bytes

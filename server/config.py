@@ -1,12 +1,14 @@
 """The coordinator's configuration: one TOML file, overridable by environment and flags.
 
-    [server]                   host, port, http_port, data_dir, max_message_mb, chunk_kb  → ServerSettings
+    [server]                   host, port, http_port, data_dir, max_message_mb, chunk_kb,
+                               tls_cert, tls_key                                           → ServerSettings
     [[task]]                   one table per federated training job                        → TaskConfig
     [task.strategy_options]    numeric parameters of the task's strategy
     [task.training]            what each client does per round                             → TrainConfig
 
 Precedence, lowest first: the built-in defaults (the template ``fedge init`` writes), the file,
-the environment (FEDGE_HOST, FEDGE_PORT, FEDGE_DATA_DIR, FEDGE_HTTP_PORT), explicit overrides
+the environment (FEDGE_HOST, FEDGE_PORT, FEDGE_DATA_DIR, FEDGE_HTTP_PORT, FEDGE_TLS_CERT,
+FEDGE_TLS_KEY), explicit overrides
 (command-line flags).
 
 Errors: the settings classes check their own values and raise `FieldError` naming the key;
@@ -33,6 +35,7 @@ from typing import Any
 from fedge.server.strategies import STRATEGIES, Strategy, make_strategy
 from fedge.shared.data import DATASETS
 from fedge.shared.models import ZOO
+from fedge.shared.tls import ServerTls
 from fedge.shared.training import TrainConfig, cosine_lr
 
 FILENAME = "fedge.toml"
@@ -41,8 +44,17 @@ ENVIRONMENT = {
     "port": "FEDGE_PORT",
     "data_dir": "FEDGE_DATA_DIR",
     "http_port": "FEDGE_HTTP_PORT",
+    "tls_cert": "FEDGE_TLS_CERT",
+    "tls_key": "FEDGE_TLS_KEY",
 }
-FLAGS = {"host": "--host", "port": "--port", "data_dir": "--data-dir", "http_port": "--http-port"}
+FLAGS = {
+    "host": "--host",
+    "port": "--port",
+    "data_dir": "--data-dir",
+    "http_port": "--http-port",
+    "tls_cert": "--tls-cert",
+    "tls_key": "--tls-key",
+}
 LR_SCHEDULES = ("cosine", "constant")
 PUBLISH_POLICIES = ("never", "every", "best")  # docs/configuration.md: when a committed version is published
 PUBLISH_METRICS = {"accuracy": max, "loss": min}  # the held-out metric "best" follows, and which way is better
@@ -79,6 +91,8 @@ class ServerSettings:
     data_dir: Path = Path("fedge-data")
     max_message_mb: int = 16
     chunk_kb: int = 512
+    tls_cert: str = ""  # PEM certificate (chain) both ports serve; "" with tls_key "": plaintext
+    tls_key: str = ""
 
     def __post_init__(self) -> None:
         _require("server", "host", bool(self.host), "to name an interface", self.host)
@@ -89,6 +103,13 @@ class ServerSettings:
         _require(
             "server", "chunk_kb", 1 <= self.chunk_kb < limit, f"in 1..{limit - 1} (below max_message_mb)", self.chunk_kb
         )
+        for key, other in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+            value = getattr(self, key)
+            _require("server", key, bool(value) or not getattr(self, other), f"to be set with {other}", value)
+
+    def tls(self) -> ServerTls | None:
+        """The loaded certificate and key, or None for plaintext; a bad file raises TlsError here."""
+        return ServerTls.load(self.tls_cert, self.tls_key) if self.tls_cert else None
 
 
 @dataclass(frozen=True)
@@ -363,6 +384,9 @@ class _Loader:
         arguments = self.arguments(ServerSettings, table, ("server",), "server")
         if self.folder is not None:  # relative to the file's folder, not to wherever the daemon starts
             arguments["data_dir"] = self.folder / arguments.get("data_dir", ServerSettings().data_dir)
+            for key in ("tls_cert", "tls_key"):
+                if arguments.get(key):
+                    arguments[key] = str(self.folder / Path(arguments[key]).expanduser())
         settings = {
             key: (environ[name], f"environment {name}") for key, name in ENVIRONMENT.items() if environ.get(name)
         }

@@ -27,6 +27,7 @@ from fedge.server.coordinator import Coordinator
 from fedge.server.gateway import Gateway, GatewayThread
 from fedge.server.service import AdminServicer, CoordinatorServicer, ErrorInterceptor, RegistryServicer
 from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
+from fedge.shared.tls import ServerTls
 
 log = logging.getLogger("fedge.server")
 STAGE_HOLD_S = 1.0  # how long a secure-stage request may wait for its stage to close (a long poll)
@@ -75,7 +76,13 @@ def start(
     registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(coordinator), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    try:
+        tls = settings.tls()
+    except ValueError:
+        coordinator.close()
+        raise
+    bind = f"{settings.host}:{settings.port}"
+    port = server.add_secure_port(bind, tls.grpc_credentials()) if tls else server.add_insecure_port(bind)
     if port == 0:
         coordinator.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: the port is in use or not allowed")
@@ -83,26 +90,37 @@ def start(
     for service in ("", "fedge.v1.Coordinator", "fedge.v1.Admin", "fedge.v1.Registry"):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     try:
-        web = start_gateway(settings, port, static_dir) if gateway and settings.http_port else None
+        web = start_gateway(settings, port, static_dir, tls) if gateway and settings.http_port else None
     except OSError:
         server.stop(0).wait()
         coordinator.close()
         raise
     address = f"{settings.host}:{port}"
-    (data_dir / "server.json").write_text(json.dumps({"address": address, "pid": os.getpid()}) + "\n")
+    found = {"address": address, "pid": os.getpid(), "tls": tls is not None}
+    (data_dir / "server.json").write_text(json.dumps(found) + "\n")
     stop_event = threading.Event()
     runner = threading.Thread(target=coordinator.run, args=(stop_event,), name="fedge-rounds", daemon=True)
     runner.start()
     fingerprint = coordinator.signing_key.public_key().fingerprint()
-    log.info("fedge server listening on %s, data in %s, signing key %s", address, data_dir, fingerprint)
+    scheme = "with TLS" if tls else "plaintext"
+    log.info("fedge server listening on %s (%s), data in %s, signing key %s", address, scheme, data_dir, fingerprint)
     return Running(address, server, coordinator, stop_event, runner, web)
 
 
-def start_gateway(settings: Any, grpc_port: int, static_dir: Path | None) -> GatewayThread:
-    """The web gateway on ``settings.http_port``, a client of this daemon's own gRPC port."""
+def start_gateway(settings: Any, grpc_port: int, static_dir: Path | None, tls: ServerTls | None) -> GatewayThread:
+    """The web gateway on ``settings.http_port``, a client of this daemon's own gRPC port; with
+    TLS, it serves https:// and wss:// with the daemon's certificate and dials the daemon over TLS."""
     wildcard = settings.host in ("0.0.0.0", "::", "")
     target = f"localhost:{grpc_port}" if wildcard else f"{settings.host}:{grpc_port}"
-    thread = GatewayThread(Gateway(target, settings.host, settings.http_port, static_dir))
+    gateway = Gateway(
+        target,
+        settings.host,
+        settings.http_port,
+        static_dir,
+        tls=tls,
+        coordinator_tls=tls.loopback_client() if tls else None,
+    )
+    thread = GatewayThread(gateway)
     thread.start()
     return thread
 

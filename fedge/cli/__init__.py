@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from fedge import __version__
-from fedge.cli import admin, client, data, gateway, init, keys, models, server, simulate
+from fedge.cli import admin, client, data, gateway, init, keys, models, server, simulate, tls
 
 app = typer.Typer(
     name="fedge",
@@ -34,6 +34,7 @@ app.command("status")(admin.status)
 app.add_typer(data.app, name="data")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(models.models_app, name="models")
+app.add_typer(tls.tls_app, name="tls")
 
 stderr = Console(stderr=True)
 

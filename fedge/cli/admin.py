@@ -11,11 +11,16 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
+
+if TYPE_CHECKING:
+    from fedge.shared.tls import ClientTls
 
 token_app = typer.Typer(help="Enrolment tokens: one per client, used once.", no_args_is_help=True)
 
@@ -42,12 +47,11 @@ class AdminBackend(Protocol):
 
 
 class DaemonAdmin:
-    def __init__(self, address: str, credential: str) -> None:
-        import grpc
-
+    def __init__(self, address: str, credential: str, tls: ClientTls | None = None) -> None:
         from fedge.shared.proto import admin_pb2_grpc
+        from fedge.shared.tls import channel
 
-        self.channel = grpc.insecure_channel(address)
+        self.address, self.channel = address, channel(address, tls)
         self.stub = admin_pb2_grpc.AdminStub(self.channel)
         self.credential = credential
 
@@ -57,7 +61,7 @@ class DaemonAdmin:
         try:
             return getattr(self.stub, method)(request, timeout=10)
         except grpc.RpcError as error:
-            raise ValueError(f"the daemon refused: {error.code().name}: {error.details()}") from None
+            raise refusal(self.address, error) from None
 
     def create_tokens(self, count: int) -> list[str]:
         from fedge.shared.proto import admin_pb2 as apb
@@ -76,6 +80,17 @@ class DaemonAdmin:
         from fedge.shared.proto import admin_pb2 as apb
 
         return json.loads(self._call("GetStatus", apb.GetStatusRequest(admin_credential=self.credential)).status_json)
+
+
+def refusal(address: str, error: Any) -> ValueError:
+    """A failed call to a daemon (a grpc.RpcError) as one line; an unreachable one with what to check."""
+    code = error.code().name
+    if code == "UNAVAILABLE":
+        return ValueError(
+            f"cannot reach the daemon at {address} (UNAVAILABLE: {error.details()}): is it running, and does it "
+            "serve TLS (pass --tls-ca or --tls) or plaintext?"
+        )
+    return ValueError(f"the daemon at {address} refused: {code}: {error.details()}")
 
 
 class DataDirAdmin:
@@ -105,7 +120,9 @@ class DataDirAdmin:
         return status(self.store)
 
 
-def backend(server: str | None, data_dir: Path | None, admin_token: str | None) -> AdminBackend:
+def backend(
+    server: str | None, data_dir: Path | None, admin_token: str | None, tls: ClientTls | None = None
+) -> AdminBackend:
     data_dir = data_dir or configured_data_dir()
     if server is None:
         return DataDirAdmin(data_dir)
@@ -117,7 +134,7 @@ def backend(server: str | None, data_dir: Path | None, admin_token: str | None) 
                 f"no admin credential: pass --admin-token or set FEDGE_ADMIN_TOKEN ({path} does not exist)"
             )
         credential = path.read_text().strip()
-    return DaemonAdmin(server, credential)
+    return DaemonAdmin(server, credential, tls)
 
 
 def configured_data_dir() -> Path:
@@ -145,14 +162,16 @@ def create(
     server: ServerOption = None,
     data_dir: DataDirOption = None,
     admin_token: AdminTokenOption = None,
+    tls: TlsOption = False,
+    tls_ca: TlsCaOption = None,
 ) -> None:
     """Print new one-time enrolment tokens, one per line (or join links, with --link or --qr)."""
     if not (link or qr):
-        for token in backend(server, data_dir, admin_token).create_tokens(count):
+        for token in backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).create_tokens(count):
             print(token)
         return
     base = base_url or configured_base_url(server)
-    for token in backend(server, data_dir, admin_token).create_tokens(count):
+    for token in backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).create_tokens(count):
         print(join_link(base, token))
         if qr:
             print(qr_code(join_link(base, token)))
@@ -164,7 +183,7 @@ def join_link(base_url: str, token: str) -> str:
 
 
 def configured_base_url(server: str | None) -> str:
-    """http://HOST:HTTP_PORT of the gateway, from fedge.toml (the host of --server, when given)."""
+    """http(s)://HOST:HTTP_PORT of the gateway, from fedge.toml (the host of --server, when given)."""
     from fedge.cli.server import find_config
     from fedge.server.config import load_config
 
@@ -172,7 +191,8 @@ def configured_base_url(server: str | None) -> str:
     if not settings.http_port:
         raise ValueError("the web gateway is off (http_port = 0): pass --base-url where browsers reach one")
     host = server.rsplit(":", 1)[0] if server else settings.host
-    return f"http://{reachable_host(host)}:{settings.http_port}"
+    scheme = "https" if settings.tls_cert else "http"
+    return f"{scheme}://{reachable_host(host)}:{settings.http_port}"
 
 
 def reachable_host(host: str) -> str:
@@ -206,9 +226,11 @@ def revoke(
     server: ServerOption = None,
     data_dir: DataDirOption = None,
     admin_token: AdminTokenOption = None,
+    tls: TlsOption = False,
+    tls_ca: TlsCaOption = None,
 ) -> None:
     """Revoke an enrolment token or an enrolled client (its credential stops working)."""
-    kind = backend(server, data_dir, admin_token).revoke(token_or_client_id)
+    kind = backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).revoke(token_or_client_id)
     print(f"revoked {kind} {token_or_client_id}")
 
 
@@ -217,9 +239,11 @@ def status(
     server: ServerOption = None,
     data_dir: DataDirOption = None,
     admin_token: AdminTokenOption = None,
+    tls: TlsOption = False,
+    tls_ca: TlsCaOption = None,
 ) -> None:
     """Show tasks, their recent rounds (and the version each committed), clients, latest metrics."""
-    document = backend(server, data_dir, admin_token).status()
+    document = backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).status()
     if as_json:
         print(json.dumps(document, indent=2))
         return

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
+
 
 def client(
     server: Annotated[str, typer.Option(help="Coordinator address HOST:PORT.")],
@@ -36,6 +38,8 @@ def client(
             metavar="Z",
         ),
     ] = 0.0,
+    tls: TlsOption = False,
+    tls_ca: TlsCaOption = None,
 ) -> None:
     """Run the agent until stopped: check in, train on local data when asked, upload the update.
 
@@ -54,7 +58,8 @@ def client(
     log = logging.getLogger("fedge.client")
     local = load_local_data(data)
     state = state or data / ".fedge-agent.json"
-    transport = vanish.wrap(GrpcTransport(server))  # unchanged outside `fedge simulate --backend grpc --dropout`
+    # vanish: unchanged outside `fedge simulate --backend grpc --dropout`
+    transport = vanish.wrap(GrpcTransport(server, tls=client_tls(tls, tls_ca)))
     credential = load_credential(state, server) or _enroll(transport, token, name, stop)
     save_credential(state, server, credential)
     agent = Agent(transport, credential, LocalTrainer(local.x, local.y), seed=seed, floor=PrivacyFloor(min_dp_noise))
@@ -85,7 +90,11 @@ def _enroll(transport, token: str | None, name: str, stop: threading.Event) -> s
         except TransportError as error:
             if not error.retryable:
                 raise ValueError(f"enrolment refused: {error.message}") from None
-            stop.wait(backoff.next())
+            delay = backoff.next()
+            logging.getLogger("fedge.client").warning(
+                "enrolment: coordinator unreachable (%s); retrying in %.1f s", error, delay
+            )
+            stop.wait(delay)
     raise typer.Exit(1)
 
 

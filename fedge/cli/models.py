@@ -15,14 +15,18 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from fedge.cli.admin import DataDirOption, ServerOption
+from fedge.cli.admin import DataDirOption, ServerOption, refusal
+from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
+
+if TYPE_CHECKING:
+    from fedge.shared.tls import ClientTls
 
 models_app = typer.Typer(help="Published models: list, pull, verify, predict.", no_args_is_help=True)
 
@@ -59,13 +63,12 @@ class Source(Protocol):
 class DaemonSource:
     """The daemon's Registry service over gRPC."""
 
-    def __init__(self, address: str) -> None:
-        import grpc
-
+    def __init__(self, address: str, tls: ClientTls | None = None) -> None:
         from fedge.shared.proto import registry_pb2_grpc
+        from fedge.shared.tls import channel
 
         self.address = address
-        self.stub = registry_pb2_grpc.RegistryStub(grpc.insecure_channel(address))
+        self.stub = registry_pb2_grpc.RegistryStub(channel(address, tls))
 
     def entries(self, task: str) -> list[Published]:
         from fedge.shared.proto import registry_pb2 as rpb
@@ -89,7 +92,7 @@ class DaemonSource:
         try:
             return call()
         except grpc.RpcError as error:
-            raise ValueError(f"{self.address} refused: {error.code().name}: {error.details()}") from None
+            raise refusal(self.address, error) from None
 
 
 class DataDirSource:
@@ -138,9 +141,10 @@ def data_dir_of(path: Path) -> Path:
     return path
 
 
-def source(server: str | None, data_dir: Path | None) -> tuple[Source, Path | None]:
+def source(server: str | None, data_dir: Path | None, tls: ClientTls | None = None) -> tuple[Source, Path | None]:
+    """The daemon at ``server`` (over TLS when ``tls``, a ClientTls, is given), else a data dir."""
     if server is not None:
-        return DaemonSource(server), data_dir
+        return DaemonSource(server, tls), data_dir
     from fedge.cli.admin import configured_data_dir
 
     data_dir = data_dir_of(data_dir or configured_data_dir())
@@ -195,14 +199,21 @@ def parse_name(name: str) -> tuple[str, int]:
     return task, int(version or 0)
 
 
-def resolve(name: str, server: str | None, data_dir: Path | None, public_key: str | None, int8: bool) -> Any:
+def resolve(
+    name: str,
+    server: str | None,
+    data_dir: Path | None,
+    public_key: str | None,
+    int8: bool,
+    tls: ClientTls | None = None,
+) -> Any:
     """Fetch and verify a model: from a folder when ``name`` is one, else from a daemon or data dir."""
     folder = Path(name)
     if folder.is_dir():
         published = read_folder(folder)
         return published, checked(published, pinned_key(public_key, data_dir and data_dir_of(data_dir), folder))
     task, version = parse_name(name)
-    origin, data_dir = source(server, data_dir)
+    origin, data_dir = source(server, data_dir, tls)
     published = origin.fetch(task, version, "int8" if int8 else "fp32")
     return published, checked(published, pinned_key(public_key, data_dir), task, version)
 
@@ -218,10 +229,12 @@ def list_models(
     task: Annotated[str, typer.Option(help="Only this task's models.")] = "",
     server: ServerOption = None,
     data_dir: DataDirOption = None,
+    tls: TlsOption = False,
+    tls_ca: TlsCaOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifests as JSON, for scripts.")] = False,
 ) -> None:
     """Every published model, oldest first, with its held-out metrics."""
-    origin, _ = source(server, data_dir)
+    origin, _ = source(server, data_dir, client_tls(tls, tls_ca))
     entries = origin.entries(task)
     if as_json:
         print(json.dumps([e.manifest | {"signature": e.signature.hex()} for e in entries], indent=2))
@@ -251,13 +264,15 @@ def pull(
     int8: Int8Option = False,
     server: ServerOption = None,
     data_dir: DataDirOption = None,
+    tls: TlsOption = False,
+    tls_ca: TlsCaOption = None,
     public_key: PublicKeyOption = None,
 ) -> None:
     """Download a model with its manifest and signature, verified when a key is known."""
     from fedge.shared import registry
 
     task, version = parse_name(name)
-    origin, data_dir = source(server, data_dir)
+    origin, data_dir = source(server, data_dir, client_tls(tls, tls_ca))
     published = origin.fetch(task, version, "int8" if int8 else "fp32")
     key = pinned_key(public_key, data_dir)
     manifest = checked(published, key, task, version) if key is not None else None
@@ -281,10 +296,12 @@ def verify(
     int8: Int8Option = False,
     server: ServerOption = None,
     data_dir: DataDirOption = None,
+    tls: TlsOption = False,
+    tls_ca: TlsCaOption = None,
     public_key: PublicKeyOption = None,
 ) -> None:
     """Check the signature, the manifest and the model file; exits non-zero on any mismatch."""
-    _, manifest = resolve(name, server, data_dir, public_key, int8)
+    _, manifest = resolve(name, server, data_dir, public_key, int8, client_tls(tls, tls_ca))
     print(
         f"ok: {manifest.task} version {manifest.version} ({manifest.quantization}), "
         f"sha256 {manifest.sha256[:16]}…, {manifest.size} bytes, signature verified"
@@ -302,6 +319,8 @@ def predict(
     top: Annotated[int, typer.Option(help="Labels to print per sample.")] = 3,
     server: ServerOption = None,
     data_dir: DataDirOption = None,
+    tls: TlsOption = False,
+    tls_ca: TlsCaOption = None,
     public_key: PublicKeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every probability as JSON.")] = False,
 ) -> None:
@@ -309,7 +328,7 @@ def predict(
     from fedge.shared.data import normalise
     from fedge.shared.onnx import runtime
 
-    published, manifest = resolve(name, server, data_dir, public_key, int8)
+    published, manifest = resolve(name, server, data_dir, public_key, int8, client_tls(tls, tls_ca))
     x = read_samples(inputs, tuple(manifest.input["shape"]))
     if not normalised and manifest.input["normalisation"]:
         x = normalise(x, manifest.input["normalisation"])

@@ -10,6 +10,8 @@ import typer
 
 CONFIG_HELP = "fedge.toml to read (default: ./fedge.toml if present, else the embedded defaults)."
 STATIC_HELP = "Folder of the built web client the gateway serves (default: client/js/dist of a checkout)."
+TLS_CERT_HELP = "PEM certificate (chain) to serve TLS with, on gRPC and the gateway (default: from the config)."
+TLS_KEY_HELP = "The certificate's PEM private key (default: from the config)."
 
 
 def find_config(path: Path | None) -> Path | None:
@@ -35,6 +37,8 @@ def server(
         typer.Option(help="Web gateway's HTTP port; 0 runs none (default: from the config).", show_default=False),
     ] = None,
     static: Annotated[Path | None, typer.Option(help=STATIC_HELP, show_default=False)] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help=TLS_CERT_HELP, show_default=False)] = None,
+    tls_key: Annotated[Path | None, typer.Option(help=TLS_KEY_HELP, show_default=False)] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request-level event.")] = False,
 ) -> None:
     """Run the coordinator: rounds over gRPC, state in a SQLite file. Stops cleanly on Ctrl-C / SIGTERM.
@@ -48,6 +52,7 @@ def server(
 
     configure_logging(verbose)
     overrides = {"host": host, "port": port, "data_dir": data_dir, "http_port": http_port}
+    overrides |= {"tls_cert": tls_cert and str(tls_cert), "tls_key": tls_key and str(tls_key)}
     settings = load_config(find_config(config), overrides)
     serve_forever(settings.server, settings.tasks, static or default_static_dir())
 

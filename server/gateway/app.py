@@ -30,6 +30,7 @@ from fedge.server.gateway.http import WEBSOCKET, Handler, HttpRequest, HttpRespo
 from fedge.server.gateway.limits import Limits
 from fedge.server.gateway.models import ModelFiles
 from fedge.server.gateway.static import StaticFiles
+from fedge.shared.tls import ClientTls, ServerTls, aio_channel
 
 log = logging.getLogger("fedge.gateway")
 WEBSOCKETS_LOG = logging.getLogger("fedge.gateway.websockets")  # a line per request and socket: for --verbose
@@ -58,8 +59,12 @@ class Gateway:
         port: int = 8080,
         static_dir: Path | None = None,
         limits: Limits | None = None,
+        tls: ServerTls | None = None,
+        coordinator_tls: ClientTls | None = None,
     ) -> None:
+        """``tls``: serve https:// and wss://; ``coordinator_tls``: dial the coordinator over TLS."""
         self.coordinator, self.host, self.port = coordinator, host, port
+        self.tls, self.coordinator_tls = tls, coordinator_tls
         self.limits = limits or Limits()
         models = ModelFiles(lambda: self.channel)
         self.routes = Routes(
@@ -82,11 +87,12 @@ class Gateway:
     async def running(self) -> AsyncIterator[str]:
         """Serve until the block exits; yields the bound "host:port". Open sockets close with 1001."""
         options = [("grpc.max_send_message_length", self.limits.max_frame_bytes)]
-        async with grpc.aio.insecure_channel(self.coordinator, options=options) as channel:
+        async with aio_channel(self.coordinator, self.coordinator_tls, options) as channel:
             self.channel = channel
             async with self.listening() as server:
                 port = server.sockets[0].getsockname()[1]
-                log.info("fedge gateway on http://%s:%d, coordinator at %s", self.host, port, self.coordinator)
+                scheme = "https" if self.tls else "http"
+                log.info("fedge gateway on %s://%s:%d, coordinator at %s", scheme, self.host, port, self.coordinator)
                 yield f"{self.host}:{port}"
 
     @asynccontextmanager
@@ -102,6 +108,7 @@ class Gateway:
                 ping_interval=self.limits.ping_interval_s,
                 ping_timeout=self.limits.ping_timeout_s,
                 logger=WEBSOCKETS_LOG,
+                ssl=self.tls.ssl_context() if self.tls else None,
             )
         except OSError as error:
             why = (error.strerror or str(error)).rsplit(": ", 1)[-1]  # asyncio prefixes the address, given already

@@ -64,20 +64,32 @@ def test_server_stops_cleanly_on_sigterm(tmp_path):
     assert "stopped" in daemon.log.read_text()
 
 
-def start_agent(address: str, token: str, data) -> subprocess.Popen:
+def start_agent(address: str, token: str, data, *tls: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "fedge", "client", "--server", address, "--token", token, "--data", str(data)]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [*command, "--exit-when-done"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, *tls, "--exit-when-done"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 
+def serve_tls(config, tmp_path) -> list[str]:
+    """Give the config a self-signed certificate made by `fedge tls create` (paths relative to the
+    file, as an operator writes them); the client flags that trust it."""
+    made = fedge("tls", "create", "--host", "fedge.lan", "--cert", "tls/cert.pem", "--key", "tls/key.pem", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    text = config.read_text().replace('tls_cert = ""', 'tls_cert = "tls/cert.pem"')
+    config.write_text(text.replace('tls_key = ""', 'tls_key = "tls/key.pem"'))
+    return ["--tls-ca", str(tmp_path / "tls" / "cert.pem")]
+
+
 @pytest.mark.slow
-def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_path):
+@pytest.mark.parametrize("tls", [False, True], ids=["plaintext", "tls"])
+def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_path, tls):
     config, data_dir = small_config(tmp_path), str(tmp_path / "data")
+    trust = serve_tls(config, tmp_path) if tls else []
     daemon = Daemon.start(config, tmp_path / "data", free_port())
     try:
-        created = fedge("token", "create", "--count", "3", "--server", daemon.address, "--data-dir", data_dir)
+        created = fedge("token", "create", "--count", "3", "--server", daemon.address, "--data-dir", data_dir, *trust)
         assert created.returncode == 0, created.stderr
         tokens = created.stdout.split()
         assert len(tokens) == 3
@@ -86,11 +98,12 @@ def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_
         split = fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split"))
         assert split.returncode == 0, split.stderr
         agents = [
-            start_agent(daemon.address, t, tmp_path / "split" / f"client-00{i}") for i, t in enumerate(tokens[:2])
+            start_agent(daemon.address, t, tmp_path / "split" / f"client-00{i}", *trust)
+            for i, t in enumerate(tokens[:2])
         ]
         assert [a.wait(timeout=120) for a in agents] == [0, 0]
 
-        status = fedge("status", "--json", "--server", daemon.address, "--data-dir", data_dir)
+        status = fedge("status", "--json", "--server", daemon.address, "--data-dir", data_dir, *trust)
         document = json.loads(status.stdout)
         task = document["tasks"][0]
         assert (task["status"], task["version"]) == ("completed", 2)
@@ -100,6 +113,10 @@ def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_
         assert 0 <= task["latest_metrics"]["accuracy"] <= 1
         table = fedge("status", "--data-dir", data_dir)  # the same truth, read from the data dir
         assert "completed" in table.stdout and "committed" in table.stdout
+        if tls:  # the daemon speaks nothing but TLS: a plaintext client gets a clear refusal
+            plaintext = fedge("status", "--server", daemon.address, "--data-dir", data_dir)
+            assert plaintext.returncode == 2 and "UNAVAILABLE" in plaintext.stderr
+            assert json.loads((tmp_path / "data" / "server.json").read_text())["tls"] is True
     finally:
         daemon.stop()
 

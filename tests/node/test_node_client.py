@@ -19,6 +19,7 @@ import pytest
 
 from fedge.server.config import ServerSettings
 from fedge.server.daemon import Running, start
+from fedge.shared.tls import create_certificate
 from fedge.simulation.loopback import start_agent
 from tests.cohort import (
     ROUNDS,
@@ -106,3 +107,36 @@ def test_node_client_with_an_unknown_token_exits_with_the_reason(node: str, tmp_
         assert not (folder / ".fedge-node.json").exists()
     finally:
         running.stop()
+
+
+def test_node_client_enrols_over_tls_only_when_it_trusts_the_certificate(node: str, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    create_certificate(cert, key, ["localhost", "127.0.0.1"])
+    settings = ServerSettings(
+        port=0, http_port=0, data_dir=tmp_path / "coordinator", tls_cert=str(cert), tls_key=str(key)
+    )
+    running = start(settings, [secure_task()])
+    store = running.coordinator.store
+    (folder, other, *_) = data_folders(tmp_path / "clients")
+    plaintext_token, tls_token = store.create_tokens(2)
+    log = tmp_path / "fedge-node.log"
+    common = ["--server", running.address, "--exit-when-done"]
+    plaintext = start_node_client(node, *common, "--token", plaintext_token, "--data", str(other), log=log)
+    trusting = start_node_client(
+        node, *common, "--token", tls_token, "--data", str(folder), "--tls-ca", str(cert), log=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not store.query("SELECT 1 FROM clients WHERE platform LIKE 'node-%'"):
+            assert trusting.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.25)
+        time.sleep(2)  # the plaintext client has been retrying all along, saying why
+        assert plaintext.poll() is None, log.read_text()[-2000:]
+        assert len(store.query("SELECT 1 FROM clients")) == 1  # its token is not spent: it never reached the daemon
+    finally:
+        for process in (plaintext, trusting):
+            process.terminate()
+            process.wait(10)
+        running.stop()
+    assert (folder / ".fedge-node.json").exists() and not (other / ".fedge-node.json").exists()
+    assert "enrolment: coordinator unreachable (" in log.read_text()

@@ -6,13 +6,14 @@
  *     fedge-node predict --model DIR|URL --key HEX --input FILE   verify a published model, then run it
  */
 
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 
 import { ClientError, runClient } from "../src/node/agent.js";
 import { predictCommand } from "../src/node/models.js";
 
 const USAGE = `usage: fedge-node [run] --server HOST:PORT --data FOLDER [--token TOKEN] [--name NAME] [--state FILE]
-                        [--backend wasm|cpu] [--min-dp-noise Z] [--exit-when-done]
+                        [--backend wasm|cpu] [--min-dp-noise Z] [--tls | --tls-ca FILE] [--exit-when-done]
        fedge-node predict --model DIR|URL --key HEX --input FILE [--top K] [--normalised] [--json]
 
 run: take part in training rounds (docs/node.md)
@@ -23,6 +24,8 @@ run: take part in training rounds (docs/node.md)
   --state FILE         where the credential is kept (default: FOLDER/.fedge-node.json)
   --backend NAME       TF.js backend: wasm (default) or cpu
   --min-dp-noise Z     refuse rounds whose on-device DP noise gives this device a multiplier under Z
+  --tls                reach the daemon over TLS, trusting Node's CA roots
+  --tls-ca FILE        reach the daemon over TLS, trusting this PEM certificate (a self-signed daemon's own)
   --exit-when-done     stop once every task has completed
 
 predict: verify a published model with the coordinator's key, then run it with ONNX Runtime
@@ -43,6 +46,8 @@ const COMMANDS = {
       state: { type: "string" },
       backend: { type: "string", default: "wasm" },
       "min-dp-noise": { type: "string", default: "0" },
+      tls: { type: "boolean", default: false },
+      "tls-ca": { type: "string" },
       "exit-when-done": { type: "boolean", default: false },
     },
     required: ["server", "data"],
@@ -54,8 +59,9 @@ const COMMANDS = {
       if (!(Number.isFinite(floor) && floor >= 0)) {
         throw new ClientError(`--min-dp-noise must be a number ≥ 0, got ${values["min-dp-noise"]}`);
       }
+      const tls = values["tls-ca"] ? { ca: await readTrust(values["tls-ca"]) } : values.tls;
       const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
-      await runClient({ ...values, floor, exitWhenDone: values["exit-when-done"], signal: stop.signal, log });
+      await runClient({ ...values, floor, tls, exitWhenDone: values["exit-when-done"], signal: stop.signal, log });
     },
   },
   predict: {
@@ -90,6 +96,14 @@ function parse(argv) {
   const missing = command.required.filter((option) => !values[option]);
   if (missing.length) throw new ClientError(`${missing.map((m) => `--${m}`).join(", ")} required\n${USAGE}`);
   return [command, values];
+}
+
+async function readTrust(path) {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new ClientError(`cannot read the TLS CA certificate ${path}: ${error.code ?? error.message}`);
+  }
 }
 
 const stop = new AbortController();

@@ -68,14 +68,16 @@ export async function saveCredential(state, server, joined) {
  * Trade `token` for a credential, retrying while the daemon is away with the same nonce, so a
  * reply lost to a restart does not spend the token for nothing.
  */
-export async function enrollWithRetry(client, token, { platform, name, signal, backoff = new Backoff() }) {
+export async function enrollWithRetry(client, token, { platform, name, signal, backoff = new Backoff(), log }) {
   const nonce = newNonce();
   while (!signal?.aborted) {
     try {
       return await enroll(client, token, { platform, name, nonce });
     } catch (error) {
       if (!error.retryable) throw new ClientError(`enrolment refused: ${error.message}`);
-      await sleep(backoff.next() * 1000, signal);
+      const delay = backoff.next();
+      log?.(`enrolment: coordinator unreachable (${error.message}); retrying in ${delay.toFixed(1)} s`);
+      await sleep(delay * 1000, signal);
     }
   }
   throw new ClientError("stopped before enrolment finished");
@@ -93,6 +95,7 @@ export async function runClient({
   state = join(data, STATE_FILE),
   backend = "wasm",
   floor = 0,
+  tls = false,
   exitWhenDone = false,
   signal,
   log = console.log,
@@ -100,11 +103,11 @@ export async function runClient({
   const { meta, batches } = await loadFolder(data);
   const used = await selectBackend({ order: [backend] });
   const platformName = nodePlatform(used);
-  const client = new GrpcCoordinatorClient(server);
+  const client = new GrpcCoordinatorClient(server, { tls });
   let joined = await loadCredential(state, server);
   if (!joined) {
     if (!token) throw new ClientError(`not enrolled with ${server} yet: pass --token (from \`fedge token create\`)`);
-    joined = await enrollWithRetry(client, token, { platform: platformName, name, signal });
+    joined = await enrollWithRetry(client, token, { platform: platformName, name, signal, log });
     await saveCredential(state, server, joined);
   }
   const samples = batches.reduce((n, b) => n + b.y.length, 0);

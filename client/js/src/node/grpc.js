@@ -24,12 +24,16 @@ import { GatewayError } from "../protocol/frames.js";
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // the Python agent's default (max_message_mb)
 
 export class GrpcCoordinatorClient {
-  /** `address`: the daemon's gRPC HOST:PORT (plaintext, as `fedge client --server`). */
-  constructor(address, { timeoutMs = 60_000 } = {}) {
+  /**
+   * `address`: the daemon's gRPC HOST:PORT. `tls`: false (plaintext), true (TLS trusting Node's CA
+   * roots), or `{ ca }` with PEM text to trust instead, as `fedge client --tls` / `--tls-ca`.
+   */
+  constructor(address, { timeoutMs = 60_000, tls = false } = {}) {
     this.transport = createGrpcTransport({
-      baseUrl: `http://${address}`,
+      baseUrl: `${tls ? "https" : "http"}://${address}`,
       readMaxBytes: MAX_MESSAGE_BYTES,
       writeMaxBytes: MAX_MESSAGE_BYTES,
+      ...(tls?.ca ? { nodeOptions: { ca: tls.ca } } : {}),
     });
     this.stub = createClient(Coordinator, this.transport);
     this.options = { timeoutMs };
