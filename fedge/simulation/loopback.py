@@ -27,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -107,12 +107,19 @@ def _wait_for_address(process: subprocess.Popen, path: Path, log: Path, timeout_
 
 
 def start_agent(
-    address: str, token: str, data: Path, log: Path, seed: int, env: dict[str, str] | None = None
+    address: str,
+    token: str,
+    data: Path,
+    log: Path,
+    seed: int,
+    env: dict[str, str] | None = None,
+    options: Sequence[str] = (),
 ) -> subprocess.Popen:
+    """A `fedge client` process; ``options`` are further flags (e.g. ``--tls-ca FILE``)."""
     command = fedge_command("client", "--server", address, "--token", token, "--data", str(data), "--exit-when-done")
     with open(log, "a") as out:
         return subprocess.Popen(
-            [*command, "--seed", str(seed)],
+            [*command, "--seed", str(seed), *options],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **QUIET_BLAS, **(env or {})},

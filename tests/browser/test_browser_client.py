@@ -8,8 +8,10 @@ the coordinator must list it as `browser-chromium/wasm`, and the held-out accura
 that the masks cancelled (one wrong pairwise mask sums to noise: accuracy 0.25). Screenshots of the page (and of
 the dashboard, when one is built) go to $FEDGE_ARTIFACTS or tests/browser/artifacts/.
 
-The same runs again with distributed DP: every device, the browser too, checks the coordinator's
-noise plan and adds discrete Gaussian noise to its quantised update before masking.
+The first run serves TLS (a self-signed certificate): the page comes over https:// and talks wss://,
+the agents dial gRPC over TLS. The same runs again, in plaintext, with distributed DP: every device,
+the browser too, checks the coordinator's noise plan and adds discrete Gaussian noise to its
+quantised update before masking.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ import pytest
 from fedge.server.config import ServerSettings
 from fedge.server.daemon import Running, start
 from fedge.server.gateway import default_static_dir
+from fedge.shared.tls import create_certificate
 from fedge.simulation.loopback import free_port, start_agent
 from tests.browser.chromium import chromium, missing
 from tests.cohort import ROUNDS, committed_rounds, data_folders, reporters, secure_task
@@ -60,12 +64,28 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.fixture(params=[False, True], ids=["secagg", "secagg-dp"])
-def server(request: pytest.FixtureRequest, tmp_path: Path, web_root: Path) -> Iterator[Running]:
-    settings = ServerSettings(host="127.0.0.1", port=0, http_port=free_port(), data_dir=tmp_path / "coordinator")
-    running = start(settings, [secure_task(dp=request.param)], gateway=True, static_dir=web_root)
+@dataclass
+class Served:
+    running: Running
+    scheme: str  # of the page: https with TLS
+    agent_options: list[str]  # what `fedge client` needs to reach the daemon
+
+    @property
+    def page_url(self) -> str:
+        return f"{self.scheme}://{self.running.gateway.address}"
+
+
+@pytest.fixture(params=[False, True], ids=["secagg-tls", "secagg-dp"])
+def served(request: pytest.FixtureRequest, tmp_path: Path, web_root: Path) -> Iterator[Served]:
+    dp = request.param
+    tls: dict[str, str] = {}
+    if not dp:
+        tls = {"tls_cert": str(tmp_path / "cert.pem"), "tls_key": str(tmp_path / "key.pem")}
+        create_certificate(Path(tls["tls_cert"]), Path(tls["tls_key"]), ["localhost", "127.0.0.1"])
+    settings = ServerSettings(port=0, http_port=free_port(), data_dir=tmp_path / "coordinator", **tls)
+    running = start(settings, [secure_task(dp=dp)], gateway=True, static_dir=web_root)
     try:
-        yield running
+        yield Served(running, "https" if tls else "http", ["--tls-ca", tls["tls_cert"]] if tls else [])
     finally:
         running.stop()
 
@@ -81,24 +101,27 @@ def wait_for_rounds(running: Running, page: Any, agents: list[subprocess.Popen],
         page.wait_for_timeout(250)
 
 
-def test_browser_and_python_agents_complete_secure_rounds(server: Running, browser: Any, tmp_path: Path) -> None:
+def test_browser_and_python_agents_complete_secure_rounds(served: Served, browser: Any, tmp_path: Path) -> None:
+    server = served.running
     started = time.monotonic()
     folders = data_folders(tmp_path / "clients")
     samples = len(np.load(folders[0] / "part-0000.npz")["y"])
     store = server.coordinator.store
     browser_token, *agent_tokens = store.create_tokens(3)
     agents = [
-        start_agent(server.address, token, folder, tmp_path / f"agent-{i}.log", seed=i)
+        start_agent(server.address, token, folder, tmp_path / f"agent-{i}.log", seed=i, options=served.agent_options)
         for i, (token, folder) in enumerate(zip(agent_tokens, folders[1:], strict=True))
     ]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1000, "height": 1300})
+    # the self-signed certificate is accepted as a user accepts it once; the page is a secure context
+    page = browser.new_page(viewport={"width": 1000, "height": 1300}, ignore_https_errors=True)
     try:
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"http://{server.gateway.address}/?token={browser_token}&backend=wasm")
+        page.goto(f"{served.page_url}/?token={browser_token}&backend=wasm")
         page.wait_for_selector("#joined:not([hidden])", timeout=30_000)
         assert "token=" not in page.url, "the used token stays out of the address bar and history"
+        assert page.evaluate("[location.protocol, isSecureContext]") == [f"{served.scheme}:", True]
         page.set_input_files("#files", [str(folders[0] / "meta.json"), str(folders[0] / "part-0000.npz")])
         page.wait_for_function("document.querySelector('#samples').textContent.includes('samples of (50, 6)')")
 
@@ -111,7 +134,7 @@ def test_browser_and_python_agents_complete_secure_rounds(server: Running, brows
         page.wait_for_selector("#joined:not([hidden])", timeout=30_000)
         assert page.locator("#client-id").text_content() == joined_as
         assert f"{samples} samples of (50, 6)" in page.locator("#samples").text_content()
-        screenshot_dashboard(browser, server)
+        screenshot_dashboard(browser, served)
     finally:
         page.close()
         for agent in agents:
@@ -139,14 +162,14 @@ def test_browser_and_python_agents_complete_secure_rounds(server: Running, brows
     print(f"{ROUNDS} secure rounds with a browser in {time.monotonic() - started:.1f} s")
 
 
-def screenshot_dashboard(browser: Any, running: Running) -> None:
+def screenshot_dashboard(browser: Any, served: Served) -> None:
     """The operator's view of the same federation, when the dashboard is part of the build."""
     root = default_static_dir()
     if root is None or not (root / "dashboard" / "index.html").is_file():
         return
-    page = browser.new_page(viewport={"width": 1200, "height": 1400})
+    page = browser.new_page(viewport={"width": 1200, "height": 1400}, ignore_https_errors=True)
     try:
-        page.goto(f"http://{running.gateway.address}/dashboard/#admin={running.coordinator.admin_credential}")
+        page.goto(f"{served.page_url}/dashboard/#admin={served.running.coordinator.admin_credential}")
         page.wait_for_function("document.body.innerText.includes('browser-chromium')", timeout=15_000)
         page.wait_for_timeout(500)  # let the charts settle
     finally:  # what it showed, also when it did not list the browser
