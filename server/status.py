@@ -1,6 +1,7 @@
 """What ``fedge status`` and the dashboard show: tasks, their rounds, the live round, clients.
 
     tasks[]     version / rounds_total, status, model, strategy, latest_metrics,
+                rounds_committed and attempts_failed (all time: counters for /metrics),
                 stages (the phases a round walks), secagg, dp,
                 live (the open round: phase and the deadline of its stage), or null,
                 rounds (the last attempts, newest first, with phase, counts, reason, metrics),
@@ -54,6 +55,11 @@ def _task(store: Store, row: Any, rounds_per_task: int, history_per_task: int) -
         (row["task_id"], rounds_per_task),
     )
     history = _history(store, row["task_id"], history_per_task)
+    closed = store.query(
+        "SELECT COUNT(*) FILTER (WHERE phase = 'committed') AS committed,"
+        " COUNT(*) FILTER (WHERE phase = 'failed') AS failed FROM rounds WHERE task_id = ?",
+        (row["task_id"],),
+    )[0]
     return {
         "task": row["task_id"],
         "status": row["status"],
@@ -62,6 +68,8 @@ def _task(store: Store, row: Any, rounds_per_task: int, history_per_task: int) -
         "model": config.get("model"),
         "strategy": config.get("strategy"),
         "latest_metrics": history[-1]["metrics"] if history else {},
+        "rounds_committed": closed["committed"],
+        "attempts_failed": closed["failed"],
         "stages": list(_stages(config)),
         "secagg": bool(config.get("secagg")),
         "dp": bool(config.get("dp_noise")),

@@ -6,6 +6,7 @@
     static.py   the web client's built files
     models.py   published models over HTTP, through the coordinator's Registry service
     dashboard.py  /api/status for the operator's dashboard, through the Admin service
+    metrics.py  /metrics: the same status for Prometheus
     app.py      the server tying them together; standalone or in a thread of `fedge server`
 
 The framing is fixed in protos/fedge/v1/gateway.proto; docs/gateway.md is the user's guide.

@@ -28,6 +28,7 @@ from fedge.server.gateway.calls import Session
 from fedge.server.gateway.dashboard import AdminStatus
 from fedge.server.gateway.http import WEBSOCKET, Handler, HttpRequest, HttpResponse, Routes, WebSocketRoute
 from fedge.server.gateway.limits import Limits
+from fedge.server.gateway.metrics import Metrics
 from fedge.server.gateway.models import ModelFiles
 from fedge.server.gateway.static import StaticFiles
 from fedge.shared.tls import ClientTls, ServerTls, aio_channel
@@ -67,13 +68,16 @@ class Gateway:
         self.tls, self.coordinator_tls = tls, coordinator_tls
         self.limits = limits or Limits()
         models = ModelFiles(lambda: self.channel)
+        status = AdminStatus(lambda: self.channel)
+        self.server: Server | None = None
         self.routes = Routes(
             {
                 "/ws": WEBSOCKET,
                 "/healthz": self.healthz,
                 "/models": models,
                 "/models/": models,
-                "/api/status": AdminStatus(lambda: self.channel),
+                "/api/status": status,
+                "/metrics": Metrics(status, self.open_sockets),
                 "/": StaticFiles(static_dir),
             }
         )
@@ -113,11 +117,16 @@ class Gateway:
         except OSError as error:
             why = (error.strerror or str(error)).rsplit(": ", 1)[-1]  # asyncio prefixes the address, given already
             raise OSError(f"cannot listen on {self.host}:{self.port} for the web gateway: {why}") from None
+        self.server = server
         try:
             yield server
         finally:
+            self.server = None
             server.close()  # open sockets get 1001 (going away); their calls are cancelled
             await server.wait_closed()
+
+    def open_sockets(self) -> int:
+        return len(self.server.connections) if self.server is not None else 0
 
     async def socket(self, websocket: ServerConnection) -> None:
         assert self.channel is not None

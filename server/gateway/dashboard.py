@@ -34,6 +34,14 @@ class AdminStatus:
         self.channel = channel
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
+        document = await self.fetch(request)
+        if isinstance(document, HttpResponse):
+            return document
+        # the document names every client: no shared cache may keep it
+        return HttpResponse(200, document, "application/json", {"Cache-Control": "no-store"})
+
+    async def fetch(self, request: HttpRequest) -> bytes | HttpResponse:
+        """The status document (JSON) for the request's bearer credential, or the refusal to send."""
         credential = bearer(request.headers)
         if credential is None:
             got = "a header of another scheme" if request.headers.get("Authorization") else "none"
@@ -47,8 +55,7 @@ class AdminStatus:
             )
         except grpc.aio.AioRpcError as error:
             return refusal(error)
-        # the document names every client: no shared cache may keep it
-        return HttpResponse(200, reply.status_json.encode(), "application/json", {"Cache-Control": "no-store"})
+        return reply.status_json.encode()
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:

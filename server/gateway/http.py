@@ -4,7 +4,9 @@
     /healthz    200 while the coordinator answers its health check, 503 otherwise
     /           the web client's files (static.py)
     /models     published models (models.py)
-    mount()     more: /api/status (dashboard)
+    /api/status the status document for the dashboard (dashboard.py)
+    /metrics    the same, for Prometheus (metrics.py)
+    mount()     more
 
 A route is an exact path, or a prefix when it ends in "/"; the longest match wins. A handler
 takes an `HttpRequest` and returns an `HttpResponse`, either as a coroutine or synchronously

@@ -354,3 +354,55 @@ def test_the_page_follows_rounds_as_they_run(page, federation):
     model = page.request.get(f"{federation.web.url}{href}")
     assert model.status == 200 and len(model.body()) > 1000
     screenshot(page, "dashboard.png")
+
+
+# -- /metrics: the same document, for Prometheus -----------------------------------------------
+def scrape(web: Web, credential: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics scrape, parsed by prometheus_client's own parser: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    code, headers, body = web.get("/metrics", **bearer(credential))
+    assert code == 200, body
+    assert headers["Content-Type"].startswith("text/plain; version=")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+def test_metrics_ask_for_the_admin_credential(web, service):
+    assert web.get("/metrics")[0] == 401
+    assert web.get("/metrics", **bearer(service.admin_credential + "x"))[0] == 401
+    client_credential = service.enroll()
+    assert web.get("/metrics", **bearer(client_credential))[0] == 401
+
+
+def test_metrics_tell_what_the_store_holds(web, service):
+    from websockets.sync.client import connect
+
+    members = [service.enroll_as() for _ in range(3)]
+    service.revoke(members[2][0])
+    service.tokens(2)  # unused
+    for credential, assignment in [(c, service.assignment(c)) for _, c in members[:2]]:
+        service.upload(credential, assignment, metrics={"train_loss": 0.5})
+    with connect(f"ws://{web.address}/ws", compression=None):
+        samples = scrape(web, service.admin_credential)
+
+    task = (("task", "t"),)
+    failed = len(service.running.coordinator.store.query("SELECT 1 FROM rounds WHERE phase = 'failed'"))
+    assert samples[("fedge_task_version", task)] == 1
+    assert samples[("fedge_task_rounds_target", task)] == 3
+    assert samples[("fedge_task_rounds_committed_total", task)] == 1
+    assert samples[("fedge_task_round_attempts_failed_total", task)] == failed
+    assert samples[("fedge_task_metric", (("metric", "train_loss"), *task))] == 0.5
+    assert samples[("fedge_task_metric", (("metric", "clients"), *task))] == 2
+    info = [labels for name, labels in samples if name == "fedge_task_info"]
+    assert dict(info[0]) == {"task": "t", "model": "mlp", "strategy": "fedavg", "status": "running",
+                             "secagg": "false", "dp": "false"}  # fmt: skip
+    assert samples[("fedge_round_phase", (("phase", "select"), *task))] == 1  # round 2 is open, waiting
+    assert samples[("fedge_clients", (("state", "enrolled"),))] == 2
+    assert samples[("fedge_clients", (("state", "revoked"),))] == 1
+    assert samples[("fedge_clients_active", ())] == 2
+    assert samples[("fedge_tokens_unused", ())] == 2
+    assert samples[("fedge_gateway_sockets", ())] == 1
