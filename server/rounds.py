@@ -158,7 +158,8 @@ class TaskRounds:
         self.spec_json, self.tensor_protos = json.dumps(self.spec), codec.to_proto(self.specs)
         self.upload_protos = codec.to_proto(self.upload_specs)
         self.upload_bytes = sum(spec.nbytes for spec in self.upload_specs)
-        self.recent: dict[int, set[str]] = {}  # closed round ids -> their cohort, to answer stragglers
+        # closed round ids -> their cohort, and the clients a commit counted: to answer stragglers
+        self.recent: dict[int, tuple[set[str], set[str]]] = {}
         # pace steering: recent rounds' seconds between two reports, and seconds to commit
         self.report_gap_s: float | None = None
         self.commit_s = 0.0
@@ -359,7 +360,7 @@ class TaskRounds:
         )
         self.version, self.weights, self.last_metrics = live.number, weights, metrics
         self.encoded = codec.encode(weights)
-        self._close(live)
+        self._close(live, committed=True)
         log.info(
             "task %s: round %d committed version %d %s", self.task_id, live.number, self.version, json.dumps(metrics)
         )
@@ -412,8 +413,9 @@ class TaskRounds:
         self._close(live)
         self._open()
 
-    def _close(self, live: LiveRound) -> None:
-        self.recent[live.round_id] = set(live.cohort)
+    def _close(self, live: LiveRound, committed: bool = False) -> None:
+        counted = {c for c, status in live.cohort.items() if status == "reported"} if committed else set()
+        self.recent[live.round_id] = (set(live.cohort), counted)
         for stale in sorted(self.recent)[:-4]:
             del self.recent[stale]
         self.live = None
@@ -551,7 +553,11 @@ class TaskRounds:
 
     def _late(self, client_id: str, round_id: int) -> bool:
         """A straggler from a round that has closed since it joined: valid, but too late to count."""
-        return round_id in self.recent and client_id in self.recent[round_id]
+        return round_id in self.recent and client_id in self.recent[round_id][0]
+
+    def _counted(self, client_id: str, round_id: int) -> bool:
+        """Whether a closed round committed with this client's update in it."""
+        return round_id in self.recent and client_id in self.recent[round_id][1]
 
     def check_header(self, client_id: str, header: pb.UpdateHeader) -> tuple[int, bool]:
         """Refuse an update before its bytes arrive: the schema first, then the round.
@@ -685,8 +691,10 @@ class TaskRounds:
 
     def unmask(self, client_id: str, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
         with self.lock:
-            if request.shares and self._late(client_id, request.round_id):
-                return pb.UnmaskResponse(done=True)  # the round finished without these shares
+            if (request.shares and self._late(client_id, request.round_id)) or self._counted(
+                client_id, request.round_id
+            ):
+                return pb.UnmaskResponse(done=True)  # the round finished without (these) shares
             self._advance()
             live = self._member(client_id, request.round_id)
             reply = self._secure(client_id, request.round_id).unmask(client_id, request)

@@ -358,3 +358,25 @@ def test_a_client_asking_to_unmask_early_comes_back_about_when_the_last_input_is
     assert task._until_unmask(live) == rounds.STAGE_WAIT_MAX_MS  # never longer than a second
     live.secagg.stage = "unmask"
     assert task._until_unmask(live) == rounds.STAGE_POLL_MS
+
+
+def test_a_client_whose_shares_were_not_needed_hears_its_input_counted(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    step_until(coordinator, agents, lambda: agents[0].secure is not None and agents[0].secure.stage == "unmask")
+    play_round(coordinator, agents[1:], np.random.default_rng(0), clock)  # the round ends without asking agent 0
+    assert task.version == 1 and task.last_metrics["clients"] == CLIENTS  # its masked input was in the sum
+    outcome = agents[0].attempt()  # it asks what to reveal only now
+    assert (outcome.trained_round, agents[0].secure) == (1, None)  # counted, not "the round moved on"
+
+
+def test_a_client_of_a_failed_secure_round_hears_that_it_moved_on(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path, min_clients=CLIENTS)
+    task = coordinator.tasks[TASK]
+    step_until(coordinator, agents, lambda: agents[0].secure is not None and agents[0].secure.stage == "unmask")
+    first = task.live.round_id
+    clock.skip(task.task.train_deadline_s + task.task.secagg_timeout_s + 1)  # the others never upload
+    coordinator.tick()
+    assert task.live is None or task.live.round_id != first
+    outcome = agents[0].attempt()
+    assert outcome.trained_round is None and agents[0].secure is None and task.version == 0
