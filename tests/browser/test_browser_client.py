@@ -107,6 +107,7 @@ def test_browser_and_python_agents_complete_secure_rounds(served: Served, browse
     folders = data_folders(tmp_path / "clients")
     samples = len(np.load(folders[0] / "part-0000.npz")["y"])
     store = server.coordinator.store
+    dp = server.coordinator.tasks["har"].task.dp_noise > 0
     browser_token, *agent_tokens = store.create_tokens(3)
     agents = [
         start_agent(server.address, token, folder, tmp_path / f"agent-{i}.log", seed=i, options=served.agent_options)
@@ -122,6 +123,10 @@ def test_browser_and_python_agents_complete_secure_rounds(served: Served, browse
         page.wait_for_selector("#joined:not([hidden])", timeout=30_000)
         assert "token=" not in page.url, "the used token stays out of the address bar and history"
         assert page.evaluate("[location.protocol, isSecureContext]") == [f"{served.scheme}:", True]
+        floor = "0.005" if dp else "0"  # the owner's DP noise floor: under the plan's 0.01, so the browser takes part
+        page.fill("#min-dp-noise", floor)
+        page.dispatch_event("#min-dp-noise", "change")
+        assert page.locator("#floor-message").text_content().startswith("kept")
         page.set_input_files("#files", [str(folders[0] / "meta.json"), str(folders[0] / "part-0000.npz")])
         page.wait_for_function("document.querySelector('#samples').textContent.includes('samples of (50, 6)')")
 
@@ -134,6 +139,7 @@ def test_browser_and_python_agents_complete_secure_rounds(served: Served, browse
         page.wait_for_selector("#joined:not([hidden])", timeout=30_000)
         assert page.locator("#client-id").text_content() == joined_as
         assert f"{samples} samples of (50, 6)" in page.locator("#samples").text_content()
+        assert page.input_value("#min-dp-noise") == floor  # kept in this browser
         screenshot_dashboard(browser, served)
     finally:
         page.close()
@@ -148,7 +154,6 @@ def test_browser_and_python_agents_complete_secure_rounds(served: Served, browse
         assert len(platforms) == 3, (number, platforms)
         assert "browser-chromium/wasm" in platforms, (number, platforms)
     parameters = 50 * 6 * 64 + 64 + 64 * 64 + 64 + 64 * 4 + 4
-    dp = server.coordinator.tasks["har"].task.dp_noise > 0
     assert len(sent) == ROUNDS
     assert all(f"{parameters:,} masked uint32 values" in line for line in sent), sent
     assert all(("with on-device DP noise (multiplier 0.01)" in line) == dp for line in sent), sent

@@ -28,7 +28,9 @@ import {
   enrolmentNonce,
   forgetCredential,
   loadCredential,
+  loadNoiseFloor,
   saveCredential,
+  saveNoiseFloor,
 } from "./store.js";
 import { browserEngine, describeUpload, formatCount } from "./view.js";
 
@@ -95,6 +97,8 @@ async function boot() {
   });
   $("leave").addEventListener("click", leave);
   $("resume").addEventListener("click", () => startWhenReady());
+  $("min-dp-noise").value = String(loadNoiseFloor());
+  $("min-dp-noise").addEventListener("change", changeFloor);
   await join(takeTokenFromUrl());
   if (!globalThis.isSecureContext) {
     $("warning").textContent =
@@ -147,6 +151,7 @@ function startWhenReady() {
     credential: state.joined.credential,
     trainer,
     platform: state.platform,
+    floor: loadNoiseFloor(),
   });
   listen(agent);
   state.agent = agent;
@@ -156,6 +161,17 @@ function startWhenReady() {
     .run({ signal: state.abort.signal })
     .catch(stopped)
     .finally(() => (state.agent = null));
+}
+
+/** The owner's noise floor: kept, and the running agent's from its next round on. */
+function changeFloor() {
+  try {
+    const floor = saveNoiseFloor($("min-dp-noise").value);
+    if (state.agent) state.agent.floor = floor;
+    $("floor-message").textContent = floor ? `kept: rounds with a multiplier under ${floor} are sat out` : "kept";
+  } catch (error) {
+    $("floor-message").textContent = error.message;
+  }
 }
 
 function stopped(error) {

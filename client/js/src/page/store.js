@@ -4,6 +4,7 @@
  *     localStorage  fedge.credential   {clientId, credential}: a reload rejoins without a token
  *                   fedge.enrolment    {token, nonce} while a join is unanswered: trying again with the
  *                                      token repeats the nonce, so a lost reply does not spend it for nothing
+ *                   fedge.minDpNoise   the least on-device DP noise multiplier the owner accepts (0: any round)
  *     IndexedDB     batches            the samples: one record per file or recording session,
  *                                      {id, source, kind, sampleShape, x: Float32Array, y: Int32Array, addedAt}
  *                   kv                 labels, normalisation, the last task's model shape, the round log
@@ -16,6 +17,7 @@ import { newNonce } from "../agent/agent.js";
 
 const CREDENTIAL = "fedge.credential";
 const ENROLMENT = "fedge.enrolment";
+const NOISE_FLOOR = "fedge.minDpNoise";
 const DB_VERSION = 1;
 
 function done(request) {
@@ -54,6 +56,20 @@ export function enrolmentNonce(token, storage = globalThis.localStorage, random 
   const nonce = newNonce(random);
   storage.setItem(ENROLMENT, JSON.stringify({ token, nonce }));
   return nonce;
+}
+
+/** The owner's DP noise floor (Agent's `floor`): 0 unless a valid one was saved. */
+export function loadNoiseFloor(storage = globalThis.localStorage) {
+  const saved = Number(storage.getItem(NOISE_FLOOR) ?? 0);
+  return Number.isFinite(saved) && saved >= 0 ? saved : 0;
+}
+
+/** Keeps `text` as the floor when it is a number ≥ 0 and returns it; anything else throws RangeError. */
+export function saveNoiseFloor(text, storage = globalThis.localStorage) {
+  const floor = String(text).trim() === "" ? 0 : Number(text);
+  if (!(Number.isFinite(floor) && floor >= 0)) throw new RangeError(`expected a number ≥ 0, got "${text}"`);
+  storage.setItem(NOISE_FLOOR, String(floor));
+  return floor;
 }
 
 export class PageStore {

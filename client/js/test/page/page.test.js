@@ -3,7 +3,13 @@ import { test } from "node:test";
 
 import { WindowBuilder, motionReading, pixelsToSample } from "../../src/page/recorder.js";
 import { normalise, samplesOfShape } from "../../src/data/datafiles.js";
-import { enrolmentNonce, loadCredential, saveCredential } from "../../src/page/store.js";
+import {
+  enrolmentNonce,
+  loadCredential,
+  loadNoiseFloor,
+  saveCredential,
+  saveNoiseFloor,
+} from "../../src/page/store.js";
 import { browserEngine, describeSamples, describeUpload, formatBytes } from "../../src/page/view.js";
 
 test("recorder: a motion reading is the accelerometer, then the gyroscope in rad/s about x, y, z", () => {
@@ -122,4 +128,18 @@ test("store: a join retried with the same token repeats its nonce; another token
   assert.notEqual(enrolmentNonce("token-b", storage), other, "joined: the pending enrolment was forgotten");
   storage.setItem("fedge.enrolment", "{not json");
   assert.match(enrolmentNonce("token-b", storage), /^[0-9a-f]{32}$/, "an unreadable entry is replaced");
+});
+
+test("store: the DP noise floor is kept as a number ≥ 0; anything else is refused and leaves the old one", () => {
+  const storage = new MemoryStorage();
+  assert.equal(loadNoiseFloor(storage), 0, "none saved: every round");
+  assert.equal(saveNoiseFloor("0.5", storage), 0.5);
+  assert.equal(loadNoiseFloor(storage), 0.5);
+  for (const bad of ["-1", "abc", "Infinity"]) {
+    assert.throws(() => saveNoiseFloor(bad, storage), RangeError);
+  }
+  assert.equal(loadNoiseFloor(storage), 0.5);
+  assert.equal(saveNoiseFloor(" ", storage), 0, "an emptied field means no floor");
+  storage.setItem("fedge.minDpNoise", "garbage");
+  assert.equal(loadNoiseFloor(storage), 0, "an unreadable value is no floor");
 });
