@@ -30,6 +30,7 @@ from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb
 from fedge.shared.tls import ServerTls
 
 log = logging.getLogger("fedge.server")
+CERTIFICATE_WARNING_DAYS = 30  # the daemon warns at start when its TLS certificate expires sooner
 STAGE_HOLD_S = 1.0  # how long a secure-stage request may wait for its stage to close (a long poll)
 
 
@@ -103,6 +104,8 @@ def start(
     runner.start()
     fingerprint = coordinator.signing_key.public_key().fingerprint()
     scheme = "with TLS" if tls else "plaintext"
+    if tls and tls.days_left() < CERTIFICATE_WARNING_DAYS:
+        log.warning("the TLS certificate %s expires in %.0f days: renew it", tls.paths[0], tls.days_left())
     log.info("fedge server listening on %s (%s), data in %s, signing key %s", address, scheme, data_dir, fingerprint)
     return Running(address, server, coordinator, stop_event, runner, web)
 

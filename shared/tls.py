@@ -40,6 +40,7 @@ class ServerTls:
     names: tuple[str, ...]  # the DNS names and addresses the certificate is valid for
     self_signed: bool
     paths: tuple[Path, Path]  # where they were read: the ssl module loads only files
+    expires: datetime.datetime
 
     @classmethod
     def load(cls, cert_path: Path | str, key_path: Path | str) -> ServerTls:
@@ -54,8 +55,15 @@ class ServerTls:
             raise TlsError(f"{key_path}: expected an unencrypted PEM private key ({error})") from None
         if key.public_key().public_bytes(*_SPKI) != certificate.public_key().public_bytes(*_SPKI):
             raise TlsError(f"{key_path} is not the private key of the certificate in {cert_path}")
+        expires = certificate.not_valid_after_utc
+        if expires <= datetime.datetime.now(datetime.UTC):
+            raise TlsError(f"the certificate in {cert_path} expired on {expires:%Y-%m-%d}: renew it")
         self_signed = certificate.issuer == certificate.subject
-        return cls(cert_pem, key_pem, _names(certificate), self_signed, (Path(cert_path), Path(key_path)))
+        paths = (Path(cert_path), Path(key_path))
+        return cls(cert_pem, key_pem, _names(certificate), self_signed, paths, expires)
+
+    def days_left(self) -> float:
+        return (self.expires - datetime.datetime.now(datetime.UTC)).total_seconds() / 86400
 
     def grpc_credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials([(self.key, self.cert)])

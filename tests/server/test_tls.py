@@ -148,3 +148,12 @@ def test_a_certificate_that_does_not_load_stops_the_start_with_its_path(tmp_path
         response.result(timeout=5)
     finally:
         running.stop(grace=0.5)
+
+
+def test_a_certificate_close_to_expiry_is_warned_about_at_start(tmp_path, caplog):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    create_certificate(cert, key, ["127.0.0.1"], days=10)
+    settings = ServerSettings(port=0, http_port=0, data_dir=tmp_path / "d", tls_cert=str(cert), tls_key=str(key))
+    with caplog.at_level("WARNING", logger="fedge.server"):
+        start(settings, [small_task()]).stop(grace=0.5)
+    assert f"the TLS certificate {cert} expires in 10 days: renew it" in caplog.text

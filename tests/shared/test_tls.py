@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import stat
 
@@ -63,3 +64,28 @@ def test_hosts_that_cannot_be_named_in_a_certificate_are_refused(tmp_path, hosts
     with pytest.raises(TlsError, match=r"expected"):
         create_certificate(tmp_path / "c.pem", tmp_path / "k.pem", hosts)
     assert not (tmp_path / "k.pem").exists()
+
+
+def test_an_expired_certificate_is_refused_with_its_date(tmp_path):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    then = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(then).not_valid_after(then + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "old.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "old.key").write_bytes(pem)
+    with pytest.raises(TlsError, match=r"old\.pem expired on 2020-01-31: renew it"):
+        ServerTls.load(tmp_path / "old.pem", tmp_path / "old.key")
+
+
+def test_a_fresh_certificate_says_how_long_it_lasts(pair):
+    cert, key, _ = pair
+    assert 29.9 < ServerTls.load(cert, key).days_left() <= 30
