@@ -63,6 +63,7 @@ def start(
     ``static_dir``; tests and benchmarks leave it off, so they never contend for that fixed port.
     """
     data_dir = Path(settings.data_dir)
+    tls = settings.tls()  # first: a certificate that cannot serve stops the start before the store opens
     # secure-stage long polls: at most half the workers wait, each at most STAGE_HOLD_S
     coordinator = Coordinator(
         tasks, data_dir, chunk_bytes=settings.chunk_kb * 1024, hold_s=STAGE_HOLD_S, holders=workers // 2
@@ -77,11 +78,6 @@ def start(
     registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(coordinator), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    try:
-        tls = settings.tls()
-    except ValueError:
-        coordinator.close()
-        raise
     bind = f"{settings.host}:{settings.port}"
     port = server.add_secure_port(bind, tls.grpc_credentials()) if tls else server.add_insecure_port(bind)
     if port == 0:
