@@ -328,15 +328,29 @@ def _plan(plan: pb.TrainingPlan) -> TrainConfig:
     )
 
 
-def load_credential(path: Path, server: str) -> str | None:
-    """A credential saved for ``server`` by an earlier run (tokens are one-time)."""
+def load_credential(path: Path, server: str, tls: bool = False) -> str | None:
+    """A credential saved for ``server`` by an earlier run (tokens are one-time).
+
+    One issued over TLS is never sent in plaintext: without ``tls`` it raises ValueError, so a
+    restart that forgot ``--tls-ca`` cannot be tricked into handing it to whoever answers.
+    """
     if not path.exists():
         return None
-    return json.loads(path.read_text()).get(server)
+    saved = json.loads(path.read_text()).get(server)
+    if isinstance(saved, str):  # written before TLS existed: plaintext
+        return saved
+    if saved is None:
+        return None
+    if saved.get("tls") and not tls:
+        raise ValueError(
+            f"the credential for {server} in {path} was issued over TLS: pass --tls-ca (or --tls) again; "
+            "it is never sent in plaintext"
+        )
+    return saved["credential"]
 
 
-def save_credential(path: Path, server: str, credential: str) -> None:
+def save_credential(path: Path, server: str, credential: str, tls: bool = False) -> None:
     saved = json.loads(path.read_text()) if path.exists() else {}
-    saved[server] = credential
+    saved[server] = {"credential": credential, "tls": tls}
     path.write_text(json.dumps(saved))
     path.chmod(0o600)

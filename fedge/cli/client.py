@@ -59,9 +59,10 @@ def client(
     local = load_local_data(data)
     state = state or data / ".fedge-agent.json"
     # vanish: unchanged outside `fedge simulate --backend grpc --dropout`
-    transport = vanish.wrap(GrpcTransport(server, tls=client_tls(tls, tls_ca)))
-    credential = load_credential(state, server) or _enroll(transport, token, name, stop)
-    save_credential(state, server, credential)
+    trust = client_tls(tls, tls_ca)
+    transport = vanish.wrap(GrpcTransport(server, tls=trust))
+    credential = load_credential(state, server, tls=trust is not None) or _enroll(transport, token, name, stop)
+    save_credential(state, server, credential, tls=trust is not None)
     agent = Agent(transport, credential, LocalTrainer(local.x, local.y), seed=seed, floor=PrivacyFloor(min_dp_noise))
     log.info("agent ready: %d samples of %s, coordinator %s", len(local), local.dataset, server)
 

@@ -117,6 +117,10 @@ def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_
             plaintext = fedge("status", "--server", daemon.address, "--data-dir", data_dir)
             assert plaintext.returncode == 2 and "UNAVAILABLE" in plaintext.stderr
             assert json.loads((tmp_path / "data" / "server.json").read_text())["tls"] is True
+            # a restart that forgot --tls-ca: the credential issued over TLS is not sent in plaintext
+            folder = str(tmp_path / "split" / "client-000")
+            forgot = fedge("client", "--server", daemon.address, "--data", folder, "--exit-when-done", timeout=30)
+            assert forgot.returncode == 2 and "was issued over TLS: pass --tls-ca" in forgot.stderr
     finally:
         daemon.stop()
 

@@ -131,3 +131,18 @@ def test_the_agent_retries_an_enrolment_whose_reply_was_lost_and_gets_in(transpo
     assert first.nonce and retry.nonce == first.nonce
     assert grpc_transport.check_in(pb.CheckInRequest(credential=credential)).HasField("assignment")
     assert len(coordinator.store.query("SELECT client_id FROM clients")) == 1
+
+
+def test_a_credential_issued_over_tls_is_never_loaded_for_plaintext(tmp_path):
+    from fedge.client.agent import load_credential, save_credential
+
+    state = tmp_path / ".fedge-agent.json"
+    save_credential(state, "a:1", "fedge-client-tls", tls=True)
+    save_credential(state, "b:2", "fedge-client-plain")
+    assert load_credential(state, "a:1", tls=True) == "fedge-client-tls"
+    with pytest.raises(ValueError, match=r"issued over TLS: pass --tls-ca"):
+        load_credential(state, "a:1")
+    assert load_credential(state, "b:2") == load_credential(state, "b:2", tls=True) == "fedge-client-plain"
+    assert load_credential(state, "c:3") is None
+    state.write_text('{"a:1": "fedge-client-old"}')  # a file from before TLS: a bare credential
+    assert load_credential(state, "a:1") == "fedge-client-old"

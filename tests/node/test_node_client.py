@@ -139,4 +139,8 @@ def test_node_client_enrols_over_tls_only_when_it_trusts_the_certificate(node: s
             process.wait(10)
         running.stop()
     assert (folder / ".fedge-node.json").exists() and not (other / ".fedge-node.json").exists()
+    # a restart that forgot --tls-ca: the credential issued over TLS is not sent in plaintext
+    forgot = start_node_client(node, *common, "--data", str(folder), log=log)
+    assert forgot.wait(30) == 2
+    assert "was issued over TLS: pass --tls-ca" in log.read_text()
     assert "enrolment: coordinator unreachable (" in log.read_text()

@@ -43,14 +43,26 @@ export function nodePlatform(backend) {
   return `node-${platform()}-${arch()}/${backend}`;
 }
 
-/** {clientId, credential} kept for `server` by an earlier run, or null. */
-export async function loadCredential(state, server) {
+/**
+ * {clientId, credential, tls} kept for `server` by an earlier run, or null. One issued over TLS is
+ * never sent in plaintext: without `tls` this throws, so a restart that forgot --tls-ca cannot
+ * hand it to whoever answers.
+ */
+export async function loadCredential(state, server, { tls = false } = {}) {
+  let joined;
   try {
-    const joined = JSON.parse(await readFile(state, "utf8"))[server];
-    return joined?.credential ? joined : null;
+    joined = JSON.parse(await readFile(state, "utf8"))[server];
   } catch {
     return null;
   }
+  if (!joined?.credential) return null;
+  if (joined.tls && !tls) {
+    throw new ClientError(
+      `the credential for ${server} in ${state} was issued over TLS: pass --tls-ca (or --tls) again; ` +
+        "it is never sent in plaintext",
+    );
+  }
+  return joined;
 }
 
 export async function saveCredential(state, server, joined) {
@@ -104,11 +116,11 @@ export async function runClient({
   const used = await selectBackend({ order: [backend] });
   const platformName = nodePlatform(used);
   const client = new GrpcCoordinatorClient(server, { tls });
-  let joined = await loadCredential(state, server);
+  let joined = await loadCredential(state, server, { tls: Boolean(tls) });
   if (!joined) {
     if (!token) throw new ClientError(`not enrolled with ${server} yet: pass --token (from \`fedge token create\`)`);
     joined = await enrollWithRetry(client, token, { platform: platformName, name, signal, log });
-    await saveCredential(state, server, joined);
+    await saveCredential(state, server, { ...joined, tls: Boolean(tls) });
   }
   const samples = batches.reduce((n, b) => n + b.y.length, 0);
   const source = meta?.dataset || data;
