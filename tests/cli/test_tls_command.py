@@ -34,3 +34,42 @@ def test_create_refuses_a_host_no_certificate_can_name(tmp_path):
     result = fedge("tls", "create", "--host", "not a host", cwd=tmp_path)
     assert result.returncode == 2 and "expected a host name or an IP address" in result.stderr
     assert not (tmp_path / "fedge-tls.key").exists()
+
+
+def test_a_standalone_gateway_serves_https_in_front_of_a_tls_daemon(tmp_path):
+    import http.client
+    import ssl
+    import time
+
+    from fedge.server.config import ServerSettings
+    from fedge.server.daemon import start
+    from fedge.simulation.loopback import free_port
+    from tests.server.conftest import small_task
+
+    assert fedge("tls", "create", "--host", "localhost", cwd=tmp_path).returncode == 0
+    cert, key = tmp_path / "fedge-tls.crt", tmp_path / "fedge-tls.key"
+    settings = ServerSettings(port=0, http_port=0, data_dir=tmp_path / "d", tls_cert=str(cert), tls_key=str(key))
+    running, port = start(settings, [small_task()]), free_port()
+    trust = ["--tls-ca", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
+    command = [sys.executable, "-m", "fedge", "gateway", "--coordinator", running.address, "--port", str(port)]
+    gateway = subprocess.Popen([*command, *trust], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, answer = time.monotonic() + 30, None
+        while answer is None and time.monotonic() < deadline:
+            connection = http.client.HTTPSConnection(
+                "localhost", port, timeout=5, context=ssl.create_default_context(cafile=cert)
+            )
+            try:
+                connection.request("GET", "/healthz")
+                response = connection.getresponse()
+                answer = (response.status, response.read())
+            except OSError:
+                time.sleep(0.2)  # not listening yet
+            finally:
+                connection.close()
+    finally:
+        gateway.terminate()
+        gateway.wait(10)
+        running.stop(grace=0.5)
+    assert answer is not None and answer[0] == 200, gateway.stderr.read()  # it reached the daemon over TLS
+    assert answer[1].endswith(b": SERVING\n")
