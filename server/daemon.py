@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -100,8 +101,9 @@ def start(
     runner.start()
     fingerprint = coordinator.signing_key.public_key().fingerprint()
     scheme = "with TLS" if tls else "plaintext"
-    if tls and tls.days_left() < CERTIFICATE_WARNING_DAYS:
-        log.warning("the TLS certificate %s expires in %.0f days: renew it", tls.paths[0], tls.days_left())
+    days_left = tls.days_left() if tls else math.inf
+    if days_left < CERTIFICATE_WARNING_DAYS:
+        log.warning("the TLS certificate %s expires in %.0f days: renew it", tls.paths[0], days_left)
     log.info("fedge server listening on %s (%s), data in %s, signing key %s", address, scheme, data_dir, fingerprint)
     return Running(address, server, coordinator, stop_event, runner, web)
 

@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -104,16 +105,19 @@ class ClientTls:
 
 def channel(address: str, tls: ClientTls | None, options: Sequence[tuple[str, object]] = ()) -> grpc.Channel:
     """A gRPC channel to ``address``: TLS when ``tls`` is given, plaintext otherwise."""
-    if tls is None:
-        return grpc.insecure_channel(address, options=list(options))
-    return grpc.secure_channel(address, tls.grpc_credentials(), options=[*options, *tls.grpc_options()])
+    return _open(grpc, address, tls, options)
 
 
 def aio_channel(address: str, tls: ClientTls | None, options: Sequence[tuple[str, object]] = ()) -> grpc.aio.Channel:
     """The asyncio twin of :func:`channel`, for the gateway."""
+    return _open(grpc.aio, address, tls, options)
+
+
+def _open(api: Any, address: str, tls: ClientTls | None, options: Sequence[tuple[str, object]]) -> Any:
+    """``api`` is grpc or grpc.aio: both open channels with the same signatures."""
     if tls is None:
-        return grpc.aio.insecure_channel(address, options=list(options))
-    return grpc.aio.secure_channel(address, tls.grpc_credentials(), options=[*options, *tls.grpc_options()])
+        return api.insecure_channel(address, options=list(options))
+    return api.secure_channel(address, tls.grpc_credentials(), options=[*options, *tls.grpc_options()])
 
 
 def create_certificate(cert_path: Path, key_path: Path, hosts: Sequence[str], days: int = SELF_SIGNED_DAYS) -> str:
