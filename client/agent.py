@@ -325,6 +325,7 @@ def _plan(plan: pb.TrainingPlan) -> TrainConfig:
         momentum=float(plan.momentum),
         proximal_mu=float(plan.proximal_mu),
         logit_adjustment=plan.logit_adjustment,
+        steps=plan.steps,
     )
 
 

@@ -512,6 +512,7 @@ class TaskRounds:
                 momentum=t.momentum,
                 proximal_mu=t.proximal_mu,
                 logit_adjustment=t.logit_adjustment,
+                steps=t.steps,
             ),
             deadline_unix_ms=int(deadline * 1000),
             secagg=live.secagg.plan if live.secagg else None,

@@ -6,7 +6,9 @@ evaluation cannot drift apart.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -26,10 +28,13 @@ class TrainConfig:
     momentum: float = 0.9
     proximal_mu: float = 0.0
     logit_adjustment: bool = False  # train against the device's own label frequencies (label skew)
+    steps: int = 0  # > 0: this many optimiser steps per round, whatever the data's size, instead of epochs
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"expected epochs >= 1 and batch_size >= 1, got {self.epochs} and {self.batch_size}")
+        if self.steps < 0:
+            raise ValueError(f"expected steps >= 0 (0: train for epochs), got {self.steps}")
         if not self.lr > 0:
             raise ValueError(f"expected lr > 0, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
@@ -93,28 +98,42 @@ def label_log_prior(y: np.ndarray, classes: int) -> np.ndarray:
     return np.log((counts + 1.0) / (len(y) + classes)).astype(np.float32)
 
 
+def batches(n: int, config: TrainConfig, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """The sample indices of each step: ``epochs`` shuffled passes, or exactly ``steps`` batches.
+
+    With ``steps`` every device does the same work per round whatever its data's size (the
+    K local steps of the FedAvg literature), and a round can be a fraction of an epoch: a
+    pass is cut where the steps run out, and a small dataset is reshuffled and passed again.
+    """
+    taken = 0
+    for _ in itertools.count() if config.steps else range(config.epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, config.batch_size):
+            if config.steps and taken == config.steps:
+                return
+            taken += 1
+            yield order[start : start + config.batch_size]
+
+
 def fit(model: Model, x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> Evaluation:
-    """Train in place for ``config.epochs``; returns the mean training loss and accuracy seen."""
+    """Train in place for ``config.epochs`` or ``config.steps``; returns the mean training loss and accuracy seen."""
     if len(x) == 0:
         raise ValueError("cannot train on an empty dataset")
     optimizer = make_optimizer(model, config)
     total_loss = correct = seen = 0.0
     prior: np.ndarray | None = None
-    for _ in range(config.epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            model.cleargrads()
-            logits = model(x[batch])
-            if config.logit_adjustment:
-                prior = label_log_prior(y, logits.shape[1]) if prior is None else prior
-                logits = logits + prior
-            loss = F.softmax_cross_entropy(logits, y[batch])
-            loss.backward()
-            optimizer.step(model.trainable)
-            total_loss += float(loss.data) * len(batch)
-            correct += F.accuracy(logits, y[batch]) * len(batch)
-            seen += len(batch)
+    for batch in batches(len(x), config, rng):
+        model.cleargrads()
+        logits = model(x[batch])
+        if config.logit_adjustment:
+            prior = label_log_prior(y, logits.shape[1]) if prior is None else prior
+            logits = logits + prior
+        loss = F.softmax_cross_entropy(logits, y[batch])
+        loss.backward()
+        optimizer.step(model.trainable)
+        total_loss += float(loss.data) * len(batch)
+        correct += F.accuracy(logits, y[batch]) * len(batch)
+        seen += len(batch)
     return Evaluation(total_loss / seen, correct / seen, len(x))
 
 

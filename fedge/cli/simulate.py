@@ -79,6 +79,13 @@ def simulate(
             help="Epochs each client trains per round (default: 2 for sensors, 1 for images).", show_default=False
         ),
     ] = None,
+    local_steps: Annotated[
+        int,
+        typer.Option(
+            help="Optimiser steps each client takes per round, whatever its data's size, instead of "
+            "--local-epochs (0: epochs).",
+        ),
+    ] = DEFAULTS.local_steps,
     batch_size: Annotated[int, typer.Option(help="Local batch size.")] = DEFAULTS.batch_size,
     lr: Annotated[float, typer.Option(help="Local learning rate.")] = DEFAULTS.lr,
     optimizer: Annotated[OptimizerName, typer.Option(help="Local optimiser.")] = DEFAULT_OPTIMIZER,
@@ -170,6 +177,7 @@ def simulate(
         clients_per_round=clients_per_round,
         rounds=rounds,
         local_epochs=local_epochs,
+        local_steps=local_steps,
         batch_size=batch_size,
         lr=lr,
         optimizer=optimizer.value,
@@ -192,7 +200,7 @@ def simulate(
     console = Console()
     console.print(
         f"[bold]fedge simulate[/]: {config.dataset}, {config.model}, partition {config.partition}, "
-        f"{config.rounds} rounds × {config.local_epochs} local epochs, {config.strategy}"
+        f"{config.rounds} rounds × {config.local_work()}, {config.strategy}"
         f"{', secure aggregation' if config.secagg else ''}, {config.backend} → {out}"
     )
     summary = _run_with_progress(run, config, out, console)
@@ -215,19 +223,17 @@ def _run_with_progress(run: Any, config: Any, out: Path, console: Console) -> di
         rounds = progress.add_task("federated", total=config.rounds, status="")
         central = None
         if config.centralized:
-            central = progress.add_task(
-                "centralized", total=config.rounds * config.local_epochs, status="", start=False
-            )
+            central = progress.add_task("centralized", total=config.rounds, status="", start=False)
 
         def on_round(record: dict[str, Any]) -> None:
             status = f"acc {record['accuracy']:.3f} loss {record['loss']:.3f}"
             progress.update(rounds, advance=1, status=status)
 
-        def on_epoch(epoch: int) -> None:
+        def on_central_round(index: int) -> None:
             progress.start_task(central)
-            progress.update(central, completed=epoch)
+            progress.update(central, completed=index)
 
-        return run(config, out, on_round=on_round, on_centralized_epoch=on_epoch)
+        return run(config, out, on_round=on_round, on_centralized_round=on_central_round)
 
 
 def summary_table(summary: dict[str, Any]) -> Table:

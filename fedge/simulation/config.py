@@ -25,6 +25,7 @@ class SimulationConfig:
     clients_per_round: int | None = None
     rounds: int | None = None
     local_epochs: int | None = None
+    local_steps: int = 0  # > 0: each client takes this many steps per round instead of local_epochs
     batch_size: int = 32
     lr: float = 0.05
     lr_schedule: str = "cosine"
@@ -70,11 +71,16 @@ class SimulationConfig:
     def train_config(self) -> TrainConfig:
         return TrainConfig(
             epochs=self.local_epochs,
+            steps=self.local_steps,
             batch_size=self.batch_size,
             lr=self.lr,
             optimizer=self.optimizer,
             logit_adjustment=self.logit_adjustment,
         )
+
+    def local_work(self) -> str:
+        """What a client does per round, in words."""
+        return f"{self.local_steps} local steps" if self.local_steps else f"{self.local_epochs} local epochs"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -188,22 +188,24 @@ def _progress(task: Any) -> tuple:
 
 
 def run_centralized(
-    config: SimulationConfig, federation: Federation, on_epoch: Callable[[int], None] | None = None
+    config: SimulationConfig, federation: Federation, on_round: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
     """The upper bound: the same model trained on the pooled training data for the same budget.
 
-    Federated clients together see every training sample ``rounds × epochs`` times (with full
-    participation), so the pooled model gets that many epochs, at the rate its round would use.
+    Each round the pooled model sees what the round's clients saw together, at the rate the
+    round used: every sample ``epochs`` times (with full participation), or with ``steps``, as
+    many batches as the cohort took (``steps`` each).
     """
     model = Model(federation.spec, seed=config.seed)
     train = config.train_config()
     pooled = federation.splits.train
-    epochs = config.rounds * train.epochs
+    steps = train.steps * federation.task.clients_per_round
     rng = np.random.default_rng([config.seed, 0xCE])
-    for epoch in range(epochs):
-        lr = federation.task.lr_at(epoch // train.epochs / config.rounds)
-        fit(model, pooled.x, pooled.y, train.override({"epochs": 1, "lr": lr}), rng)
-        if on_epoch:
-            on_epoch(epoch + 1)
+    for index in range(config.rounds):
+        lr = federation.task.lr_at(index / config.rounds)
+        fit(model, pooled.x, pooled.y, train.override({"lr": lr, "steps": steps}), rng)
+        if on_round:
+            on_round(index + 1)
     result = evaluate(model, federation.splits.heldout.x, federation.splits.heldout.y)
-    return {"epochs": epochs, "loss": result.loss, "accuracy": result.accuracy}
+    per_round = steps * train.batch_size / len(pooled.x) if steps else train.epochs
+    return {"epochs": round(config.rounds * per_round, 2), "loss": result.loss, "accuracy": result.accuracy}

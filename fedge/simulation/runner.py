@@ -17,7 +17,7 @@ def run(
     config: SimulationConfig,
     out: Path,
     on_round: Callable[[dict[str, Any]], None] | None = None,
-    on_centralized_epoch: Callable[[int], None] | None = None,
+    on_centralized_round: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     federation = Federation.from_config(config)
     log = MetricsLog(out)
@@ -59,7 +59,7 @@ def run(
         "config": config.to_dict(),
     }
     if config.centralized:
-        central = run_centralized(config, federation, on_centralized_epoch)
+        central = run_centralized(config, federation, on_centralized_round)
         summary["centralized_accuracy"] = central["accuracy"]
         summary["centralized_loss"] = central["loss"]
         summary["centralized_epochs"] = central["epochs"]

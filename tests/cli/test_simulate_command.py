@@ -36,6 +36,16 @@ def test_simulate_writes_its_outputs_and_prints_a_summary(tmp_path):
     assert "federated accuracy" in result.stdout and "centralized accuracy" in result.stdout
 
 
+def test_simulate_takes_local_steps_instead_of_epochs(tmp_path):
+    out = tmp_path / "run"
+    args = ("--dataset", "synthetic-imu", "--rounds", "2", "--local-steps", "3", "--batch-size", "8", "--centralized")
+    result = fedge("simulate", *args, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "2 rounds × 3 local steps" in " ".join(result.stdout.split())  # the console wraps lines
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0 < summary["centralized_epochs"] < 1  # 2 rounds of 4 clients × 3 steps × 8 samples: a fraction of the data
+
+
 def test_a_bad_partition_is_one_clear_line_not_a_traceback(tmp_path):
     result = fedge("simulate", "--dataset", "synthetic-imu", "--partition", "zipf", "--out", str(tmp_path))
     assert result.returncode == 2

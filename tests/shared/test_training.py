@@ -7,7 +7,7 @@ import pytest
 
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
-from fedge.shared.training import TrainConfig, fit, label_log_prior
+from fedge.shared.training import TrainConfig, batches, fit, label_log_prior
 
 
 def test_the_label_prior_is_the_smoothed_log_frequency_of_each_class():
@@ -44,3 +44,38 @@ def test_boolean_options_are_read_from_their_spelling():
     assert TrainConfig().override({"logit_adjustment": True}).logit_adjustment is True
     with pytest.raises(ValueError, match="expected true or false for logit_adjustment, got 'maybe'"):
         TrainConfig().override({"logit_adjustment": "maybe"})
+
+
+def _walk(n: int, **options) -> list[np.ndarray]:
+    return list(batches(n, TrainConfig(**options), np.random.default_rng(3)))
+
+
+def test_epochs_walk_every_sample_once_per_pass():
+    steps = _walk(10, epochs=2, batch_size=4)
+    assert [len(b) for b in steps] == [4, 4, 2, 4, 4, 2]
+    assert sorted(np.concatenate(steps[:3])) == list(range(10))
+    assert sorted(np.concatenate(steps[3:])) == list(range(10))
+
+
+def test_steps_cut_a_pass_short_or_pass_a_small_dataset_again():
+    assert [len(b) for b in _walk(100, batch_size=8, steps=3)] == [8, 8, 8]  # less than an epoch
+    again = _walk(10, batch_size=4, steps=5, epochs=9)  # steps win over epochs
+    assert [len(b) for b in again] == [4, 4, 2, 4, 4]
+    assert sorted(np.concatenate(again[:3])) == list(range(10))
+    # the same draws as epochs would make: a step budget changes where training stops, not its order
+    assert all(np.array_equal(a, b) for a, b in zip(again, _walk(10, batch_size=4, epochs=2), strict=False))
+
+
+def test_fit_with_steps_trains_that_many_batches():
+    model = Model(model_spec("mlp", (8,), 4), seed=0)
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    y = np.arange(50) % 4
+    before = [p.data.copy() for p in model.trainable]
+    result = fit(model, x, y, TrainConfig(batch_size=10, steps=2, momentum=0.0), np.random.default_rng(1))
+    assert result.num_examples == 50  # the weight a client carries is its data's size, not what it saw
+    assert any(not np.array_equal(a, p.data) for a, p in zip(before, model.trainable, strict=True))
+
+
+def test_negative_steps_are_refused():
+    with pytest.raises(ValueError, match=r"expected steps >= 0 \(0: train for epochs\), got -1"):
+        TrainConfig(steps=-1)

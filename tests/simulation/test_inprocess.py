@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from fedge.shared import data
 from fedge.simulation import SimulationConfig, run
 from fedge.simulation.report import read_metrics
 
@@ -43,6 +44,14 @@ def test_same_seed_gives_identical_runs_and_another_seed_does_not(tmp_path):
 def test_centralized_baseline_is_reported(tmp_path):
     summary = run(SimulationConfig(**SMALL, centralized=True), tmp_path)
     assert summary["centralized_epochs"] == 4
+    assert 0.25 < summary["centralized_accuracy"] <= 1.0
+
+
+def test_with_local_steps_the_centralized_budget_is_the_cohort_s_batches(tmp_path):
+    # synthetic-imu: 4 clients taking 3 steps of 8 samples: the pooled model takes 12 such steps a round
+    summary = run(SimulationConfig(**SMALL, local_steps=3, batch_size=8, centralized=True), tmp_path)
+    samples = len(data.load("synthetic-imu").train.x)
+    assert summary["centralized_epochs"] == round(4 * 12 * 8 / samples, 2)
     assert 0.25 < summary["centralized_accuracy"] <= 1.0
 
 

@@ -13,7 +13,7 @@ import { OPTIMIZERS, Adam, SGD, proximalTerm } from "./optimizers.js";
 /**
  * A TrainingPlan (protos/fedge/v1/coordinator.proto, as protobuf-es or plain JSON gives it)
  * checked as the engine's TrainConfig checks it:
- * {epochs, batchSize, lr, optimizer, momentum, proximalMu, logitAdjustment}.
+ * {epochs, batchSize, lr, optimizer, momentum, proximalMu, logitAdjustment, steps}.
  */
 export function readPlan(plan) {
   const get = (camel, snake) => plan?.[camel] ?? plan?.[snake];
@@ -25,9 +25,13 @@ export function readPlan(plan) {
     momentum: Number(get("momentum", "momentum") ?? 0),
     proximalMu: Number(get("proximalMu", "proximal_mu") ?? 0),
     logitAdjustment: Boolean(get("logitAdjustment", "logit_adjustment") ?? false),
+    steps: Number(get("steps", "steps") ?? 0),
   };
   if (!(config.epochs >= 1) || !(config.batchSize >= 1)) {
     throw new RangeError(`expected epochs >= 1 and batch_size >= 1, got ${config.epochs} and ${config.batchSize}`);
+  }
+  if (!(Number.isInteger(config.steps) && config.steps >= 0)) {
+    throw new RangeError(`expected steps >= 0 (0: train for epochs), got ${config.steps}`);
   }
   if (!(config.lr > 0)) throw new RangeError(`expected lr > 0, got ${config.lr}`);
   if (!(config.optimizer in OPTIMIZERS)) {
@@ -81,6 +85,23 @@ export async function trainStep(model, optimizer, x, y, { training = true, prior
   return { loss: loss[0], correct: hits[0] };
 }
 
+/**
+ * The engine's `batches`: the sample indices of each step, `epochs` shuffled passes or exactly
+ * `steps` batches (a pass cut where the steps run out; a small dataset passed again). Yields
+ * {epoch, batch} with batch a subarray of the pass's permutation.
+ */
+export function* batches(n, config, random = Math.random) {
+  let taken = 0;
+  for (let epoch = 0; config.steps || epoch < config.epochs; epoch++) {
+    const order = permutation(n, random);
+    for (let start = 0; start < n; start += config.batchSize) {
+      if (config.steps && taken === config.steps) return;
+      taken += 1;
+      yield { epoch, batch: order.subarray(start, start + config.batchSize) };
+    }
+  }
+}
+
 /** A uniformly random permutation of 0 … n−1 (Fisher–Yates); `random()` gives [0, 1). */
 export function permutation(n, random = Math.random) {
   const order = Int32Array.from({ length: n }, (_, i) => i);
@@ -93,7 +114,7 @@ export function permutation(n, random = Math.random) {
 
 /**
  * Trains `model` in place on samples `x` (tf.Tensor [N, ...inputShape]) with labels `y` (int32
- * tensor [N]) for the plan's epochs; returns {loss, accuracy, numExamples} over everything seen.
+ * tensor [N]) for the plan's epochs or steps; returns {loss, accuracy, numExamples} over everything seen.
  * `onBatch({epoch, seen, loss, accuracy})` is called after each step (the batch's), e.g. for live charts.
  */
 export async function fit(model, x, y, plan, { random = Math.random, onBatch } = {}) {
@@ -107,18 +128,15 @@ export async function fit(model, x, y, plan, { random = Math.random, onBatch } =
   const prior = config.logitAdjustment ? tf.tensor1d(labelLogPrior(await y.data(), classes)) : null;
   let [totalLoss, correct, seen] = [0, 0, 0];
   try {
-    for (let epoch = 0; epoch < config.epochs; epoch++) {
-      const order = permutation(n, random);
-      for (let start = 0; start < n; start += config.batchSize) {
-        const batch = tf.tensor1d(order.subarray(start, start + config.batchSize), "int32");
-        const [xb, yb] = [tf.gather(x, batch), tf.gather(y, batch)];
-        const step = await trainStep(model, optimizer, xb, yb, { prior });
-        tf.dispose([batch, xb, yb]);
-        totalLoss += step.loss * batch.shape[0];
-        correct += step.correct;
-        seen += batch.shape[0];
-        onBatch?.({ epoch, seen, loss: step.loss, accuracy: step.correct / batch.shape[0] });
-      }
+    for (const { epoch, batch: indices } of batches(n, config, random)) {
+      const batch = tf.tensor1d(indices, "int32");
+      const [xb, yb] = [tf.gather(x, batch), tf.gather(y, batch)];
+      const step = await trainStep(model, optimizer, xb, yb, { prior });
+      tf.dispose([batch, xb, yb]);
+      totalLoss += step.loss * batch.shape[0];
+      correct += step.correct;
+      seen += batch.shape[0];
+      onBatch?.({ epoch, seen, loss: step.loss, accuracy: step.correct / batch.shape[0] });
     }
   } finally {
     optimizer.dispose();

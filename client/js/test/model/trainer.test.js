@@ -43,6 +43,7 @@ test("trainer: the plan is read as the engine's TrainConfig reads it", () => {
     momentum: 0.9,
     proximalMu: 0.01,
     logitAdjustment: false,
+    steps: 0,
   });
   const snake = readPlan({ epochs: 1, batch_size: 4, lr: 0.1, optimizer: "adam", logit_adjustment: true });
   assert.equal(snake.batchSize, 4, "snake_case JSON too");
@@ -52,6 +53,10 @@ test("trainer: the plan is read as the engine's TrainConfig reads it", () => {
     /expected epochs >= 1 and batch_size >= 1, got 0 and 4/,
   );
   assert.throws(() => readPlan({ epochs: 1, batchSize: 4, lr: 0, optimizer: "sgd" }), /expected lr > 0, got 0/);
+  assert.throws(
+    () => readPlan({ epochs: 1, batchSize: 4, lr: 0.1, optimizer: "sgd", steps: -1 }),
+    /expected steps >= 0 \(0: train for epochs\), got -1/,
+  );
   assert.throws(
     () => readPlan({ epochs: 1, batchSize: 4, lr: 0.1, optimizer: "" }),
     /expected optimizer in \[adam,sgd\], got ""/,
@@ -120,6 +125,30 @@ test("trainer: fit walks every batch of every epoch and learns separable data", 
   tf.dispose([x, y]);
   model.dispose();
   assert.equal(tf.memory().numTensors, 0, "no tensor is left behind");
+});
+
+test("trainer: with steps, fit takes exactly that many, cutting a pass or passing the data again", async () => {
+  const { x, y } = clusters(40, seeded(8));
+  const model = new Model(engineVector("mlp").spec);
+  const walk = async (steps) => {
+    const seen = [];
+    const plan = { epochs: 5, batchSize: 16, lr: 0.05, optimizer: "sgd", steps };
+    await fit(model, x, y, plan, { random: seeded(9), onBatch: (b) => seen.push([b.epoch, b.seen]) });
+    return seen;
+  };
+  assert.deepEqual(await walk(2), [
+    [0, 16],
+    [0, 32],
+  ]);
+  assert.deepEqual(await walk(5), [
+    [0, 16],
+    [0, 32],
+    [0, 40],
+    [1, 56],
+    [1, 72],
+  ]);
+  tf.dispose([x, y]);
+  model.dispose();
 });
 
 test("trainer: the update is the trained weights minus the start, and the start is not changed", async () => {
