@@ -28,10 +28,11 @@ from fedge.client.transport import Transport, TransportError
 from fedge.shared import codec, secagg
 from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import coordinator_pb2 as pb
-from fedge.shared.training import TrainConfig, fit
+from fedge.shared.training import TrainConfig, evaluate, fit, holdout_split
 
 log = logging.getLogger("fedge.agent")
 
+Samples = tuple[np.ndarray, np.ndarray]  # inputs and labels
 ROUND_MOVED_ON = {"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND"}
 SIT_OUT_S = 1.0  # how often a client that left a secure round asks whether the next one opened
 
@@ -91,6 +92,7 @@ class LocalTrainer:
             raise AgentStopped("the local data folder holds no samples")
         self.x, self.y = x, y
         self._model: tuple[str, Model] | None = None
+        self._split: tuple[float, Samples, Samples | None] | None = None
 
     def __call__(
         self,
@@ -103,13 +105,28 @@ class LocalTrainer:
         model = self.model(spec_json)
         model.set_weights(start)
         model.train_only(trainable)
-        result = fit(model, self.x, self.y, plan, rng)
+        (x, y), held = self.split(plan.holdout)
+        metrics = {}
+        if held is not None:  # the model as received, before this device trains it
+            scored = evaluate(model, *held)
+            metrics = {"eval_loss": scored.loss, "eval_accuracy": scored.accuracy}
+        result = fit(model, x, y, plan, rng)
         delta = [
             w - s
             for name, w, s in zip(model.parameter_names, model.get_weights(), start, strict=True)
             if not trainable or name in trainable
         ]
-        return delta, result.num_examples, {"train_loss": result.loss, "train_accuracy": result.accuracy}
+        return delta, result.num_examples, {"train_loss": result.loss, "train_accuracy": result.accuracy, **metrics}
+
+    def split(self, fraction: float) -> tuple[Samples, Samples | None]:
+        """The samples to train on and those held out (None: none), made once per fraction."""
+        if self._split is None or self._split[0] != fraction:
+            train, held = holdout_split(len(self.x), fraction)
+            if len(held) == 0:
+                self._split = (fraction, (self.x, self.y), None)
+            else:
+                self._split = (fraction, (self.x[train], self.y[train]), (self.x[held], self.y[held]))
+        return self._split[1], self._split[2]
 
     def model(self, spec_json: str) -> Model:
         if self._model is None or self._model[0] != spec_json:
@@ -326,6 +343,7 @@ def _plan(plan: pb.TrainingPlan) -> TrainConfig:
         proximal_mu=float(plan.proximal_mu),
         logit_adjustment=plan.logit_adjustment,
         steps=plan.steps,
+        holdout=float(plan.holdout),
     )
 
 

@@ -513,6 +513,7 @@ class TaskRounds:
                 proximal_mu=t.proximal_mu,
                 logit_adjustment=t.logit_adjustment,
                 steps=t.steps,
+                holdout=t.holdout,
             ),
             deadline_unix_ms=int(deadline * 1000),
             secagg=live.secagg.plan if live.secagg else None,

@@ -16,6 +16,9 @@ import numpy as np
 
 from fedge.shared.nn import OPTIMIZERS, SGD, Adam, F, Model, Optimizer, no_grad, proximal_term, test_mode
 
+MAX_HOLDOUT = 0.5
+HOLDOUT_SEED = 0x4D0E  # one fixed shuffle: a device holds out the same samples every round
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -29,12 +32,15 @@ class TrainConfig:
     proximal_mu: float = 0.0
     logit_adjustment: bool = False  # train against the device's own label frequencies (label skew)
     steps: int = 0  # > 0: this many optimiser steps per round, whatever the data's size, instead of epochs
+    holdout: float = 0.0  # the fraction of its samples a device keeps aside to evaluate each model it receives
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"expected epochs >= 1 and batch_size >= 1, got {self.epochs} and {self.batch_size}")
         if self.steps < 0:
             raise ValueError(f"expected steps >= 0 (0: train for epochs), got {self.steps}")
+        if not 0 <= self.holdout <= MAX_HOLDOUT:
+            raise ValueError(f"expected 0 <= holdout <= {MAX_HOLDOUT}, got {self.holdout}")
         if not self.lr > 0:
             raise ValueError(f"expected lr > 0, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
@@ -135,6 +141,21 @@ def fit(model: Model, x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np
         correct += F.accuracy(logits, y[batch]) * len(batch)
         seen += len(batch)
     return Evaluation(total_loss / seen, correct / seen, len(x))
+
+
+def holdout_split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The sample indices a device trains on, and those it keeps aside to evaluate received models.
+
+    Federated evaluation without central data: each round a device first scores the model it
+    was sent on samples it never trains on (the ``eval_*`` metrics). The split is one fixed
+    shuffle of the device's ``n`` samples, so it holds from round to round and across
+    restarts; at least one sample stays on each side once ``fraction`` > 0 and ``n`` >= 2.
+    """
+    if fraction <= 0 or n < 2:
+        return np.arange(n), np.arange(0)
+    order = np.random.default_rng(HOLDOUT_SEED).permutation(n)
+    kept = min(n - 1, max(1, round(n * fraction)))
+    return np.sort(order[kept:]), np.sort(order[:kept])
 
 
 def evaluate(model: Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> Evaluation:

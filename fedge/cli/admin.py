@@ -260,14 +260,17 @@ def status_tables(document: dict[str, Any]) -> list[Table]:
             title=f"task {task['task']}: {task['status']}, version {task['version']}/{task['rounds_total']}  {metrics}",
             title_justify="left",
         )
-        for column in ("round", "attempt", "phase", "version", "selected", "reported", "accuracy"):
+        scores = {"accuracy": "accuracy"}
+        if any("eval_accuracy" in r["metrics"] for r in task["rounds"]):  # a task with a holdout
+            scores["eval_accuracy"] = "on devices"  # how the model the cohort received did on its held-out samples
+        for column in ("round", "attempt", "phase", "version", "selected", "reported", *scores.values()):
             table.add_column(column, no_wrap=True)
         table.add_column("note")
         for r in task["rounds"]:
-            accuracy = r["metrics"].get("accuracy")
+            figures = [r["metrics"].get(key) for key in scores]
             table.add_row(
                 str(r["round"]), str(r["attempt"]), r["phase"], str(r["committed_version"] or "-"), str(r["selected"]),
-                str(r["reported"]), f"{accuracy:.4f}" if accuracy is not None else "-", r["reason"] or "",
+                str(r["reported"]), *(f"{f:.4f}" if f is not None else "-" for f in figures), r["reason"] or "",
             )  # fmt: skip
         tables.append(table)
     clients = Table(title=f"clients ({document['unused_tokens']} unused tokens)", title_justify="left")

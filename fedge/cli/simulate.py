@@ -86,6 +86,13 @@ def simulate(
             "--local-epochs (0: epochs).",
         ),
     ] = DEFAULTS.local_steps,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            help="Fraction of its samples each client keeps aside to score every model it receives "
+            "(federated evaluation: eval_accuracy per round).",
+        ),
+    ] = DEFAULTS.holdout,
     batch_size: Annotated[int, typer.Option(help="Local batch size.")] = DEFAULTS.batch_size,
     lr: Annotated[float, typer.Option(help="Local learning rate.")] = DEFAULTS.lr,
     optimizer: Annotated[OptimizerName, typer.Option(help="Local optimiser.")] = DEFAULT_OPTIMIZER,
@@ -178,6 +185,7 @@ def simulate(
         rounds=rounds,
         local_epochs=local_epochs,
         local_steps=local_steps,
+        holdout=holdout,
         batch_size=batch_size,
         lr=lr,
         optimizer=optimizer.value,

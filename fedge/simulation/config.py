@@ -26,6 +26,7 @@ class SimulationConfig:
     rounds: int | None = None
     local_epochs: int | None = None
     local_steps: int = 0  # > 0: each client takes this many steps per round instead of local_epochs
+    holdout: float = 0.0  # each client keeps this fraction aside to score the models it receives (eval_*)
     batch_size: int = 32
     lr: float = 0.05
     lr_schedule: str = "cosine"
@@ -72,6 +73,7 @@ class SimulationConfig:
         return TrainConfig(
             epochs=self.local_epochs,
             steps=self.local_steps,
+            holdout=self.holdout,
             batch_size=self.batch_size,
             lr=self.lr,
             optimizer=self.optimizer,

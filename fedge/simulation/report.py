@@ -43,6 +43,9 @@ def plot(out: Path, records: list[dict[str, Any]], centralized_accuracy: float |
     rounds = [r["round"] for r in records]
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     acc_ax.plot(rounds, [r["accuracy"] for r in records], marker="o", label="federated")
+    scored = [(r["round"] - 1, r["eval_accuracy"]) for r in records if "eval_accuracy" in r]
+    if scored:  # round N's devices scored the model they received: version N − 1
+        acc_ax.plot(*zip(*scored, strict=True), marker=".", label="on the clients' held-out samples")
     if centralized_accuracy is not None:
         acc_ax.axhline(centralized_accuracy, linestyle="--", color="grey", label="centralized")
     acc_ax.set(title="Held-out accuracy", xlabel="round", ylabel="accuracy", ylim=(0, 1))

@@ -119,7 +119,7 @@ class SecAggPlan(_message.Message):
     def __init__(self, neighbours: _Optional[int] = ..., threshold: _Optional[int] = ..., clip: _Optional[float] = ..., max_clients: _Optional[int] = ..., dp_clip: _Optional[float] = ..., dp_noise_stddev: _Optional[float] = ..., dp_min_clients: _Optional[int] = ..., dp_noise_multiplier: _Optional[float] = ...) -> None: ...
 
 class TrainingPlan(_message.Message):
-    __slots__ = ("epochs", "batch_size", "lr", "optimizer", "momentum", "proximal_mu", "logit_adjustment", "steps")
+    __slots__ = ("epochs", "batch_size", "lr", "optimizer", "momentum", "proximal_mu", "logit_adjustment", "steps", "holdout")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,7 @@ class TrainingPlan(_message.Message):
     PROXIMAL_MU_FIELD_NUMBER: _ClassVar[int]
     LOGIT_ADJUSTMENT_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     batch_size: int
     lr: float
@@ -136,7 +137,8 @@ class TrainingPlan(_message.Message):
     proximal_mu: float
     logit_adjustment: bool
     steps: int
-    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., lr: _Optional[float] = ..., optimizer: _Optional[str] = ..., momentum: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., logit_adjustment: _Optional[bool] = ..., steps: _Optional[int] = ...) -> None: ...
+    holdout: float
+    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., lr: _Optional[float] = ..., optimizer: _Optional[str] = ..., momentum: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., logit_adjustment: _Optional[bool] = ..., steps: _Optional[int] = ..., holdout: _Optional[float] = ...) -> None: ...
 
 class DownloadModelRequest(_message.Message):
     __slots__ = ("credential", "task_id", "round_id")

@@ -184,11 +184,12 @@ def test_every_update_of_a_committed_round_is_in_its_commit(tmp_path, reports):
     assert by_status.get("assigned", (0, None))[0] == 4 - reports
 
 
-@pytest.mark.parametrize(("adjust", "steps"), [(False, 0), (True, 7)])
-def test_the_task_training_options_reach_the_device_trainer(tmp_path, adjust, steps):
+@pytest.mark.parametrize(("adjust", "steps", "holdout"), [(False, 0, 0.0), (True, 7, 0.25)])
+def test_the_task_training_options_reach_the_device_trainer(tmp_path, adjust, steps, holdout):
     training = TrainConfig(
-        epochs=2, batch_size=4, lr=0.25, momentum=0.5, proximal_mu=0.125, logit_adjustment=adjust, steps=steps
-    )
+        epochs=2, batch_size=4, lr=0.25, momentum=0.5, proximal_mu=0.125, logit_adjustment=adjust, steps=steps,
+        holdout=holdout,
+    )  # fmt: skip
     _, agents, _ = federation(tmp_path, 1, training=training)
     seen: list[TrainConfig] = []
 

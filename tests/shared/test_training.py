@@ -7,7 +7,7 @@ import pytest
 
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
-from fedge.shared.training import TrainConfig, batches, fit, label_log_prior
+from fedge.shared.training import TrainConfig, batches, fit, holdout_split, label_log_prior
 
 
 def test_the_label_prior_is_the_smoothed_log_frequency_of_each_class():
@@ -79,3 +79,20 @@ def test_fit_with_steps_trains_that_many_batches():
 def test_negative_steps_are_refused():
     with pytest.raises(ValueError, match=r"expected steps >= 0 \(0: train for epochs\), got -1"):
         TrainConfig(steps=-1)
+
+
+def test_a_holdout_split_is_fixed_disjoint_and_keeps_a_sample_on_each_side():
+    train, held = holdout_split(20, 0.25)
+    assert len(held) == 5 and sorted([*train, *held]) == list(range(20))
+    again = holdout_split(20, 0.25)
+    assert np.array_equal(again[1], held)  # the same samples every round and after a restart
+    assert list(held) != [0, 1, 2, 3, 4]  # a shuffle: data stored by class is not held out by class
+    assert [len(part) for part in holdout_split(2, 0.5)] == [1, 1]
+    assert [len(part) for part in holdout_split(3, 0.01)] == [2, 1]
+    assert [len(part) for part in holdout_split(1, 0.5)] == [1, 0]
+    assert [len(part) for part in holdout_split(10, 0.0)] == [10, 0]
+
+
+def test_a_holdout_over_half_is_refused():
+    with pytest.raises(ValueError, match=r"expected 0 <= holdout <= 0.5, got 0.6"):
+        TrainConfig(holdout=0.6)

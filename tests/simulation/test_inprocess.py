@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from fedge.cli.admin import DataDirAdmin, status_tables
 from fedge.shared import data
 from fedge.simulation import SimulationConfig, run
 from fedge.simulation.report import read_metrics
@@ -53,6 +54,17 @@ def test_with_local_steps_the_centralized_budget_is_the_cohort_s_batches(tmp_pat
     samples = len(data.load("synthetic-imu").train.x)
     assert summary["centralized_epochs"] == round(4 * 12 * 8 / samples, 2)
     assert 0.25 < summary["centralized_accuracy"] <= 1.0
+
+
+def test_with_a_holdout_clients_score_each_model_they_receive(tmp_path):
+    run(SimulationConfig(**{**SMALL, "local_epochs": 3}, holdout=0.2), tmp_path)
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    scores = [r["eval_accuracy"] for r in records]
+    assert all(0 <= s <= 1 for s in scores)
+    assert scores[-1] > scores[0]  # round 1 scores the initial model; round 4 one trained for 3 rounds
+    document = DataDirAdmin(tmp_path / "coordinator").status()
+    table = status_tables(document)[0]
+    assert [c.header for c in table.columns][-3:] == ["accuracy", "on devices", "note"]
 
 
 def test_a_cohort_is_a_subset_of_clients_each_round(tmp_path):

@@ -75,12 +75,30 @@ function deadline(live, now) {
   return `${live.phase}: running past its planned end`;
 }
 
-/** Held-out accuracy and loss, the clients' training figures beside them, and ε when DP is on. */
+/**
+ * Held-out accuracy and loss, the clients' training figures beside them, the devices' scores of
+ * the model they received (a task's `holdout`: round N scores version N − 1), and ε when DP is on.
+ */
 function charts(history) {
-  const series = (name, key) => ({ name, points: history.map((v) => [v.version, v.metrics[key]]) });
+  const series = (name, key, shift = 0) => ({
+    name,
+    points: history.map((v) => [v.version - shift, v.metrics[key]]),
+  });
+  const devices = history.some((v) => Number.isFinite(v.metrics.eval_accuracy));
+  const pick = (...all) => all.filter((s) => devices || s.name !== "on devices");
   const list = [
-    lineChart({ title: "accuracy", series: [series("held-out", "accuracy"), series("train", "train_accuracy")] }),
-    lineChart({ title: "loss", series: [series("held-out", "loss"), series("train", "train_loss")] }),
+    lineChart({
+      title: "accuracy",
+      series: pick(
+        series("held-out", "accuracy"),
+        series("train", "train_accuracy"),
+        series("on devices", "eval_accuracy", 1),
+      ),
+    }),
+    lineChart({
+      title: "loss",
+      series: pick(series("held-out", "loss"), series("train", "train_loss"), series("on devices", "eval_loss", 1)),
+    }),
   ];
   if (history.some((v) => Number.isFinite(v.metrics.epsilon)))
     list.push(lineChart({ title: "privacy spent (ε)", series: [series("ε", "epsilon")] }));

@@ -16,11 +16,14 @@ export { Model, checkWeights } from "./model.js";
 export { Adam, OPTIMIZERS, Optimizer, SGD, proximalTerm } from "./optimizers.js";
 export { LAYER_KINDS, SpecError, readSpec } from "./spec.js";
 export {
+  evaluate,
   fit,
+  holdoutSplit,
   labelLogPrior,
   makeOptimizer,
   permutation,
   readPlan,
+  seededRandom,
   softmaxCrossEntropy,
   trainStep,
   trainUpdate,

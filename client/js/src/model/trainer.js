@@ -10,10 +10,13 @@ import * as tf from "@tensorflow/tfjs";
 import { checkTrainable } from "./backend.js";
 import { OPTIMIZERS, Adam, SGD, proximalTerm } from "./optimizers.js";
 
+export const MAX_HOLDOUT = 0.5;
+const HOLDOUT_SEED = 0x4d0e; // one fixed shuffle: a device holds out the same samples every round
+
 /**
  * A TrainingPlan (protos/fedge/v1/coordinator.proto, as protobuf-es or plain JSON gives it)
  * checked as the engine's TrainConfig checks it:
- * {epochs, batchSize, lr, optimizer, momentum, proximalMu, logitAdjustment, steps}.
+ * {epochs, batchSize, lr, optimizer, momentum, proximalMu, logitAdjustment, steps, holdout}.
  */
 export function readPlan(plan) {
   const get = (camel, snake) => plan?.[camel] ?? plan?.[snake];
@@ -26,12 +29,16 @@ export function readPlan(plan) {
     proximalMu: Number(get("proximalMu", "proximal_mu") ?? 0),
     logitAdjustment: Boolean(get("logitAdjustment", "logit_adjustment") ?? false),
     steps: Number(get("steps", "steps") ?? 0),
+    holdout: Number(get("holdout", "holdout") ?? 0),
   };
   if (!(config.epochs >= 1) || !(config.batchSize >= 1)) {
     throw new RangeError(`expected epochs >= 1 and batch_size >= 1, got ${config.epochs} and ${config.batchSize}`);
   }
   if (!(Number.isInteger(config.steps) && config.steps >= 0)) {
     throw new RangeError(`expected steps >= 0 (0: train for epochs), got ${config.steps}`);
+  }
+  if (!(config.holdout >= 0 && config.holdout <= MAX_HOLDOUT)) {
+    throw new RangeError(`expected 0 <= holdout <= ${MAX_HOLDOUT}, got ${config.holdout}`);
   }
   if (!(config.lr > 0)) throw new RangeError(`expected lr > 0, got ${config.lr}`);
   if (!(config.optimizer in OPTIMIZERS)) {
@@ -102,6 +109,47 @@ export function* batches(n, config, random = Math.random) {
   }
 }
 
+/** A small seeded generator (mulberry32): the same stream for the same seed, in [0, 1). */
+export function seededRandom(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * The engine's `holdout_split`: {train, held} (sorted Int32Arrays) of n samples, the held ones
+ * kept aside to score each model the device receives. One fixed shuffle, so the split holds from
+ * round to round; at least one sample on each side once `fraction` > 0 and n >= 2.
+ */
+export function holdoutSplit(n, fraction) {
+  if (!(fraction > 0) || n < 2) return { train: Int32Array.from({ length: n }, (_, i) => i), held: new Int32Array() };
+  const order = permutation(n, seededRandom(HOLDOUT_SEED));
+  const kept = Math.min(n - 1, Math.max(1, Math.round(n * fraction)));
+  return { train: order.slice(kept).sort(), held: order.slice(0, kept).sort() };
+}
+
+/** The engine's `evaluate`: mean loss and accuracy of the model (as it is, no dropout) on x, y. */
+export async function evaluate(model, x, y, { batchSize = 512 } = {}) {
+  const n = x.shape[0];
+  if (!n) throw new RangeError("cannot evaluate on an empty dataset");
+  let [totalLoss, correct] = [0, 0];
+  for (let start = 0; start < n; start += batchSize) {
+    const size = Math.min(batchSize, n - start);
+    const [loss, hits] = tf.tidy(() => {
+      const [xb, yb] = [x.slice(start, size), y.slice(start, size)];
+      const logits = model.apply(xb, { training: false });
+      return [softmaxCrossEntropy(logits, yb), logits.argMax(1).equal(yb).sum()];
+    });
+    totalLoss += (await loss.data())[0] * size;
+    correct += (await hits.data())[0];
+    tf.dispose([loss, hits]);
+  }
+  return { loss: totalLoss / n, accuracy: correct / n, numExamples: n };
+}
+
 /** A uniformly random permutation of 0 … n−1 (Fisher–Yates); `random()` gives [0, 1). */
 export function permutation(n, random = Math.random) {
   const order = Int32Array.from({ length: n }, (_, i) => i);
@@ -155,16 +203,32 @@ export async function fit(model, x, y, plan, { random = Math.random, onBatch } =
 export async function trainUpdate(model, start, x, y, plan, { trainable = [], ...options } = {}) {
   model.setWeights(start);
   model.trainOnly(trainable);
-  const result = await fit(model, x, y, plan, options);
-  const trained = await model.getWeights();
-  const update = model.trainableNames.map((name) => {
-    const i = model.parameterNames.indexOf(name);
-    return trained[i].map((v, m) => v - start[i][m]);
-  });
-  return {
-    update,
-    names: model.trainableNames.slice(),
-    numExamples: result.numExamples,
-    metrics: { train_loss: result.loss, train_accuracy: result.accuracy },
-  };
+  const parts = splitSamples(x, y, readPlan(plan).holdout);
+  try {
+    const scored = parts.held && (await evaluate(model, ...parts.held)); // the model as received
+    const result = await fit(model, ...parts.train, plan, options);
+    const trained = await model.getWeights();
+    const update = model.trainableNames.map((name) => {
+      const i = model.parameterNames.indexOf(name);
+      return trained[i].map((v, m) => v - start[i][m]);
+    });
+    const metrics = { train_loss: result.loss, train_accuracy: result.accuracy };
+    if (scored) Object.assign(metrics, { eval_loss: scored.loss, eval_accuracy: scored.accuracy });
+    return { update, names: model.trainableNames.slice(), numExamples: result.numExamples, metrics };
+  } finally {
+    parts.dispose();
+  }
+}
+
+/** x, y split by `holdoutSplit`: {train: [x, y], held: [x, y] or null, dispose()} (of what it made). */
+function splitSamples(x, y, fraction) {
+  const { train, held } = holdoutSplit(x.shape[0], fraction);
+  if (!held.length) return { train: [x, y], held: null, dispose() {} };
+  const pick = (indices) =>
+    tf.tidy(() => {
+      const index = tf.tensor1d(indices, "int32");
+      return [tf.gather(x, index), tf.gather(y, index)];
+    });
+  const parts = { train: pick(train), held: pick(held) };
+  return { ...parts, dispose: () => tf.dispose([...parts.train, ...parts.held]) };
 }

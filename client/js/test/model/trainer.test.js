@@ -5,24 +5,19 @@ import * as tf from "@tensorflow/tfjs";
 
 import {
   Model,
+  evaluate,
   fit,
+  holdoutSplit,
   labelLogPrior,
   permutation,
   readPlan,
+  seededRandom,
   selectBackend,
   trainUpdate,
 } from "../../src/model/index.js";
 import { engineVector, float32 } from "../helpers.js";
 
-/** A small seeded generator (mulberry32), so a test's shuffles are the same every run. */
-function seeded(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+const seeded = seededRandom; // a test's shuffles are the same every run
 
 /** Two well-separated clusters of (8, 3) windows: label 1 has mean +1, label 0 mean −1. */
 function clusters(n, random) {
@@ -44,6 +39,7 @@ test("trainer: the plan is read as the engine's TrainConfig reads it", () => {
     proximalMu: 0.01,
     logitAdjustment: false,
     steps: 0,
+    holdout: 0,
   });
   const snake = readPlan({ epochs: 1, batch_size: 4, lr: 0.1, optimizer: "adam", logit_adjustment: true });
   assert.equal(snake.batchSize, 4, "snake_case JSON too");
@@ -53,6 +49,10 @@ test("trainer: the plan is read as the engine's TrainConfig reads it", () => {
     /expected epochs >= 1 and batch_size >= 1, got 0 and 4/,
   );
   assert.throws(() => readPlan({ epochs: 1, batchSize: 4, lr: 0, optimizer: "sgd" }), /expected lr > 0, got 0/);
+  assert.throws(
+    () => readPlan({ epochs: 1, batchSize: 4, lr: 0.1, optimizer: "sgd", holdout: 0.9 }),
+    /expected 0 <= holdout <= 0.5, got 0.9/,
+  );
   assert.throws(
     () => readPlan({ epochs: 1, batchSize: 4, lr: 0.1, optimizer: "sgd", steps: -1 }),
     /expected steps >= 0 \(0: train for epochs\), got -1/,
@@ -219,4 +219,40 @@ test("trainer: data that cannot be trained on is refused", async () => {
   await assert.rejects(fit(model, x2, y2, plan), /expected one label per sample \(3\), got 2/);
   tf.dispose([x, y, x2, y2]);
   model.dispose();
+});
+
+test("trainer: a holdout split is fixed, disjoint, and keeps a sample on each side", () => {
+  const { train, held } = holdoutSplit(20, 0.25);
+  assert.equal(held.length, 5);
+  assert.deepEqual([...train, ...held].sort((a, b) => a - b), [...Array(20).keys()]);
+  assert.deepEqual(holdoutSplit(20, 0.25), { train, held }, "the same samples every round");
+  assert.notDeepEqual(Array.from(held), [0, 1, 2, 3, 4], "a shuffle, not the first samples");
+  assert.equal(holdoutSplit(2, 0.5).train.length, 1);
+  assert.equal(holdoutSplit(3, 0.01).held.length, 1, "at least one held out");
+  assert.equal(holdoutSplit(1, 0.5).held.length, 0, "one sample trains");
+  assert.equal(holdoutSplit(10, 0).held.length, 0);
+});
+
+test("trainer: with a holdout the device scores the model it received on samples it never trains on", async () => {
+  const { x, y } = clusters(40, seeded(12));
+  const model = new Model(engineVector("mlp").spec);
+  const start = engineVector("mlp").weights.map(float32);
+  model.setWeights(start);
+  const { held } = holdoutSplit(40, 0.25);
+  const index = tf.tensor1d(held, "int32");
+  const [xh, yh] = [tf.gather(x, index), tf.gather(y, index)];
+  const received = await evaluate(model, xh, yh);
+  const plan = { epochs: 2, batchSize: 8, lr: 0.05, optimizer: "sgd", holdout: 0.25 };
+  const { numExamples, metrics } = await trainUpdate(model, start, x, y, plan, { random: seeded(13) });
+  assert.equal(numExamples, 30, "the update weighs what trained");
+  assert.equal(metrics.eval_loss, received.loss, "scored before training");
+  assert.equal(metrics.eval_accuracy, received.accuracy);
+  const after = await evaluate(model, xh, yh);
+  assert.ok(after.loss < received.loss, `training moved it on the held-out samples (${after.loss} < ${received.loss})`);
+  const plain = await trainUpdate(model, start, x, y, { ...plan, holdout: 0 }, { random: seeded(13) });
+  assert.deepEqual(Object.keys(plain.metrics), ["train_loss", "train_accuracy"]);
+  assert.equal(plain.numExamples, 40);
+  tf.dispose([x, y, index, xh, yh]);
+  model.dispose();
+  assert.equal(tf.memory().numTensors, 0, "the split's tensors are disposed");
 });
