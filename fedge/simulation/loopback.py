@@ -68,12 +68,15 @@ class Daemon:
     log: Path
 
     @classmethod
-    def start(cls, config: Path, data_dir: Path, port: int, timeout_s: float = 60.0) -> Daemon:
+    def start(cls, config: Path, data_dir: Path, port: int, *flags: str, timeout_s: float = 60.0) -> Daemon:
+        """``flags``: more of ``fedge server``'s options, e.g. ``--tls-cert``."""
         log = data_dir.parent / "server.log"
         (data_dir / "server.json").unlink(missing_ok=True)
         with open(log, "a") as out:
             process = subprocess.Popen(
-                fedge_command("server", "--config", str(config), "--data-dir", str(data_dir), "--port", str(port)),
+                fedge_command(
+                    "server", "--config", str(config), "--data-dir", str(data_dir), "--port", str(port), *flags
+                ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **QUIET_BLAS},

@@ -64,6 +64,21 @@ def test_server_stops_cleanly_on_sigterm(tmp_path):
     assert "stopped" in daemon.log.read_text()
 
 
+def test_server_serves_tls_from_its_flags(tmp_path):
+    made = fedge("tls", "create", "--host", "fedge.lan", "--cert", "cert.pem", "--key", "key.pem", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    flags = ("--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem"))
+    daemon = Daemon.start(small_config(tmp_path), tmp_path / "data", free_port(), *flags)
+    try:
+        assert json.loads((tmp_path / "data" / "server.json").read_text())["tls"] is True
+        status = ("status", "--json", "--server", daemon.address, "--data-dir", str(tmp_path / "data"))
+        trusted = fedge(*status, "--tls-ca", str(tmp_path / "cert.pem"))
+        assert trusted.returncode == 0, trusted.stderr
+        assert "does it serve TLS" in fedge(*status).stderr  # plaintext is refused, with what to check
+    finally:
+        daemon.stop()
+
+
 def start_agent(address: str, token: str, data, *tls: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "fedge", "client", "--server", address, "--token", token, "--data", str(data)]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import logging
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
+from fedge.client.agent import Agent
 from fedge.client.transport import GrpcTransport, TransportError
 from fedge.server.config import ServerSettings
 from fedge.server.daemon import Running, start
@@ -105,6 +107,20 @@ def test_a_client_that_does_not_speak_tls_or_distrusts_the_certificate_gets_noth
     assert why in refused.value.message
     # the token was never spent: a client that trusts the certificate enrols with it
     assert daemon.service(daemon.trust).stub.Enroll(pb.EnrollRequest(token=token, platform="test")).credential
+
+
+def test_a_plaintext_agent_is_told_once_what_to_check(daemon, caplog):
+    credential = daemon.service(daemon.trust).enroll()
+    transport = GrpcTransport(daemon.running.address, tls=None, timeout_s=5)
+    agent = Agent(transport, credential, trainer=lambda *args, **kwargs: None)
+    try:
+        with caplog.at_level(logging.WARNING, logger="fedge.agent"):
+            outcomes = [agent.attempt(), agent.attempt()]
+    finally:
+        transport.close()
+    assert all(o.wait_s > 0 for o in outcomes)  # it backs off and keeps trying
+    hints = [r.getMessage() for r in caplog.records if "serve TLS (--tls-ca) or plaintext" in r.getMessage()]
+    assert len(hints) == 1
 
 
 def test_the_gateway_serves_https_and_reaches_the_daemon_over_tls(daemon):
