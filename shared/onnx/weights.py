@@ -2,7 +2,8 @@
 published model (federated fine-tuning, docs/finetuning.md).
 
 `export` stores the spec in the model's metadata and every parameter as an initializer under
-its engine name; conv kernels were moved to ONNX's (O, C, *K) order and are moved back here.
+its engine name; conv kernels were moved to ONNX's (O, C, *K) order and group norms' scales and
+offsets to (C, 1, 1): both are moved back here.
 """
 
 from __future__ import annotations
@@ -10,10 +11,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import onnx
 from onnx import numpy_helper
 
 from fedge.shared.nn import Model, Weights
+
+
+def engine_layout(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """An initializer back in the engine's layout, as ``export`` moved it: a conv kernel from
+    (O, C, *K) to (*K, C, O); a per-channel vector stored to broadcast, (C, 1, 1), to (C,)."""
+    if array.shape == shape:
+        return array
+    if array.ndim >= 3 and array.ndim == len(shape):
+        return array.transpose(*range(2, array.ndim), 1, 0)
+    if [d for d in array.shape if d != 1] == [d for d in shape if d != 1]:
+        return array.reshape(shape)
+    return array
 
 
 def read_weights(model_bytes: bytes) -> tuple[dict[str, Any], Weights]:
@@ -31,9 +45,7 @@ def read_weights(model_bytes: bytes) -> tuple[dict[str, Any], Weights]:
     for name, parameter in zip(engine.parameter_names, engine.parameters(), strict=True):
         if name not in stored:
             raise ValueError(f"expected an initializer {name!r} in the model, got none")
-        array = stored[name]
-        if array.shape != parameter.shape and array.ndim >= 3:  # a conv kernel: (O, C, *K) -> (*K, C, O)
-            array = array.transpose(*range(2, array.ndim), 1, 0)
+        array = engine_layout(stored[name], parameter.shape)
         if array.shape != parameter.shape:
             raise ValueError(f"expected {name} of shape {parameter.shape}, got {array.shape}")
         weights.append(array.astype("float32"))

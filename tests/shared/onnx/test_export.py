@@ -9,7 +9,9 @@ import onnx
 import pytest
 
 from fedge.shared.models import model_spec
+from fedge.shared.nn import Model
 from fedge.shared.onnx import export
+from fedge.shared.onnx.weights import read_weights
 
 TOLERANCE = 1e-4
 
@@ -180,3 +182,14 @@ def test_an_opset_older_than_13_is_refused(build):
 def _spec_and_weights(build, name: str, shape: tuple[int, ...]) -> tuple[dict, list[np.ndarray]]:
     model = build(model_spec(name, shape, 10), seed=0)
     return model.spec, model.get_weights()
+
+
+@pytest.mark.parametrize("name", ["har-cnn1d", "digits-cnn", "squeezenet-mini"])
+def test_an_exported_model_reads_back_as_its_spec_and_weights(name):
+    shapes = {"har-cnn1d": (32, 6), "digits-cnn": (20, 20, 1), "squeezenet-mini": (12, 12, 3)}
+    spec = model_spec(name, shapes[name], 5)
+    weights = Model(spec, seed=2).get_weights()
+    spec_back, weights_back = read_weights(export(spec, weights).SerializeToString())
+    assert spec_back == spec
+    for a, b in zip(weights, weights_back, strict=True):  # conv kernels and group norms' (C, 1, 1) moved back
+        np.testing.assert_array_equal(a, b)
