@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ import pytest
 from fedge.server.config import ServerSettings
 from fedge.server.daemon import Running, start
 from fedge.server.gateway import default_static_dir
+from fedge.shared import registry
+from fedge.shared.onnx import runtime
 from fedge.shared.tls import create_certificate
 from fedge.simulation.loopback import free_port, start_agent
 from tests.browser.chromium import chromium, missing
@@ -83,7 +85,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, web_root: Path) -> It
         tls = {"tls_cert": str(tmp_path / "cert.pem"), "tls_key": str(tmp_path / "key.pem")}
         create_certificate(Path(tls["tls_cert"]), Path(tls["tls_key"]), ["localhost", "127.0.0.1"])
     settings = ServerSettings(port=0, http_port=free_port(), data_dir=tmp_path / "coordinator", **tls)
-    running = start(settings, [secure_task(dp=dp)], gateway=True, static_dir=web_root)
+    task = replace(secure_task(dp=dp), publish="every", publish_every=ROUNDS, publish_int8=True)  # the last version
+    running = start(settings, [task], gateway=True, static_dir=web_root)
     try:
         yield Served(running, "https" if tls else "http", ["--tls-ca", tls["tls_cert"]] if tls else [])
     finally:
@@ -140,6 +143,7 @@ def test_browser_and_python_agents_complete_secure_rounds(served: Served, browse
         assert page.locator("#client-id").text_content() == joined_as
         assert f"{samples} samples of (50, 6)" in page.locator("#samples").text_content()
         assert page.input_value("#min-dp-noise") == floor  # kept in this browser
+        ran = run_published_model(page, served, folders[0])
         screenshot_dashboard(browser, served)
     finally:
         page.close()
@@ -164,7 +168,33 @@ def test_browser_and_python_agents_complete_secure_rounds(served: Served, browse
     assert history[-1]["accuracy"] > 0.7, history  # 4 classes: chance is 0.25
     if dp:
         assert all(m["epsilon"] > 0 for m in history), history  # accounted by the coordinator
+    assert ran >= history[-1]["accuracy"] - 0.15, (ran, history[-1])  # the model the rounds trained
     print(f"{ROUNDS} secure rounds with a browser in {time.monotonic() - started:.1f} s")
+
+
+def run_published_model(page: Any, served: Served, folder: Path) -> float:
+    """The page runs the published model on its samples as ONNX Runtime does; another key is refused."""
+    coordinator = served.running.coordinator
+    other = registry.SigningKey.generate().public_key().public_bytes().hex()
+    page.fill("#model-key", other)
+    page.click("#model-form button")
+    page.wait_for_selector("#model-status[data-state=refused]", timeout=30_000)
+    assert "signature does not verify" in page.locator("#model-status").text_content()
+    assert page.locator("#model-predictions li").count() == 0  # nothing ran
+
+    page.fill("#model-key", coordinator.signing_key.public_key().public_bytes().hex())
+    page.click("#model-form button")
+    page.wait_for_selector("#model-status[data-state=done]", timeout=60_000)
+    status = page.locator("#model-status").text_content()
+    folder_of = registry.version_folder(coordinator.registry_root, "har", ROUNDS)
+    data = np.load(folder / "part-0000.npz")
+    onnx = runtime.probabilities(runtime.session((folder_of / registry.MODEL).read_bytes()), data["x"])
+    accuracy = float((onnx.argmax(axis=1) == data["y"]).mean())
+    assert f"har version {ROUNDS} (signature verified)" in status, status
+    assert f"{100 * accuracy:.1f}% of this device's {len(data['y'])} samples right" in status, (status, accuracy)
+    assert page.locator("#model-predictions li").count() == 5
+    page.screenshot(path=str(ARTIFACTS / "browser-model.png"), full_page=True)
+    return accuracy
 
 
 def screenshot_dashboard(browser: Any, served: Served) -> None:

@@ -6,8 +6,9 @@
  *     data     DataPanel: files and recordings, kept in IndexedDB
  *     train    the Agent's check-in loop once joined with samples; its events drive the status,
  *              the charts, the rounds count and the list of what left the device
+ *     model    the newest published model, verified with the pinned key, run on the samples (published.js)
  *
- * Nothing is fetched but this page's own files and the gateway's WebSocket.
+ * Nothing is fetched but this page's own files, the gateway's WebSocket and its /models.
  */
 
 import {
@@ -23,13 +24,16 @@ import {
 import { samplesOfShape } from "../data/datafiles.js";
 import { LineChart } from "./chart.js";
 import { DataPanel } from "./data-panel.js";
+import { runPublished } from "./published.js";
 import {
   PageStore,
   enrolmentNonce,
   forgetCredential,
   loadCredential,
+  loadModelKey,
   loadNoiseFloor,
   saveCredential,
+  saveModelKey,
   saveNoiseFloor,
 } from "./store.js";
 import { browserEngine, describeUpload, formatCount } from "./view.js";
@@ -99,6 +103,11 @@ async function boot() {
   $("resume").addEventListener("click", () => startWhenReady());
   $("min-dp-noise").value = String(loadNoiseFloor());
   $("min-dp-noise").addEventListener("change", changeFloor);
+  $("model-key").value = loadModelKey();
+  $("model-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    runModel();
+  });
   await join(takeTokenFromUrl());
   if (!globalThis.isSecureContext) {
     $("warning").textContent =
@@ -174,6 +183,29 @@ function changeFloor() {
   }
 }
 
+/** The newest published model of this device's task, verified and run on its samples. */
+async function runModel() {
+  const say = (text, state = "") => Object.assign($("model-status"), { textContent: text }).setAttribute("data-state", state);
+  $("model-predictions").replaceChildren();
+  try {
+    const publicKey = saveModelKey($("model-key").value);
+    say("fetching and verifying the newest model…", "running");
+    const result = await runPublished({
+      publicKey,
+      taskId: await state.store.get("taskId"),
+      samples: (shape) => samplesOfShape(state.batches, shape),
+    });
+    const { manifest, count, accuracy } = result;
+    const kept = `${manifest.task} version ${manifest.version} (signature verified)`;
+    say(`${kept}: ${(100 * accuracy).toFixed(1)}% of this device's ${formatCount(count)} samples right`, "done");
+    $("model-predictions").replaceChildren(
+      ...result.shown.map((line) => Object.assign(document.createElement("li"), { textContent: line })),
+    );
+  } catch (error) {
+    say(error.message, "refused");
+  }
+}
+
 function stopped(error) {
   if (error instanceof AgentStopped && /refused this client/.test(error.message)) {
     forgetCredential();
@@ -191,6 +223,7 @@ function listen(agent) {
     const a = e.detail;
     const model = `model version ${a.modelVersion}, ${formatCount(a.parameters)} parameters`;
     $("task").textContent = `${a.taskId}: round ${a.round}, ${model}${a.secure ? ", secure aggregation" : ""}`;
+    state.store.set("taskId", a.taskId);
     state.charts.batch.clear();
     step = 0;
     if (JSON.stringify(a.inputShape) !== JSON.stringify(state.taskShape)) {

@@ -5,6 +5,7 @@
  *                   fedge.enrolment    {token, nonce} while a join is unanswered: trying again with the
  *                                      token repeats the nonce, so a lost reply does not spend it for nothing
  *                   fedge.minDpNoise   the least on-device DP noise multiplier the owner accepts (0: any round)
+ *                   fedge.modelKey     the coordinator's public key (hex) that published models must be signed with
  *     IndexedDB     batches            the samples: one record per file or recording session,
  *                                      {id, source, kind, sampleShape, x: Float32Array, y: Int32Array, addedAt}
  *                   kv                 labels, normalisation, the last task's model shape, the round log
@@ -18,6 +19,7 @@ import { newNonce } from "../agent/agent.js";
 const CREDENTIAL = "fedge.credential";
 const ENROLMENT = "fedge.enrolment";
 const NOISE_FLOOR = "fedge.minDpNoise";
+const MODEL_KEY = "fedge.modelKey";
 const DB_VERSION = 1;
 
 function done(request) {
@@ -70,6 +72,20 @@ export function saveNoiseFloor(text, storage = globalThis.localStorage) {
   if (!(Number.isFinite(floor) && floor >= 0)) throw new RangeError(`expected a number ≥ 0, got "${text}"`);
   storage.setItem(NOISE_FLOOR, String(floor));
   return floor;
+}
+
+export function loadModelKey(storage = globalThis.localStorage) {
+  return storage.getItem(MODEL_KEY) ?? "";
+}
+
+/** Keeps `text` as the pinned key when it is 64 hex characters and returns its bytes; anything else throws RangeError. */
+export function saveModelKey(text, storage = globalThis.localStorage) {
+  const hex = String(text).trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new RangeError("expected the coordinator's public key: 64 hex characters, as `fedge keys show` prints it");
+  }
+  storage.setItem(MODEL_KEY, hex);
+  return Uint8Array.from(hex.match(/../g), (h) => Number.parseInt(h, 16));
 }
 
 export class PageStore {

@@ -6,10 +6,13 @@ import { normalise, samplesOfShape } from "../../src/data/datafiles.js";
 import {
   enrolmentNonce,
   loadCredential,
+  loadModelKey,
   loadNoiseFloor,
   saveCredential,
+  saveModelKey,
   saveNoiseFloor,
 } from "../../src/page/store.js";
+import { latestManifest } from "../../src/page/published.js";
 import { browserEngine, describeSamples, describeUpload, formatBytes } from "../../src/page/view.js";
 
 test("recorder: a motion reading is the accelerometer, then the gyroscope in rad/s about x, y, z", () => {
@@ -142,4 +145,31 @@ test("store: the DP noise floor is kept as a number ≥ 0; anything else is refu
   assert.equal(saveNoiseFloor(" ", storage), 0, "an emptied field means no floor");
   storage.setItem("fedge.minDpNoise", "garbage");
   assert.equal(loadNoiseFloor(storage), 0, "an unreadable value is no floor");
+});
+
+test("store: the pinned model key is 64 hex characters; anything else is refused and leaves the old one", () => {
+  const storage = new MemoryStorage();
+  assert.equal(loadModelKey(storage), "");
+  const key = "AB".repeat(32);
+  assert.deepEqual(saveModelKey(` ${key} `, storage), new Uint8Array(32).fill(0xab));
+  assert.equal(loadModelKey(storage), "ab".repeat(32));
+  for (const bad of ["", "ab", "zz".repeat(32), "ab".repeat(33)]) {
+    assert.throws(() => saveModelKey(bad, storage), /64 hex characters, as `fedge keys show` prints it/);
+  }
+  assert.equal(loadModelKey(storage), "ab".repeat(32));
+});
+
+test("published: the newest fp32 version of the device's task is the one run", () => {
+  const listing = {
+    models: [
+      { task: "har", version: 2 },
+      { task: "har", version: 3, quantization: "int8" },
+      { task: "har", version: 1 },
+      { task: "other", version: 9 },
+    ],
+  };
+  assert.equal(latestManifest(listing, "har").version, 2);
+  assert.equal(latestManifest(listing).version, 9, "no task known yet: the newest of any");
+  assert.equal(latestManifest(listing, "none"), null);
+  assert.equal(latestManifest({ models: [] }), null);
 });
