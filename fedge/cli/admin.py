@@ -148,7 +148,12 @@ def configured_data_dir() -> Path:
 def create(
     count: Annotated[int, typer.Option(help="How many tokens.")] = 1,
     link: Annotated[
-        bool, typer.Option("--link", help="Print join links for browsers (BASE-URL/#token=TOKEN) instead of tokens.")
+        bool,
+        typer.Option(
+            "--link",
+            help="Print join links for browsers (BASE-URL/#token=TOKEN, with &key= the model-signing key the page "
+            "pins, when the data dir holds it) instead of tokens.",
+        ),
     ] = False,
     base_url: Annotated[
         str | None,
@@ -171,15 +176,27 @@ def create(
             print(token)
         return
     base = base_url or configured_base_url(server)
+    key = model_key(data_dir)
     for token in backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).create_tokens(count):
-        print(join_link(base, token))
+        print(join_link(base, token, key))
         if qr:
-            print(qr_code(join_link(base, token)))
+            print(qr_code(join_link(base, token, key)))
 
 
-def join_link(base_url: str, token: str) -> str:
-    """The page's address with the token in the fragment, which browsers never send to a server or log."""
-    return f"{base_url.rstrip('/')}/#token={token}"
+def join_link(base_url: str, token: str, key: str | None = None) -> str:
+    """The page's address with the token in the fragment, which browsers never send to a server or log;
+    with ``key``, the coordinator's model-signing key (hex) too, which the page pins for published models."""
+    return f"{base_url.rstrip('/')}/#token={token}" + (f"&key={key}" if key else "")
+
+
+def model_key(data_dir: Path | None) -> str | None:
+    """The coordinator's public signing key as hex, when its data dir is at hand and holds one."""
+    from fedge.shared import registry
+
+    try:
+        return registry.load(registry.key_path(data_dir or configured_data_dir())).public_key().public_bytes().hex()
+    except (ValueError, OSError):  # no fedge.toml, no key yet, or not ours to read: the owner pastes it instead
+        return None
 
 
 def configured_base_url(server: str | None) -> str:

@@ -122,9 +122,11 @@ def test_browser_and_python_agents_complete_secure_rounds(served: Served, browse
     try:
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{served.page_url}/?token={browser_token}&backend=wasm")
+        key = server.coordinator.signing_key.public_key().public_bytes().hex()  # as `fedge token create --link`
+        page.goto(f"{served.page_url}/?backend=wasm#token={browser_token}&key={key}")
         page.wait_for_selector("#joined:not([hidden])", timeout=30_000)
         assert "token=" not in page.url, "the used token stays out of the address bar and history"
+        assert page.input_value("#model-key") == key, "the link's model-signing key is pinned"
         assert page.evaluate("[location.protocol, isSecureContext]") == [f"{served.scheme}:", True]
         floor = "0.005" if dp else "0"  # the owner's DP noise floor: under the plan's 0.01, so the browser takes part
         page.fill("#min-dp-noise", floor)
@@ -175,14 +177,15 @@ def test_browser_and_python_agents_complete_secure_rounds(served: Served, browse
 def run_published_model(page: Any, served: Served, folder: Path) -> float:
     """The page runs the published model on its samples as ONNX Runtime does; another key is refused."""
     coordinator = served.running.coordinator
-    other = registry.SigningKey.generate().public_key().public_bytes().hex()
-    page.fill("#model-key", other)
+    pinned = page.input_value("#model-key")  # the join link's, still there after the reload
+    assert pinned == coordinator.signing_key.public_key().public_bytes().hex()
+    page.fill("#model-key", registry.SigningKey.generate().public_key().public_bytes().hex())
     page.click("#model-form button")
     page.wait_for_selector("#model-status[data-state=refused]", timeout=30_000)
     assert "signature does not verify" in page.locator("#model-status").text_content()
     assert page.locator("#model-predictions li").count() == 0  # nothing ran
 
-    page.fill("#model-key", coordinator.signing_key.public_key().public_bytes().hex())
+    page.fill("#model-key", pinned)
     page.click("#model-form button")
     page.wait_for_selector("#model-status[data-state=done]", timeout=60_000)
     status = page.locator("#model-status").text_content()

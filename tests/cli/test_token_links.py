@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from fedge.cli import app
 from fedge.server.store import Store
+from fedge.shared import registry
 
-LINK = re.compile(r"(?P<base>\S+)/#token=(?P<token>\S+)")
+LINK = re.compile(r"(?P<base>\S+)/#token=(?P<token>[^&\s]+)(&key=(?P<key>[0-9a-f]{64}))?")
 
 
 @pytest.fixture
@@ -49,6 +50,13 @@ def test_the_base_url_defaults_to_the_configured_gateway(data_dir: Path) -> None
     assert LINK.fullmatch(create(data_dir, "--link").output.strip())["base"] == "http://127.0.0.1:8080"
     moved = create(data_dir, "--link", FEDGE_HTTP_PORT="9001").output.strip()
     assert LINK.fullmatch(moved)["base"] == "http://127.0.0.1:9001"
+
+
+def test_links_carry_the_model_signing_key_once_the_coordinator_made_one(data_dir: Path) -> None:
+    assert LINK.fullmatch(create(data_dir, "--link").output.strip())["key"] is None  # no key before a first start
+    key = registry.load_or_create(registry.key_path(data_dir))  # what `fedge server` does at its first start
+    link = LINK.fullmatch(create(data_dir, "--link").output.strip())
+    assert link["key"] == key.public_key().public_bytes().hex()
 
 
 def test_links_without_a_gateway_need_a_base_url(data_dir: Path) -> None:

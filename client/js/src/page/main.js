@@ -59,18 +59,20 @@ function gatewayUrl() {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 }
 
-/** The token of a join link, then the link without it (a used token must not linger in history). */
-function takeTokenFromUrl() {
+/**
+ * The token and the model-signing key of a join link (`fedge token create --link`), then the
+ * link without them (a used token must not linger in history).
+ */
+function takeLinkFromUrl() {
   const query = new URLSearchParams(location.search);
   const fragment = new URLSearchParams(location.hash.slice(1));
-  const token = query.get("token") ?? fragment.get("token");
-  if (token) {
-    query.delete("token");
-    fragment.delete("token");
+  const [token, key] = ["token", "key"].map((name) => query.get(name) ?? fragment.get(name));
+  if (token || key) {
+    for (const name of ["token", "key"]) [query, fragment].forEach((params) => params.delete(name));
     const rest = `${query.size ? `?${query}` : ""}${fragment.size ? `#${fragment}` : ""}`;
     history.replaceState(null, "", `${location.pathname}${rest}`);
   }
-  return token?.trim() || null;
+  return { token: token?.trim() || null, key: key?.trim() || null };
 }
 
 async function boot() {
@@ -103,12 +105,14 @@ async function boot() {
   $("resume").addEventListener("click", () => startWhenReady());
   $("min-dp-noise").value = String(loadNoiseFloor());
   $("min-dp-noise").addEventListener("change", changeFloor);
+  const link = takeLinkFromUrl();
+  if (link.key) pinLinkKey(link.key);
   $("model-key").value = loadModelKey();
   $("model-form").addEventListener("submit", (e) => {
     e.preventDefault();
     runModel();
   });
-  await join(takeTokenFromUrl());
+  await join(link.token);
   if (!globalThis.isSecureContext) {
     $("warning").textContent =
       "This page is not served over https: the browser withholds WebCrypto, sensors and the camera, " +
@@ -180,6 +184,15 @@ function changeFloor() {
     $("floor-message").textContent = floor ? `kept: rounds with a multiplier under ${floor} are sat out` : "kept";
   } catch (error) {
     $("floor-message").textContent = error.message;
+  }
+}
+
+/** The key a join link carries is the operator's word: pinned, replacing one typed before. */
+function pinLinkKey(key) {
+  try {
+    saveModelKey(key);
+  } catch (error) {
+    $("model-status").textContent = `the link's key was not kept: ${error.message}`;
   }
 }
 
