@@ -17,11 +17,16 @@ export const formatCount = (n) => number.format(n);
  * One line of "what leaves this device" for an upload event (Agent's `upload` detail). It
  * names everything this client sent for the round, so the list is the whole truth: with
  * secure aggregation, the masked vector plus two public keys, the sealed key shares (only the
- * neighbour they are for can open one), the example count and the local loss and accuracy.
+ * neighbour they are for can open one), the example count and the local loss and accuracy
+ * (with a task's holdout, also the received model's on the samples held out).
  */
 export function describeUpload(u) {
   const head = `round ${u.round}: `;
-  const extras = `the example count (${formatCount(u.numExamples)}) and this device's training loss and accuracy`;
+  const scored = u.metrics && "eval_accuracy" in u.metrics;
+  const figures = scored
+    ? "this device's training loss and accuracy and the received model's on its held-out samples"
+    : "this device's training loss and accuracy";
+  const extras = `the example count (${formatCount(u.numExamples)}) and ${figures}`;
   if (!u.secure) {
     return `${head}${formatCount(u.values)} float32 update values (${formatBytes(u.bytes)}) in the clear, ${extras}`;
   }

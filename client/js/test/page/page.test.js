@@ -79,6 +79,10 @@ test("view: what leaves the device is said in full, masked or not", () => {
     /88.9 KB\), with on-device DP noise \(multiplier 0.30\), 2 public keys/,
   );
   assert.match(
+    describeUpload({ ...upload, metrics: { train_loss: 1, train_accuracy: 0.5, eval_loss: 1, eval_accuracy: 0.4 } }),
+    /training loss and accuracy and the received model's on its held-out samples; nothing else$/,
+  );
+  assert.match(
     describeUpload({ ...upload, secure: false }),
     /^round 3: 22,234 float32 update values \(88.9 KB\) in the clear/,
   );
