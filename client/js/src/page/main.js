@@ -89,7 +89,10 @@ async function boot() {
   state.data.suggestShape();
   state.charts = {
     batch: new LineChart($("batch-chart"), { title: "this round, per batch", series: ["loss", "accuracy"] }),
-    round: new LineChart($("round-chart"), { title: "per round (training)", series: ["loss", "accuracy"] }),
+    round: new LineChart($("round-chart"), {
+      title: "per round",
+      series: ["loss", "accuracy", "held-out accuracy"], // the last: the received model's, with a task's holdout
+    }),
   };
   renderProgress();
   setStatus("starting", "starting TensorFlow.js…");
@@ -261,6 +264,7 @@ function listen(agent) {
 function record(upload) {
   state.charts.round.push("loss", upload.round, upload.metrics.train_loss);
   state.charts.round.push("accuracy", upload.round, upload.metrics.train_accuracy);
+  state.charts.round.push("held-out accuracy", upload.round, upload.metrics.eval_accuracy);
   state.sent = [{ ...upload, at: Date.now() }, ...state.sent].slice(0, SENT_KEPT);
   state.store.set("sent", state.sent);
   renderProgress();
