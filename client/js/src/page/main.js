@@ -24,6 +24,7 @@ import {
 import { samplesOfShape } from "../data/datafiles.js";
 import { LineChart } from "./chart.js";
 import { DataPanel } from "./data-panel.js";
+import { ModelRefused } from "../registry/verify.js";
 import { runPublished } from "./published.js";
 import {
   PageStore,
@@ -201,7 +202,7 @@ function pinLinkKey(key) {
 
 /** The newest published model of this device's task, verified and run on its samples. */
 async function runModel() {
-  const say = (text, state = "") => Object.assign($("model-status"), { textContent: text }).setAttribute("data-state", state);
+  const say = (text, kind) => Object.assign($("model-status"), { textContent: text }).setAttribute("data-state", kind);
   $("model-predictions").replaceChildren();
   try {
     const publicKey = saveModelKey($("model-key").value);
@@ -218,7 +219,7 @@ async function runModel() {
       ...result.shown.map((line) => Object.assign(document.createElement("li"), { textContent: line })),
     );
   } catch (error) {
-    say(error.message, "refused");
+    say(error.message, error instanceof ModelRefused ? "refused" : "failed"); // refused: nothing ran
   }
 }
 
