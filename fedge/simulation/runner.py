@@ -54,6 +54,8 @@ def run(
         "final_accuracy": records[-1]["accuracy"],
         "final_loss": records[-1]["loss"],
         **({"epsilon": records[-1]["epsilon"], "delta": records[-1]["delta"]} if "epsilon" in records[-1] else {}),
+        # the clients' scores of the last model they received (version rounds − 1), with a holdout
+        **({"devices_accuracy": records[-1]["eval_accuracy"]} if "eval_accuracy" in records[-1] else {}),
         "best_accuracy": max(r["accuracy"] for r in records),
         "duration_s": sum(r["duration_s"] for r in records),
         "config": config.to_dict(),
