@@ -16,8 +16,8 @@ import logging
 import platform as platform_module
 import random
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,6 +53,7 @@ class Outcome:
     wait_s: float = 0.0
     finished: bool = False
     reason: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)  # what the trained round reported
 
 
 @dataclass
@@ -188,7 +189,7 @@ class Agent:
         delta, examples, metrics = self._train(assignment)
         trained = [t for t in assignment.tensors if not assignment.trainable or t.name in assignment.trainable]
         self._upload(assignment, codec.encode_parts(delta), trained, examples, metrics)
-        return Outcome(trained_round=assignment.round)
+        return Outcome(trained_round=assignment.round, metrics=metrics)
 
     def _decline(self, assignment: pb.Assignment, reason: str) -> None:
         """Tell the coordinator this device sits the round out, so that the round does not wait for
@@ -236,13 +237,16 @@ class Agent:
             if reply.retry_after_ms:
                 return Outcome(wait_s=reply.retry_after_ms / 1000)
             if reply.done or run.pending.shares:
-                self.secure = None
-                return Outcome(trained_round=run.assignment.round)
+                return self._counted(run)
             run.pending = session.unmask_request(reply)
             if not run.pending.shares:
-                self.secure = None
-                return Outcome(trained_round=run.assignment.round)
+                return self._counted(run)
         return Outcome()
+
+    def _counted(self, run: SecureRound) -> Outcome:
+        """The secure round no longer needs this client: its input is in the sum."""
+        self.secure = None
+        return Outcome(trained_round=run.assignment.round, metrics=run.upload[3] if run.upload else {})
 
     def _download(self, assignment: pb.Assignment) -> Weights:
         request = pb.DownloadModelRequest(

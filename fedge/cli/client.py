@@ -6,6 +6,7 @@ import logging
 import secrets
 import signal
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -68,7 +69,7 @@ def client(
 
     def report(outcome) -> None:
         if outcome.trained_round is not None:
-            log.info("round %d: trained and reported", outcome.trained_round)
+            log.info("round %d: trained and reported%s", outcome.trained_round, figures(outcome.metrics))
 
     try:
         agent.run(stop, exit_when_done=exit_when_done, on_outcome=report)
@@ -102,3 +103,13 @@ def _enroll(transport, token: str | None, name: str, stop: threading.Event) -> s
 def _fail(message: str) -> int:
     typer.echo(f"error: {message}", err=True)
     return 2
+
+
+def figures(metrics: Mapping[str, float]) -> str:
+    """ " (training loss 0.23, accuracy 0.917; the model received: 0.85 on held-out samples)", or "" without figures."""
+    if "train_loss" not in metrics:
+        return ""
+    trained = f"training loss {metrics['train_loss']:.3g}, accuracy {metrics['train_accuracy']:.3f}"
+    if "eval_accuracy" in metrics:
+        trained += f"; the model received: {metrics['eval_accuracy']:.3f} on held-out samples"
+    return f" ({trained})"

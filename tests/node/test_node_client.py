@@ -10,6 +10,7 @@ device's noise) summed as planned. A second start finds the saved credential and
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -79,7 +80,8 @@ def test_node_client_and_python_agents_complete_secure_rounds(node: str, server:
     for number, platforms in by_round.items():
         assert len(platforms) == 3 and platform in platforms, (number, platforms)
     output = log.read_text()
-    assert f"round {ROUNDS}: trained and reported" in output, output
+    reported = rf"round {ROUNDS}: trained and reported \(training loss [0-9.e-]+, accuracy [01]\.\d{{3}}\)"
+    assert re.search(reported, output), output
     store = server.coordinator.store
     rows = store.query("SELECT metrics_json FROM versions WHERE version > 0 ORDER BY version")
     history = [json.loads(r["metrics_json"]) for r in rows]

@@ -35,7 +35,7 @@ class FixedTrainer:
         for w in start:
             delta.append(flat[offset : offset + w.size].reshape(w.shape).astype(np.float32))
             offset += w.size
-        return delta, 10, {}
+        return delta, 10, {"train_loss": 0.5, "train_accuracy": (self.index + 1) / 10}
 
 
 class Recording(InProcessTransport):
@@ -368,6 +368,7 @@ def test_a_client_whose_shares_were_not_needed_hears_its_input_counted(tmp_path)
     assert task.version == 1 and task.last_metrics["clients"] == CLIENTS  # its masked input was in the sum
     outcome = agents[0].attempt()  # it asks what to reveal only now
     assert (outcome.trained_round, agents[0].secure) == (1, None)  # counted, not "the round moved on"
+    assert outcome.metrics == {"train_loss": 0.5, "train_accuracy": 0.1}  # what it reported, for its log
 
 
 def test_a_client_of_a_failed_secure_round_hears_that_it_moved_on(tmp_path):

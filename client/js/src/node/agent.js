@@ -131,10 +131,23 @@ export async function runClient({
   agent.addEventListener("status", ({ detail }) => {
     if (detail.text !== last) log((last = detail.text));
   });
-  agent.addEventListener("round", ({ detail }) => log(`round ${detail.round}: trained and reported`));
+  const reported = new Map(); // round -> the metrics its upload carried
+  agent.addEventListener("upload", ({ detail }) => reported.set(detail.round, detail.metrics));
+  agent.addEventListener("round", ({ detail }) => {
+    log(`round ${detail.round}: trained and reported${figures(reported.get(detail.round))}`);
+    reported.delete(detail.round);
+  });
   try {
     await agent.run({ signal, exitWhenDone });
   } finally {
     client.close();
   }
+}
+
+/** " (training loss 0.23, accuracy 0.917; the model received: 0.850 on held-out samples)", as `fedge client` logs it. */
+export function figures(metrics) {
+  if (!Number.isFinite(metrics?.train_loss)) return "";
+  let line = `training loss ${metrics.train_loss.toPrecision(3)}, accuracy ${metrics.train_accuracy.toFixed(3)}`;
+  if (Number.isFinite(metrics.eval_accuracy)) line += `; the model received: ${metrics.eval_accuracy.toFixed(3)} on held-out samples`;
+  return ` (${line})`;
 }
