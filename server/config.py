@@ -57,7 +57,10 @@ FLAGS = {
 }
 LR_SCHEDULES = ("cosine", "constant")
 PUBLISH_POLICIES = ("never", "every", "best")  # docs/configuration.md: when a committed version is published
-PUBLISH_METRICS = {"accuracy": max, "loss": min}  # the held-out metric "best" follows, and which way is better
+# the held-out metric "best" follows, and which way is better: the coordinator's own held-out split
+# (evaluate_on), or the devices' scores of the model they received ([task.training] holdout)
+PUBLISH_METRICS = {"accuracy": max, "loss": min, "eval_accuracy": max, "eval_loss": min}
+DEVICE_METRICS = ("eval_accuracy", "eval_loss")
 TASK_NAME = re.compile(r"[a-z0-9-]+")
 
 KeyPath = tuple[str | int, ...]  # where a value sits in the document, e.g. ("task", 0, "rounds")
@@ -170,6 +173,11 @@ class TaskConfig:
             return self.training.lr
         return cosine_lr(self.training.lr, progress)
 
+    @property
+    def published_by_devices(self) -> bool:
+        """Whether "best" follows the devices' scores, which round N reports for version N − 1."""
+        return self.publish == "best" and self.publish_metric in DEVICE_METRICS
+
     def make_strategy(self) -> Strategy:
         """A fresh strategy object: strategies keep state (momentum, moments) across rounds."""
         return make_strategy(self.strategy, **self.strategy_options)
@@ -220,6 +228,11 @@ class TaskConfig:
             ("publish", self.publish in PUBLISH_POLICIES, f"one of {', '.join(PUBLISH_POLICIES)}"),
             ("publish_every", self.publish_every >= 1, ">= 1"),
             ("publish_metric", self.publish_metric in PUBLISH_METRICS, f"one of {', '.join(PUBLISH_METRICS)}"),
+            (
+                "publish_metric",
+                self.publish_metric not in DEVICE_METRICS or self.training.holdout > 0,
+                "to be accuracy or loss unless [task.training] holdout > 0 (eval_ metrics are the devices' scores)",
+            ),
             ("train_layers", all(isinstance(x, str) and x for x in self.train_layers), "to name layers"),
         ):
             _require(f"task {self.name!r}", key, bool(ok), rule, getattr(self, key))

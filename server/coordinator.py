@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,11 +77,15 @@ class Coordinator:
     def _start_task(self, task: TaskConfig, splits: data.Splits | None, clock: Callable[[], float]) -> TaskRounds:
         if splits is None and task.evaluate_on:
             splits = data.load(task.evaluate_on)
-        if task.publish == "best" and splits is None:
-            raise ValueError(f"task {task.name!r}: publish = 'best' compares held-out metrics: it needs evaluate_on")
+        if task.publish == "best" and splits is None and not task.published_by_devices:
+            raise ValueError(
+                f"task {task.name!r}: publish = 'best' compares held-out metrics: it needs evaluate_on, or"
+                " publish_metric = 'eval_accuracy' with [task.training] holdout (the devices' scores)"
+            )
         spec = model_spec(task.model, tuple(task.input_shape), len(task.labels))
         evaluate = held_out_evaluator(splits.heldout, spec) if splits is not None else None
-        publisher = Publisher(task, spec, self.registry_root, self.signing_key, splits)
+        committed = partial(self.committed, task.name)
+        publisher = Publisher(task, spec, self.registry_root, self.signing_key, splits, committed)
 
         def publish(version: int, weights: Weights, metrics: dict[str, Any]) -> None:
             if task.publish != "never":
@@ -91,12 +96,16 @@ class Coordinator:
 
         rounds = TaskRounds(task, self.store, evaluate, clock, on_commit=publish, initial=initial)
         for version in publisher.candidates(rounds.version):  # what a crash left unpublished, if due
-            rows = self.store.query(
-                "SELECT metrics_json FROM versions WHERE task_id = ? AND version = ?", (task.name, version)
-            )
-            metrics = json.loads(rows[0]["metrics_json"]) if rows else {}
-            publish(version, self.store.load_weights(task.name, version), metrics)
+            publish(version, *committed(version))
         return rounds
+
+    def committed(self, task_id: str, version: int) -> tuple[Weights, dict[str, Any]]:
+        """A committed version's weights and metrics, read back from the store."""
+        rows = self.store.query(
+            "SELECT metrics_json FROM versions WHERE task_id = ? AND version = ?", (task_id, version)
+        )
+        metrics = json.loads(rows[0]["metrics_json"]) if rows else {}
+        return self.store.load_weights(task_id, version), metrics
 
     @property
     def completed(self) -> bool:

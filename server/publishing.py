@@ -1,7 +1,9 @@
 """Publishing committed versions: ONNX, an optional int8 copy, a signed manifest, a registry folder.
 
     policy     publish = "never" | "every" (each publish_every-th version, and the last one)
-               | "best" (a version whose held-out publish_metric beats every published one)
+               | "best" (a version whose held-out publish_metric beats every published one:
+               the coordinator's evaluate_on split, or the devices' eval_ scores, which arrive
+               a round late: round N's devices score version N − 1, decided on then)
     publish    export the spec and weights to ONNX → manifest (input spec, labels, metrics) →
                sign with the coordinator's key → <data_dir>/registry/<task>/<version>/
     int8       quantise (calibrated on held-out samples when the task has some), measure its
@@ -16,17 +18,19 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedge.server.config import PUBLISH_METRICS, TaskConfig
+from fedge.server.config import DEVICE_METRICS, PUBLISH_METRICS, TaskConfig
 from fedge.shared import data, registry
 from fedge.shared.nn import Weights
 
 log = logging.getLogger("fedge.publishing")
 
-MANIFEST_METRICS = ("accuracy", "loss", "epsilon", "delta")  # what a device may want to know of a version
+# what a device may want to know of a version
+MANIFEST_METRICS = ("accuracy", "loss", "eval_accuracy", "eval_loss", "epsilon", "delta")
 CALIBRATION_SAMPLES = 256
 
 
@@ -39,6 +43,7 @@ class Publisher:
     root: Path
     key: registry.SigningKey
     splits: data.Splits | None = None  # held-out samples calibrate and measure the int8 copy
+    committed: Callable[[int], tuple[Weights, dict[str, Any]]] | None = None  # an earlier version, from the store
     _best: float | None = field(default=None, init=False)
     _read: bool = field(default=False, init=False)  # whether _best holds the published manifests' best
 
@@ -78,13 +83,25 @@ class Publisher:
             self._best = value if self._best is None else PUBLISH_METRICS[self.task.publish_metric](self._best, value)
 
     def on_commit(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path | None:
-        """Publish ``version`` if the policy says so; never raises (the rounds must go on)."""
+        """Publish ``version`` (or the one its devices scored) if the policy says so; never raises
+        (the rounds must go on)."""
         try:
-            if self.due(version, metrics):
+            if self.task.published_by_devices:
+                version, weights, metrics = self._scored(version, metrics)
+            else:  # round N's devices scored version N − 1: not figures of this version
+                metrics = {k: v for k, v in metrics.items() if k not in DEVICE_METRICS}
+            if version > 0 and self.due(version, metrics):
                 return self.publish(version, weights, metrics)
         except Exception:
             log.exception("task %s: publishing version %d failed", self.task.name, version)
         return None
+
+    def _scored(self, version: int, metrics: dict[str, Any]) -> tuple[int, Weights, dict[str, Any]]:
+        """The version this round's devices scored (the one before), with their scores among its metrics."""
+        if self.committed is None:
+            raise RuntimeError("publishing by the devices' scores needs the store's earlier versions")
+        weights, own = self.committed(version - 1)
+        return version - 1, weights, own | {k: metrics[k] for k in DEVICE_METRICS if k in metrics}
 
     def publish(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path:
         from fedge.shared.onnx import export

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from fedge.server.config import FieldError
 from fedge.server.coordinator import Coordinator
 from fedge.server.publishing import Publisher
 from fedge.shared import data, registry
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
 from fedge.shared.onnx import runtime
+from fedge.shared.onnx.weights import read_weights
+from fedge.shared.training import TrainConfig
 
 from .conftest import small_task
 
@@ -50,6 +54,31 @@ def test_best_by_loss_means_lower_is_better(tmp_path):
     for version, loss in enumerate([1.0, 1.2, 0.8], start=1):
         pub.on_commit(version, model.get_weights(), {"loss": loss})
     assert registry.published_versions(tmp_path / "registry", "t") == [1, 3]
+
+
+def test_best_by_the_devices_scores_publishes_the_version_they_scored(tmp_path):
+    # round N's devices score version N - 1, the model they received: the decision is about that one
+    pub, model = publisher(
+        tmp_path, publish="best", publish_metric="eval_accuracy", rounds=9, training=TrainConfig(holdout=0.2)
+    )
+    versions = {v: ([w + v for w in model.get_weights()], {"loss": 1.0 / (v + 1)}) for v in range(6)}
+    pub.committed = versions.__getitem__
+    for version, score in enumerate([0.9, 0.5, 0.4, 0.7, 0.6], start=1):  # 0.9: the initial model's
+        pub.on_commit(version, versions[version][0], {"eval_accuracy": score, "eval_loss": 1 - score})
+    assert registry.published_versions(tmp_path / "registry", "t") == [1, 3]
+
+    manifest, onnx_bytes = registry.read_published(tmp_path / "registry" / "t" / "3", pub.key.public_key())
+    assert manifest.metrics == {"loss": 0.25, "eval_accuracy": 0.7, "eval_loss": pytest.approx(0.3)}
+    _, weights = read_weights(onnx_bytes)
+    for got, expected in zip(weights, versions[3][0], strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_the_devices_scores_of_an_earlier_version_stay_out_of_this_version_s_manifest(tmp_path):
+    pub, model = publisher(tmp_path, publish="every", publish_every=1, training=TrainConfig(holdout=0.2))
+    pub.on_commit(1, model.get_weights(), {"accuracy": 0.6, "eval_accuracy": 0.3})
+    manifest, _ = registry.read_published(tmp_path / "registry" / "t" / "1", pub.key.public_key())
+    assert manifest.metrics == {"accuracy": 0.6}
 
 
 def test_never_publishes_nothing(tmp_path):
@@ -123,5 +152,36 @@ def test_a_version_a_crash_left_unpublished_is_published_at_restart(tmp_path):
 
 
 def test_best_without_held_out_data_is_refused_at_start(tmp_path):
-    with pytest.raises(ValueError, match="publish = 'best' compares held-out metrics: it needs evaluate_on"):
+    with pytest.raises(ValueError, match="publish = 'best' compares held-out metrics: it needs evaluate_on, or"):
         Coordinator([small_task(publish="best")], tmp_path)
+
+
+def test_best_by_the_devices_scores_needs_devices_that_hold_samples_out():
+    with pytest.raises(FieldError, match=r"expected publish_metric to be accuracy or loss unless .* holdout > 0"):
+        small_task(publish="best", publish_metric="eval_accuracy")
+
+
+def test_a_coordinator_without_held_out_data_publishes_the_best_version_its_devices_scored(tmp_path):
+    from fedge.simulation import SimulationConfig
+    from fedge.simulation.inprocess import Federation, SimulatedClock, enroll_agents, play_round
+
+    config = SimulationConfig(dataset="synthetic-imu", rounds=5, local_epochs=1, holdout=0.25, publish="best")
+    federation = Federation.from_config(config)
+    task = replace(federation.task, publish_metric="eval_accuracy", publish_int8=False)
+    coordinator = Coordinator([task], tmp_path)  # no evaluate_on, no splits: the devices' scores only
+    try:
+        agents = enroll_agents(coordinator, replace(federation, task=task), seed=0)
+        rng, clock = np.random.default_rng(0), SimulatedClock()
+        while not coordinator.tasks[task.name].completed:
+            play_round(coordinator, agents, rng, clock, task_id=task.name)
+        rows = coordinator.store.query("SELECT version, metrics_json FROM versions WHERE version > 1")
+    finally:
+        coordinator.close()  # after the publishing thread is done
+
+    scores = {row["version"] - 1: json.loads(row["metrics_json"])["eval_accuracy"] for row in rows}
+    best = [v for v in sorted(scores) if scores[v] > max([scores[u] for u in scores if u < v], default=-1)]
+    root, key = tmp_path / "registry", registry.load(registry.key_path(tmp_path)).public_key()
+    assert registry.published_versions(root, task.name) == best and best
+    for version in best:
+        manifest, _ = registry.read_published(root / task.name / str(version), key)
+        assert manifest.metrics["eval_accuracy"] == scores[version]
