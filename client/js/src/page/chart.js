@@ -5,7 +5,7 @@
  */
 
 const COLORS = ["#2f6fde", "#d9822b", "#1f9d55", "#b83280"];
-const PAD = { left: 44, right: 10, bottom: 20 }; // the top holds the title and one legend line per series
+const PAD = { left: 44, right: 10, bottom: 20 }; // the top holds the title and a legend line per series shown
 
 export class LineChart {
   constructor(canvas, { title, series, limit = 400, yMin, yMax, format = (v) => v.toFixed(3) }) {
@@ -49,17 +49,18 @@ export class LineChart {
     g.font = "12px system-ui, sans-serif";
     g.fillStyle = "#333";
     g.fillText(this.title, PAD.left, 14);
-    if (!this.series.some((s) => s.points.length)) {
+    const shown = this.series.filter((s) => s.points.length); // a series with no points takes no legend line
+    if (!shown.length) {
       g.fillStyle = "#888";
       g.fillText("no data yet", PAD.left, height / 2);
       return;
     }
     const b = this.bounds();
-    const top = 12 + 14 * this.series.length;
+    const top = 12 + 14 * shown.length;
     const px = (x) => PAD.left + ((x - b.x0) / (b.x1 - b.x0)) * (width - PAD.left - PAD.right);
     const py = (y) => height - PAD.bottom - ((y - b.y0) / (b.y1 - b.y0)) * (height - top - PAD.bottom);
     this.#axes(g, b, width, height, top, py);
-    this.series.forEach((s, i) => this.#line(g, s, px, py, width, i));
+    shown.forEach((s, i) => this.#line(g, s, px, py, width, i));
   }
 
   #axes(g, b, width, height, top, py) {
@@ -81,7 +82,6 @@ export class LineChart {
   }
 
   #line(g, series, px, py, width, i) {
-    if (!series.points.length) return;
     g.strokeStyle = g.fillStyle = series.color;
     g.lineWidth = 1.5;
     g.beginPath();

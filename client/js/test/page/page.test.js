@@ -12,6 +12,7 @@ import {
   saveModelKey,
   saveNoiseFloor,
 } from "../../src/page/store.js";
+import { LineChart } from "../../src/page/chart.js";
 import { latestManifest } from "../../src/page/published.js";
 import { browserEngine, describeSamples, describeUpload, formatBytes } from "../../src/page/view.js";
 
@@ -176,4 +177,30 @@ test("published: the newest fp32 version of the device's task is the one run", (
   assert.equal(latestManifest(listing).version, 9, "no task known yet: the newest of any");
   assert.equal(latestManifest(listing, "none"), null);
   assert.equal(latestManifest({ models: [] }), null);
+});
+
+/** A canvas whose 2D context records the text drawn and the highest point a line reaches. */
+function recordingCanvas() {
+  const drawn = { texts: [], lineTops: [] };
+  const context = {
+    setTransform() {},
+    clearRect() {},
+    beginPath() {},
+    stroke() {},
+    fillText: (text, x, y) => drawn.texts.push([text, y]),
+    moveTo: (x, y) => drawn.lineTops.push(y),
+    lineTo: (x, y) => drawn.lineTops.push(y),
+  };
+  return { canvas: { clientWidth: 320, clientHeight: 160, getContext: () => context }, drawn };
+}
+
+test("chart: a series with no points yet takes no legend line, so the plot starts below the legends shown", () => {
+  const { canvas, drawn } = recordingCanvas();
+  const chart = new LineChart(canvas, { title: "per round", series: ["loss", "accuracy", "held-out accuracy"] });
+  chart.push("loss", 1, 0.9);
+  drawn.texts.length = drawn.lineTops.length = 0;
+  chart.push("accuracy", 1, 0.5);
+  const legends = drawn.texts.filter(([text]) => /^(loss|accuracy|held-out)/.test(text));
+  assert.deepEqual(legends, [["loss 0.900", 14], ["accuracy 0.500", 28]]);
+  assert.equal(Math.min(...drawn.lineTops), 12 + 14 * 2, "the axes start below the two legend lines");
 });
