@@ -1,7 +1,10 @@
 """The committed engine fixtures (tests/vectors/engine/) are what the engine computes today.
 
 The JavaScript trainer is checked against these files, so a change to the engine that moves a
-number by more than 1e-6 must come with regenerated files: scripts/gen_engine_vectors.py.
+number by more than 1e-5 must come with regenerated files: scripts/gen_engine_vectors.py.
+The margin is float32's across CPUs: numpy's OpenBLAS picks its kernels by CPU, and an AVX-512
+machine's Adam steps (which divide by √v) left one har-cnn1d weight 3.4e-6 from an AVX2
+machine's; the JS replay allows 5e-5.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TOLERANCE = 1e-6
+TOLERANCE = 1e-5
 
 
 def load_generator():
@@ -66,10 +69,10 @@ def test_committed_engine_vectors_are_not_stale(name):
 
 
 def test_a_changed_weight_is_noticed():
-    """The comparison can fail: a fixture one weight off by 1e-5 is stale."""
+    """The comparison can fail: a fixture one weight off by 1e-4 is stale."""
     content = GENERATOR.build("mlp")
     first = GENERATOR.decode(content["weights"][0], content["parameters"][0]["shape"]).copy()
-    first.flat[3] += 1e-5
+    first.flat[3] += 1e-4
     content["weights"][0] = GENERATOR.encode(first)
     fresh = tensors(GENERATOR.build("mlp"))
     with pytest.raises(AssertionError):
