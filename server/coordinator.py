@@ -64,6 +64,7 @@ class Coordinator:
         self.signing_key = registry.load_or_create(registry.key_path(data_dir))
         self.registry_root = Path(data_dir) / "registry"
         self.catalog = Catalog(self.registry_root)
+        self.about: dict[str, Any] = {}  # the daemon's address, TLS, gateway (server/daemon.py)
         self.publishing = ThreadPoolExecutor(1, thread_name_prefix="fedge-publish")
         self.tasks: dict[str, TaskRounds] = {}
         for task in tasks:
@@ -295,7 +296,7 @@ class Coordinator:
         from fedge.server.status import status
 
         self._admin(request.admin_credential)
-        return apb.GetStatusResponse(status_json=json.dumps(status(self.store)))
+        return apb.GetStatusResponse(status_json=json.dumps({**status(self.store), "server": self.about}))
 
 
 def _discarded() -> pb.UploadUpdateResponse:

@@ -16,6 +16,7 @@ import math
 import os
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,9 @@ from fedge.server.coordinator import Coordinator
 from fedge.server.gateway import Gateway, GatewayThread
 from fedge.server.service import AdminServicer, CoordinatorServicer, ErrorInterceptor, RegistryServicer
 from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
-from fedge.shared.tls import ServerTls
+from fedge.shared.tls import RENEW_DAYS, ServerTls
 
 log = logging.getLogger("fedge.server")
-CERTIFICATE_WARNING_DAYS = 30  # the daemon warns at start when its TLS certificate expires sooner
 STAGE_HOLD_S = 1.0  # how long a secure-stage request may wait for its stage to close (a long poll)
 
 
@@ -94,18 +94,33 @@ def start(
         coordinator.close()
         raise
     address = f"{settings.host}:{port}"
-    found = {"address": address, "pid": os.getpid(), "tls": tls is not None}
-    (data_dir / "server.json").write_text(json.dumps(found) + "\n")
+    fingerprint = coordinator.signing_key.public_key().fingerprint()
+    about = describe(address, tls, web, settings, fingerprint)
+    (data_dir / "server.json").write_text(json.dumps(about) + "\n")
+    coordinator.about = about  # `fedge status` shows it
     stop_event = threading.Event()
     runner = threading.Thread(target=coordinator.run, args=(stop_event,), name="fedge-rounds", daemon=True)
     runner.start()
-    fingerprint = coordinator.signing_key.public_key().fingerprint()
     scheme = "with TLS" if tls else "plaintext"
     days_left = tls.days_left() if tls else math.inf
-    if days_left < CERTIFICATE_WARNING_DAYS:
+    if days_left < RENEW_DAYS:
         log.warning("the TLS certificate %s expires in %.0f days: renew it", tls.paths[0], days_left)
     log.info("fedge server listening on %s (%s), data in %s, signing key %s", address, scheme, data_dir, fingerprint)
     return Running(address, server, coordinator, stop_event, runner, web)
+
+
+def describe(address: str, tls: ServerTls | None, web: Any, settings: Any, fingerprint: str) -> dict[str, Any]:
+    """What an operator checks first: where the daemon listens, over what, and since when."""
+    scheme = "https" if tls else "http"
+    return {
+        "address": address,
+        "pid": os.getpid(),
+        "started": time.time(),
+        "tls": tls is not None,
+        "certificate_expires": tls.expires.timestamp() if tls else None,
+        "gateway": f"{scheme}://{settings.host}:{settings.http_port}/" if web else None,
+        "signing_key": fingerprint,
+    }
 
 
 def start_gateway(settings: Any, grpc_port: int, static_dir: Path | None, tls: ServerTls | None) -> GatewayThread:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 SELF_SIGNED_DAYS = 825  # the longest lifetime Apple's platforms accept for a TLS server certificate
+RENEW_DAYS = 30  # a certificate that expires sooner is warned about (daemon start, fedge status)
 
 
 class TlsError(ValueError):

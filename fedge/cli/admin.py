@@ -265,8 +265,31 @@ def status(
         print(json.dumps(document, indent=2))
         return
     console = Console()
+    if document.get("server"):
+        console.print(server_line(document["server"], document["now"]), highlight=False, soft_wrap=True)
     for table in status_tables(document):
         console.print(table)
+
+
+def server_line(about: dict[str, Any], now: float) -> str:
+    """The daemon in one line: where, over what (and until when), its gateway, how long up."""
+    from fedge.shared.tls import RENEW_DAYS
+
+    if about["tls"]:
+        days = (about["certificate_expires"] - now) / 86400
+        transport = f"TLS, certificate expires in {days:.0f} days" + (" (renew it)" if days < RENEW_DAYS else "")
+    else:
+        transport = "plaintext"
+    parts = [f"server {about['address']} ({transport})", f"up {_duration(now - about['started'])}"]
+    if about.get("gateway"):
+        parts.append(f"gateway {about['gateway']}")
+    parts.append(f"signing key {about['signing_key']}")
+    return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    minutes, hours = int(seconds // 60) % 60, int(seconds // 3600)
+    return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
 def status_tables(document: dict[str, Any]) -> list[Table]:

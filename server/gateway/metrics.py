@@ -80,6 +80,22 @@ class _Collector:
                 reported.add_metric([name], row["reported"])
         yield from (info, version, target, committed, failed, metric, live, selected, reported)
         yield from self._clients()
+        yield from self._server()
+
+    def _server(self) -> Iterator[Any]:
+        """When the daemon started and, with TLS, when its certificate expires (alert on it)."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        about = self.document.get("server") or {}
+        if "started" in about:
+            started = about["started"]
+            yield GaugeMetricFamily("fedge_server_start_time_seconds", "When the daemon started", value=started)
+        if about.get("certificate_expires") is not None:
+            yield GaugeMetricFamily(
+                "fedge_server_certificate_expiry_time_seconds",
+                "When the daemon's TLS certificate expires (Unix time)",
+                value=about["certificate_expires"],
+            )
 
     def _clients(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily

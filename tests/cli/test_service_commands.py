@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -126,6 +127,13 @@ def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_
         uname = os.uname()
         assert {c["platform"] for c in document["clients"]} == {f"python-{uname.sysname.lower()}-{uname.machine}"}
         assert 0 <= task["latest_metrics"]["accuracy"] <= 1
+        server = document["server"]
+        assert (server["address"], server["tls"], server["pid"]) == (daemon.address, tls, daemon.process.pid)
+        assert (server["certificate_expires"] is not None) == tls
+        shown = fedge("status", "--server", daemon.address, "--data-dir", data_dir, *trust).stdout
+        over = "TLS, certificate expires in 825 days" if tls else "plaintext"
+        line = rf"server {daemon.address} \({over}\), up \d+m, signing key {server['signing_key']}\n"
+        assert re.search(line, shown), shown
         table = fedge("status", "--data-dir", data_dir)  # the same truth, read from the data dir
         assert "completed" in table.stdout and "committed" in table.stdout
         if tls:  # the daemon speaks nothing but TLS: a plaintext client gets a clear refusal
@@ -188,3 +196,23 @@ def test_keys_show_never_creates_a_key(tmp_path):
     result = fedge("keys", "show", "--data-dir", str(tmp_path))
     assert result.returncode == 2 and "fedge server` creates it" in result.stderr
     assert not (tmp_path / "keys").exists()
+
+
+def test_the_server_line_names_the_gateway_and_a_certificate_due_for_renewal():
+    from fedge.cli.admin import server_line
+
+    now = 1_800_000_000.0
+    about = {
+        "address": "0.0.0.0:7070",
+        "tls": True,
+        "certificate_expires": now + 10 * 86400,
+        "started": now - 26 * 3600,
+        "gateway": "https://0.0.0.0:8080/",
+        "signing_key": "4095e82002ed4ae3",
+    }
+    assert server_line(about, now) == (
+        "server 0.0.0.0:7070 (TLS, certificate expires in 10 days (renew it)), up 1d 2h, "
+        "gateway https://0.0.0.0:8080/, signing key 4095e82002ed4ae3"
+    )
+    plain = {**about, "tls": False, "certificate_expires": None, "gateway": None, "started": now - 3 * 3600 - 120}
+    assert server_line(plain, now) == "server 0.0.0.0:7070 (plaintext), up 3h 2m, signing key 4095e82002ed4ae3"

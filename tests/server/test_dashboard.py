@@ -406,3 +406,5 @@ def test_metrics_tell_what_the_store_holds(web, service):
     assert samples[("fedge_clients_active", ())] == 2
     assert samples[("fedge_tokens_unused", ())] == 2
     assert samples[("fedge_gateway_sockets", ())] == 1
+    assert samples[("fedge_server_start_time_seconds", ())] == service.running.coordinator.about["started"]
+    assert not any(name == "fedge_server_certificate_expiry_time_seconds" for name, _ in samples)  # plaintext

@@ -173,3 +173,20 @@ def test_a_certificate_close_to_expiry_is_warned_about_at_start(tmp_path, caplog
     with caplog.at_level("WARNING", logger="fedge.server"):
         start(settings, [small_task()]).stop(grace=0.5)
     assert f"the TLS certificate {cert} expires in 10 days: renew it" in caplog.text
+
+
+def test_the_certificate_s_expiry_is_in_the_status_and_the_metrics(daemon):
+    from cryptography import x509
+
+    expires = x509.load_pem_x509_certificate(daemon.cert.read_bytes()).not_valid_after_utc.timestamp()
+    about = daemon.running.coordinator.about
+    assert (about["tls"], about["certificate_expires"]) == (True, expires)
+    assert about["gateway"] == f"https://127.0.0.1:{daemon.http_port}/"
+    connection = http.client.HTTPSConnection("localhost", daemon.http_port, timeout=5, context=daemon.https_context())
+    credential = daemon.running.coordinator.admin_credential
+    connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {credential}"})
+    response = connection.getresponse()
+    assert response.status == 200
+    lines = dict(line.split(" ", 1) for line in response.read().decode().splitlines() if not line.startswith("#"))
+    assert float(lines["fedge_server_certificate_expiry_time_seconds"]) == pytest.approx(expires)
+    connection.close()
