@@ -210,6 +210,7 @@ def screenshot_dashboard(browser: Any, served: Served) -> None:
         page.goto(f"{served.page_url}/dashboard/#admin={served.running.coordinator.admin_credential}")
         page.wait_for_function("document.body.innerText.includes('browser-chromium')", timeout=15_000)
         page.wait_for_timeout(500)  # let the charts settle
+        assert f"{served.running.address} (" in page.inner_text("#connection")  # the daemon's line
     finally:  # what it showed, also when it did not list the browser
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         page.close()

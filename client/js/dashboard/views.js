@@ -247,5 +247,15 @@ function table(kind, head, rows, empty) {
 }
 
 export function updatedAt(status) {
-  return `live · updated ${timeOfDay(status.now)}`;
+  return [`live · updated ${timeOfDay(status.now)}`, serverLine(status.server, status.now)].filter(Boolean).join(" · ");
+}
+
+const RENEW_DAYS = 30; // as fedge status: a certificate that expires sooner is flagged
+
+/** The daemon: where it listens, over what (with the certificate's days left), for how long. */
+export function serverLine(about, now) {
+  if (!about?.address) return "";
+  const days = Math.round((about.certificate_expires - now) / 86400);
+  const over = about.tls ? `TLS, certificate ${days} days left${days < RENEW_DAYS ? ", renew it" : ""}` : "plaintext";
+  return `${about.address} (${over}), up ${duration(now - about.started)}`;
 }
