@@ -240,17 +240,19 @@ def list_models(
         print(json.dumps([e.manifest | {"signature": e.signature.hex()} for e in entries], indent=2))
         return
     table = Table(title=f"{len(entries)} published model(s)", title_justify="left")
-    for column in ("task", "version", "variant", "accuracy", "loss", "size", "created"):
-        table.add_column(column, justify="right" if column in ("version", "accuracy", "loss", "size") else "left")
+    scores = {"accuracy": "accuracy", "loss": "loss"}
+    if any("eval_accuracy" in e.manifest["metrics"] for e in entries):  # published by the devices' scores
+        scores["eval_accuracy"] = "on devices"
+    for column in ("task", "version", "variant", *scores.values(), "size", "created"):
+        table.add_column(column, justify="left" if column in ("task", "variant", "created") else "right")
     for entry in entries:
         m = entry.manifest
-        metrics = m["metrics"]
+        figures = [m["metrics"].get(key) for key in scores]
         table.add_row(
             m["task"],
             str(m["version"]),
             m["quantization"],
-            f"{metrics['accuracy']:.4f}" if "accuracy" in metrics else "-",
-            f"{metrics['loss']:.4f}" if "loss" in metrics else "-",
+            *(f"{f:.4f}" if f is not None else "-" for f in figures),
             f"{m['size'] / 1024:.0f} KiB",
             m["created"],
         )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -185,3 +188,10 @@ def test_a_coordinator_without_held_out_data_publishes_the_best_version_its_devi
     for version in best:
         manifest, _ = registry.read_published(root / task.name / str(version), key)
         assert manifest.metrics["eval_accuracy"] == scores[version]
+    listed = subprocess.run(
+        [sys.executable, "-m", "fedge", "models", "list", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},  # one line per row
+    )
+    assert "on devices" in listed.stdout and f"{scores[best[-1]]:.4f}" in listed.stdout, listed.stderr

@@ -209,7 +209,9 @@ export function modelsView(listing) {
   const manifests = [...listing.models]
     .sort((a, b) => a.task.localeCompare(b.task) || b.version - a.version)
     .slice(0, MODEL_ROWS);
-  const head = ["task", "version", "variant", "accuracy", "loss", "size", "published", "files"];
+  const scores = { accuracy: "accuracy", loss: "loss" };
+  if (manifests.some((m) => Number.isFinite(m.metrics?.eval_accuracy))) scores.eval_accuracy = "on devices";
+  const head = ["task", "version", "variant", ...Object.values(scores), "size", "published", "files"];
   const rows = manifests.map((m) =>
     h(
       "tr",
@@ -217,8 +219,7 @@ export function modelsView(listing) {
       h("td", {}, m.task),
       h("td", {}, m.version),
       h("td", {}, m.quantization),
-      h("td", {}, fixed(m.metrics?.accuracy)),
-      h("td", {}, fixed(m.metrics?.loss)),
+      ...Object.keys(scores).map((key) => h("td", {}, fixed(m.metrics?.[key]))),
       h("td", {}, bytes(m.size)),
       h("td", {}, m.created),
       h("td", { class: "files" }, files(m)),
