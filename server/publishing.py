@@ -87,21 +87,22 @@ class Publisher:
         (the rounds must go on)."""
         try:
             if self.task.published_by_devices:
-                version, weights, metrics = self._scored(version, metrics)
-            else:  # round N's devices scored version N − 1: not figures of this version
-                metrics = {k: v for k, v in metrics.items() if k not in DEVICE_METRICS}
-            if version > 0 and self.due(version, metrics):
+                return self._publish_scored(version - 1, {k: metrics[k] for k in DEVICE_METRICS if k in metrics})
+            metrics = {k: v for k, v in metrics.items() if k not in DEVICE_METRICS}  # they score version N − 1
+            if self.due(version, metrics):
                 return self.publish(version, weights, metrics)
         except Exception:
             log.exception("task %s: publishing version %d failed", self.task.name, version)
         return None
 
-    def _scored(self, version: int, metrics: dict[str, Any]) -> tuple[int, Weights, dict[str, Any]]:
-        """The version this round's devices scored (the one before), with their scores among its metrics."""
+    def _publish_scored(self, version: int, scores: dict[str, Any]) -> Path | None:
+        """Decide on the version this round's devices scored; its weights are read only if it is due."""
+        if version < 1 or not self.due(version, scores):
+            return None
         if self.committed is None:
             raise RuntimeError("publishing by the devices' scores needs the store's earlier versions")
-        weights, own = self.committed(version - 1)
-        return version - 1, weights, own | {k: metrics[k] for k in DEVICE_METRICS if k in metrics}
+        weights, own = self.committed(version)
+        return self.publish(version, weights, own | scores)
 
     def publish(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path:
         from fedge.shared.onnx import export
