@@ -252,9 +252,10 @@ class TaskConfig:
     def _check_strategy(self) -> None:
         owner = f"task {self.name!r}"
         _require(owner, "strategy", self.strategy in STRATEGIES, f"one of {', '.join(STRATEGIES)}", self.strategy)
-        robust = not STRATEGIES[self.strategy].secagg_compatible
-        rule = "one that works on a sum (not median, trimmed_mean or krum) when secagg = true"
-        _require(owner, "strategy", not (self.secagg and robust), rule, self.strategy)
+        in_clear = not STRATEGIES[self.strategy].secagg_compatible
+        clear = ", ".join(name for name, cls in STRATEGIES.items() if not cls.secagg_compatible)
+        rule = f"one that works on a sum (not {clear}) when secagg = true"
+        _require(owner, "strategy", not (self.secagg and in_clear), rule, self.strategy)
         try:
             self.make_strategy()
         except (ValueError, TypeError) as error:

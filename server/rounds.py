@@ -431,6 +431,9 @@ class TaskRounds:
             examples=examples,
             duration_s=self.clock() - live.opened_at,
         )
+        step = getattr(live.aggregator, "step_size", None)  # a strategy whose server step adapts (fedexp)
+        if step is not None:
+            metrics["server_step"] = step
         if self.accountant is not None:
             self.accountant.rounds = live.number
             metrics.update(epsilon=self.accountant.epsilon(), epsilon_round=self.accountant.epsilon_per_round())

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from fedge.server.strategies import STRATEGIES
 from fedge.simulation.config import SimulationConfig as DEFAULTS  # its class attributes are the defaults
 
 
@@ -103,9 +104,7 @@ def simulate(
             help="Clients train against their own label frequencies (balanced softmax): less drift under label skew.",
         ),
     ] = False,
-    strategy: Annotated[
-        str, typer.Option(help="fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, median, trimmed_mean, krum.")
-    ] = DEFAULTS.strategy,
+    strategy: Annotated[str, typer.Option(help=f"{', '.join(STRATEGIES)}.")] = DEFAULTS.strategy,
     strategy_option: Annotated[
         list[str] | None,
         typer.Option(

@@ -7,6 +7,7 @@
     fedadam       weighted mean, streaming     Adam moments (Reddi et al.)          yes
     fedyogi       weighted mean, streaming     Yogi moments (Reddi et al.)          yes
     fedadagrad    weighted mean, streaming     Adagrad moments (Reddi et al.)       yes
+    fedexp        weighted mean and norms      x + η·Δ, η from the clients' spread  no
     median        coordinate median, buffered  x + η·Δ                              no
     trimmed_mean  coordinate trimmed mean      x + η·Δ                              no
     krum          (Multi-)Krum, buffered       x + η·Δ                              no
@@ -34,6 +35,7 @@ from fedge.server.strategies.fedadagrad import FedAdagrad
 from fedge.server.strategies.fedadam import FedAdam
 from fedge.server.strategies.fedavg import FedAvg
 from fedge.server.strategies.fedavgm import FedAvgM
+from fedge.server.strategies.fedexp import FedExP
 from fedge.server.strategies.fedprox import FedProx
 from fedge.server.strategies.fedyogi import FedYogi
 from fedge.server.strategies.krum import Krum
@@ -49,6 +51,7 @@ STRATEGIES: dict[str, type[StrategyBase]] = {
         FedAdam,
         FedYogi,
         FedAdagrad,
+        FedExP,
         Median,
         TrimmedMean,
         Krum,
@@ -78,6 +81,7 @@ __all__ = [
     "FedAdam",
     "FedAvg",
     "FedAvgM",
+    "FedExP",
     "FedProx",
     "FedYogi",
     "Krum",

@@ -76,6 +76,21 @@ def test_a_cohort_is_a_subset_of_clients_each_round(tmp_path):
 def test_another_strategy_is_used_when_asked(tmp_path):
     summary = run(SimulationConfig(**SMALL, strategy="fedavgm", strategy_options={"server_lr": 0.5}), tmp_path)
     assert summary["strategy"] == "fedavgm"
+    assert "server_step" not in read_metrics(tmp_path / "metrics.jsonl")[0]
+
+
+def test_fedexp_records_the_server_step_it_took_each_round(tmp_path):
+    skewed = {**SMALL, "partition": "dirichlet:0.3", "clients": 8}
+    summary = run(SimulationConfig(**skewed, strategy="fedexp"), tmp_path)
+    steps = [r["server_step"] for r in read_metrics(tmp_path / "metrics.jsonl")]
+    assert len(steps) == 4 and all(s >= 1 for s in steps)
+    assert max(steps) > 1  # label-skewed clients disagree, and the server extrapolates
+    assert summary["final_accuracy"] > 0.25
+
+
+def test_fedexp_is_refused_with_secure_aggregation(tmp_path):
+    with pytest.raises(ValueError, match=r"works on a sum \(not fedexp, median, trimmed_mean, krum\)"):
+        run(SimulationConfig(**SMALL, strategy="fedexp", secagg=True), tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,64 @@
+"""FedExP (Jhunjhunwala et al., ICLR 2023): a server step that grows as the clients disagree.
+
+    Δ̄ = Σ pᵢΔᵢ                      pᵢ = nᵢ / Σ n, FedAvg's weights
+    η = max(1, Σ pᵢ‖Δᵢ‖² / (2 (‖Δ̄‖² + ε)))
+    x ← x + server_lr · η · Δ̄
+
+While the clients pull the same way, ‖Δ̄‖² is close to their mean ‖Δᵢ‖² and η stays 1
+(FedAvg). When label skew makes them pull apart, averaging cancels most of each step and η
+extrapolates, as a fixed server_lr > 1 would, but only when it is safe. ε damps η near
+convergence, where ‖Δ̄‖² shrinks towards 0. The step needs each update's norm, so the
+aggregator keeps Σ nᵢ‖Δᵢ‖² beside the streaming mean (still O(P)) and returns η·Δ̄: the
+step then stays FedAvg's and a failed round leaves nothing behind. The norms are
+per-client, so secure aggregation (which shows the server only the sum) is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from fedge.server.strategies.base import Aggregator, StrategyBase, Update, WeightedMean, Weights, require
+
+
+def squared_norm(tensors: Weights) -> float:
+    """‖x‖² over all tensors, accumulated in float64."""
+    return sum(float(np.dot(flat, flat)) for flat in (np.asarray(t, np.float64).ravel() for t in tensors))
+
+
+class ExtrapolatingMean(WeightedMean):
+    """The weighted mean, scaled by FedExP's η once the round's updates are all in."""
+
+    def __init__(self, template: Weights, epsilon: float) -> None:
+        super().__init__(template)
+        self.epsilon = epsilon
+        self.step_size = 1.0  # η of the last result(), for logs and tests
+        self._weighted_norms = 0.0  # Σ nᵢ‖Δᵢ‖²
+
+    def _fold(self, update: Update) -> None:
+        super()._fold(update)
+        self._weighted_norms += update.num_examples * squared_norm(update.delta)
+
+    def _finish(self) -> Weights:
+        mean = super()._finish()
+        spread = self._weighted_norms / self.total_examples
+        self.step_size = max(1.0, spread / (2 * (squared_norm(mean) + self.epsilon)))
+        return [np.multiply(t, np.float32(self.step_size), dtype=np.float32) for t in mean]
+
+
+@dataclass(eq=False)
+class FedExP(StrategyBase):
+    """FedAvg with an adaptive, extrapolating server step. Secure aggregation must be off."""
+
+    epsilon: float = 1e-3
+    name: ClassVar[str] = "fedexp"
+    secagg_compatible: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.epsilon > 0, f"epsilon must be > 0, got {self.epsilon}")
+
+    def aggregator(self, template: Weights) -> Aggregator:
+        return ExtrapolatingMean(template, self.epsilon)
