@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from fedge.cli.output import table_console
 from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ def status(
     if as_json:
         print(json.dumps(document, indent=2))
         return
-    console = Console()
+    console = table_console()
     if document.get("server"):
         console.print(server_line(document["server"], document["now"]), highlight=False, soft_wrap=True)
     for table in status_tables(document):

@@ -19,9 +19,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from fedge.cli.output import table_console
 from fedge.client.datadir import write_local_data
 from fedge.shared.data import DATASETS, Dataset, Splits, load
 from fedge.shared.data import LOADERS as _LOADERS
@@ -76,7 +76,7 @@ def split(
     shares = partition_dataset(splits.train, scheme, clients, seed)
     _clear(out)
     folders = write_split(splits, shares, out)
-    console = Console()
+    console = table_console()
     console.print(split_table(splits, shares, folders), soft_wrap=True)
     console.print(f"Wrote {len(shares)} client folders ({scheme}) and {HELDOUT}/ to {out}", soft_wrap=True)
     console.print(

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from fedge.cli.admin import DataDirOption, ServerOption, refusal
+from fedge.cli.output import table_console
 from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ def list_models(
             f"{m['size'] / 1024:.0f} KiB",
             m["created"],
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @models_app.command("pull")

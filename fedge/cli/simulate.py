@@ -12,8 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from fedge.server.strategies import STRATEGIES
+from fedge.cli.output import table_console
 from fedge.simulation.config import SimulationConfig as DEFAULTS  # its class attributes are the defaults
+
+# fedge.server.strategies.STRATEGIES, spelled out: `fedge client` imports this module but never the server
+STRATEGY_NAMES = "fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, fedexp, median, trimmed_mean, krum"
 
 
 class DatasetName(StrEnum):
@@ -104,7 +107,7 @@ def simulate(
             help="Clients train against their own label frequencies (balanced softmax): less drift under label skew.",
         ),
     ] = False,
-    strategy: Annotated[str, typer.Option(help=f"{', '.join(STRATEGIES)}.")] = DEFAULTS.strategy,
+    strategy: Annotated[str, typer.Option(help=f"{STRATEGY_NAMES}.")] = DEFAULTS.strategy,
     strategy_option: Annotated[
         list[str] | None,
         typer.Option(
@@ -204,7 +207,7 @@ def simulate(
         train_layers=tuple(layer.strip() for layer in train_layers.split(",") if layer.strip()),
     )
     out = out or Path("runs") / time.strftime("simulate-%Y%m%d-%H%M%S")
-    console = Console()
+    console = table_console()
     console.print(
         f"[bold]fedge simulate[/]: {config.dataset}, {config.model}, partition {config.partition}, "
         f"{config.rounds} rounds × {config.local_work()}, {config.strategy}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,9 @@ from fedge.simulation import SimulationConfig, run
 from tests.server.conftest import small_task
 
 
-def fedge(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fedge", *args], capture_output=True, text=True, timeout=120)
+def fedge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "fedge", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,10 @@ def test_list_shows_every_published_version_with_its_metrics(simulation):
     versions = registry.published_versions(simulation / "coordinator" / "registry", "simulation")
     assert versions and [m["version"] for m in listed if m["quantization"] == "fp32"] == versions
     assert all(len(bytes.fromhex(m["signature"])) == 64 and "accuracy" in m["metrics"] for m in listed)
-    table = fedge("models", "list", "--data-dir", str(simulation))
+    piped = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # stdout is a pipe, its width unknown
+    table = fedge("models", "list", "--data-dir", str(simulation), env=piped)
     assert "published model(s)" in table.stdout and "int8" in table.stdout
+    assert all(m["created"] in table.stdout for m in listed)  # no column cut to the 80 of a terminal
 
 
 def test_pull_writes_the_three_files_verified(pulled):

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from fedge.cli.simulate import STRATEGY_NAMES
 from fedge.server.strategies import STRATEGIES, FedAdam, FedAvg, Krum, make_strategy
 
 
@@ -22,6 +23,10 @@ def test_registry_lists_every_strategy_by_name() -> None:
         "trimmed_mean",
         "krum",
     ]
+
+
+def test_simulate_s_help_names_every_strategy() -> None:
+    assert ", ".join(STRATEGIES) == STRATEGY_NAMES
 
 
 def test_only_the_mean_based_strategies_work_with_secure_aggregation() -> None:
