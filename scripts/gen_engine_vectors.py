@@ -1,7 +1,7 @@
 """Write the engine's fixtures for the JavaScript trainer: tests/vectors/engine/<model>.json.
 
     .venv/bin/python scripts/gen_engine_vectors.py           rewrite the files
-    .venv/bin/python scripts/gen_engine_vectors.py --check   exit 1 if a file is stale
+    .venv/bin/python scripts/gen_engine_vectors.py --check   exit 1 if a file is stale (tests do the same)
 
 For every zoo model the browser trains, with a small input so the files stay small, a file holds:
 the spec, the parameter names and shapes in spec order, the seeded initial weights, one batch
@@ -11,6 +11,11 @@ adjustment against the batch's label prior). Tensors are
 base64 strings of little-endian float32 in C order. The steps run in test mode (dropout off):
 the two engines cannot draw the same dropout masks. client/js/test/model/ replays the files
 with TF.js; tests/vectors/test_engine_vectors.py fails when they are stale.
+
+Stale means a structural change, or a number more than TOLERANCE from what the engine computes
+now: numpy's OpenBLAS picks its kernels by CPU, and an AVX-512 machine's Adam steps (which
+divide by √v) left one har-cnn1d weight 3.4e-6 from an AVX2 machine's, so the files cannot be
+compared as text. The JS replay allows 5e-5.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from fedge.shared.models import model_spec
 from fedge.shared.nn import F, Model, test_mode
 from fedge.shared.training import TrainConfig, label_log_prior, make_optimizer
 
+TOLERANCE = 1e-5
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "tests" / "vectors" / "engine"
 BATCH = 6
@@ -115,6 +121,45 @@ def build(name: str) -> dict[str, Any]:
     }
 
 
+def tensors(content: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Every float32 tensor in a file, by where it sits."""
+    shapes = [p["shape"] for p in content["parameters"]]
+    found = {f"weights[{i}]": decode(w, s) for i, (w, s) in enumerate(zip(content["weights"], shapes, strict=True))}
+    for key in ("x", "logits"):
+        found[key] = decode(content[key]["data"], content[key]["shape"])
+    for case in content["cases"]:
+        for i, (w, s) in enumerate(zip(case["weights"], shapes, strict=True)):
+            found[f"{case['name']}.weights[{i}]"] = decode(w, s)
+    return found
+
+
+def _without_numbers(content: dict[str, Any]) -> dict[str, Any]:
+    rest = {k: v for k, v in content.items() if k not in ("weights", "x", "logits", "loss")}
+    rest["cases"] = [{k: v for k, v in case.items() if k not in ("weights", "losses")} for case in content["cases"]]
+    return rest
+
+
+def _losses(content: dict[str, Any]) -> np.ndarray:
+    return np.array([content["loss"], *(x for case in content["cases"] for x in case["losses"])])
+
+
+def differences(committed: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+    """What makes a committed file stale against a fresh build: [] when it is current."""
+    if _without_numbers(committed) != _without_numbers(fresh):
+        return ["the spec, parameters or cases changed"]
+    old, new = tensors(committed), tensors(fresh)
+    if old.keys() != new.keys():
+        return ["other tensors"]
+    found = [
+        f"{key}: {np.abs(old[key] - new[key]).max():.2g} off" if old[key].shape == new[key].shape else f"{key}: shape"
+        for key in new
+        if old[key].shape != new[key].shape or np.abs(old[key] - new[key]).max(initial=0) > TOLERANCE
+    ]
+    if np.abs(_losses(committed) - _losses(fresh)).max() > TOLERANCE:
+        found.append("losses")
+    return found
+
+
 def path_for(name: str) -> Path:
     return TARGET / f"{name}.json"
 
@@ -126,13 +171,14 @@ def dumps(content: dict[str, Any]) -> str:
 def main(argv: list[str]) -> int:
     stale = []
     for name in MODELS:
-        path, text = path_for(name), dumps(build(name))
+        path, fresh = path_for(name), build(name)
         if "--check" in argv:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path.name)
+            found = differences(json.loads(path.read_text()), fresh) if path.exists() else ["missing"]
+            if found:
+                stale.append(f"{path.name} ({'; '.join(found[:3])})")
         else:
             TARGET.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            path.write_text(dumps(fresh))
             print(path.relative_to(ROOT))
     if stale:
         print(f"stale engine vectors (run scripts/gen_engine_vectors.py): {', '.join(stale)}", file=sys.stderr)
