@@ -2,6 +2,7 @@
 
     check in ── retry_after ──► wait (with jitter) ──► check in
         └── assignment ──► download weights ──► train locally ──► upload the delta
+        └── scoring assignment ──► download weights ──► score on held-out samples ──► upload the scores
 
 Network loss and coordinator restarts are normal: failed calls back off exponentially with
 full jitter (capped), and a refusal that only means "the round moved on" is shrugged off.
@@ -70,6 +71,9 @@ class SecureRound:
 class Trainer(Protocol):
     """Turns the round's starting weights into an update: (delta, examples, metrics).
 
+    A trainer that can also ``score(spec_json, weights, holdout)`` (LocalTrainer) takes part in
+    scoring rounds; one without it declines them.
+
     ``start`` may be read-only views of the downloaded bytes: copy before changing them.
     """
 
@@ -107,10 +111,7 @@ class LocalTrainer:
         model.set_weights(start)
         model.train_only(trainable)
         (x, y), held = self.split(plan.holdout)
-        metrics = {}
-        if held is not None:  # the model as received, before this device trains it
-            scored = evaluate(model, *held)
-            metrics = {"eval_loss": scored.loss, "eval_accuracy": scored.accuracy}
+        metrics = _scores(model, held) if held is not None else {}  # the model as received, before training
         result = fit(model, x, y, plan, rng)
         delta = [
             w - s
@@ -118,6 +119,16 @@ class LocalTrainer:
             if not trainable or name in trainable
         ]
         return delta, result.num_examples, {"train_loss": result.loss, "train_accuracy": result.accuracy, **metrics}
+
+    def score(self, spec_json: str, weights: Weights, holdout: float) -> tuple[int, dict[str, float]] | None:
+        """(samples scored, eval_loss and eval_accuracy) of ``weights`` on the held-out samples;
+        None when the device holds none out."""
+        _, held = self.split(holdout)
+        if held is None:
+            return None
+        model = self.model(spec_json)
+        model.set_weights(weights)
+        return len(held[1]), _scores(model, held)
 
     def split(self, fraction: float) -> tuple[Samples, Samples | None]:
         """The samples to train on and those held out (None: none), made once per fraction."""
@@ -177,6 +188,8 @@ class Agent:
         assignment = response.assignment
         if assignment.round_id == self.left:
             return Outcome(wait_s=SIT_OUT_S, reason="waiting for the next round: this one went on without us")
+        if assignment.plan.score_only:  # no update leaves the device: no privacy floor to check
+            return self._score(assignment)
         try:
             if assignment.HasField("secagg"):
                 self.secure = SecureRound(assignment, SecAggSession(assignment, self.credential, self.floor))
@@ -189,6 +202,19 @@ class Agent:
         delta, examples, metrics = self._train(assignment)
         trained = [t for t in assignment.tensors if not assignment.trainable or t.name in assignment.trainable]
         self._upload(assignment, codec.encode_parts(delta), trained, examples, metrics)
+        return Outcome(trained_round=assignment.round, metrics=metrics)
+
+    def _score(self, assignment: pb.Assignment) -> Outcome:
+        """A scoring round: the received model's figures on the held-out samples, and no update."""
+        score = getattr(self.trainer, "score", None)  # a trainer without it has nothing held out
+        plan = assignment.plan
+        scored = score(assignment.model_spec_json, self._download(assignment), plan.holdout) if score else None
+        if scored is None:
+            self.left = assignment.round_id
+            self._decline(assignment, "this device holds no samples out to score the model on")
+            return Outcome(wait_s=SIT_OUT_S, reason="sitting out a scoring round: no held-out samples")
+        examples, metrics = scored
+        self._upload(assignment, [], [], examples, metrics)
         return Outcome(trained_round=assignment.round, metrics=metrics)
 
     def _decline(self, assignment: pb.Assignment, reason: str) -> None:
@@ -337,6 +363,11 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+def _scores(model: Model, held: Samples) -> dict[str, float]:
+    scored = evaluate(model, *held)
+    return {"eval_loss": scored.loss, "eval_accuracy": scored.accuracy}
 
 
 def _plan(plan: pb.TrainingPlan) -> TrainConfig:

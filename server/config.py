@@ -178,6 +178,12 @@ class TaskConfig:
         """Whether "best" follows the devices' scores, which round N reports for version N − 1."""
         return self.publish == "best" and self.publish_metric in DEVICE_METRICS
 
+    @property
+    def scoring_round(self) -> bool:
+        """Whether the task ends with a round in which devices only score the last version (round
+        N scores version N − 1, so without it the last version could never be published)."""
+        return self.published_by_devices
+
     def make_strategy(self) -> Strategy:
         """A fresh strategy object: strategies keep state (momentum, moments) across rounds."""
         return make_strategy(self.strategy, **self.strategy_options)

@@ -92,10 +92,13 @@ class Coordinator:
             if task.publish != "never":
                 self.publishing.submit(publisher.on_commit, version, weights, metrics)
 
+        def scored(version: int, metrics: dict[str, Any]) -> None:
+            self.publishing.submit(publisher.on_scores, version, metrics)
+
         def initial(model: Model) -> Weights:
             return initial_weights(task, model, self.signing_key)
 
-        rounds = TaskRounds(task, self.store, evaluate, clock, on_commit=publish, initial=initial)
+        rounds = TaskRounds(task, self.store, evaluate, clock, on_commit=publish, initial=initial, on_scored=scored)
         for version in publisher.candidates(rounds.version):  # what a crash left unpublished, if due
             publish(version, *committed(version))
         return rounds

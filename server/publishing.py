@@ -3,7 +3,8 @@
     policy     publish = "never" | "every" (each publish_every-th version, and the last one)
                | "best" (a version whose held-out publish_metric beats every published one:
                the coordinator's evaluate_on split, or the devices' eval_ scores, which arrive
-               a round late: round N's devices score version N − 1, decided on then)
+               a round late: round N's devices score version N − 1, decided on then; the
+               last version in the task's closing scoring round)
     publish    export the spec and weights to ONNX → manifest (input spec, labels, metrics) →
                sign with the coordinator's key → <data_dir>/registry/<task>/<version>/
     int8       quantise (calibrated on held-out samples when the task has some), measure its
@@ -85,9 +86,9 @@ class Publisher:
     def on_commit(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path | None:
         """Publish ``version`` (or the one its devices scored) if the policy says so; never raises
         (the rounds must go on)."""
+        if self.task.published_by_devices:
+            return self.on_scores(version - 1, metrics)
         try:
-            if self.task.published_by_devices:
-                return self._publish_scored(version - 1, {k: metrics[k] for k in DEVICE_METRICS if k in metrics})
             metrics = {k: v for k, v in metrics.items() if k not in DEVICE_METRICS}  # they score version N − 1
             if self.due(version, metrics):
                 return self.publish(version, weights, metrics)
@@ -95,14 +96,21 @@ class Publisher:
             log.exception("task %s: publishing version %d failed", self.task.name, version)
         return None
 
-    def _publish_scored(self, version: int, scores: dict[str, Any]) -> Path | None:
-        """Decide on the version this round's devices scored; its weights are read only if it is due."""
-        if version < 1 or not self.due(version, scores):
-            return None
-        if self.committed is None:
-            raise RuntimeError("publishing by the devices' scores needs the store's earlier versions")
-        weights, own = self.committed(version)
-        return self.publish(version, weights, own | scores)
+    def on_scores(self, version: int, metrics: dict[str, Any]) -> Path | None:
+        """Publish ``version`` if the devices' scores of it make it due (a round's figures hold the
+        scores of the version before it; a scoring round's, of the last); never raises. Its weights
+        are read from the store only when it is due."""
+        scores = {k: metrics[k] for k in DEVICE_METRICS if k in metrics}
+        try:
+            if not self.task.published_by_devices or version < 1 or not self.due(version, scores):
+                return None
+            if self.committed is None:
+                raise RuntimeError("publishing by the devices' scores needs the store's earlier versions")
+            weights, own = self.committed(version)
+            return self.publish(version, weights, own | scores)
+        except Exception:
+            log.exception("task %s: publishing version %d failed", self.task.name, version)
+        return None
 
     def publish(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path:
         from fedge.shared.onnx import export

@@ -9,6 +9,9 @@
     aggregate  the strategy turns the mean update into the next global weights
     commit     version files first, then one transaction: round committed, task version + 1
     evaluate   the new version on the held-out split, when the task names a dataset for it
+    scored     a scoring round (TaskConfig.scoring_round): after the last version, the cohort
+               only scores it on its held-out samples and uploads eval_* with no tensors;
+               nothing is aggregated or committed, and the task completes
     failed     too few reports by the deadline, or a restart: retried as a new attempt, with
                nothing of the failed attempt counted (a secure round past advertise is instead
                resumed from the store: server/securestate.py)
@@ -96,6 +99,7 @@ class LiveRound:
     reports: int = 0  # members that reported (counted as the cohort changes: it may hold thousands)
     dropped: int = 0
     check_in_reply: tuple[float, pb.CheckInResponse] | None = None  # the assignment, for this stage
+    scoring: bool = False  # devices only score the last version (no update, nothing committed)
 
     def mark(self, client_id: str, status: str) -> None:
         before = self.cohort.get(client_id)
@@ -120,11 +124,14 @@ class TaskRounds:
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[int, Weights, dict[str, Any]], None] | None = None,
         initial: Callable[[Model], Weights] | None = None,
+        on_scored: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> None:
-        """``on_commit(version, weights, metrics)`` runs after each commit (publishing); ``initial``
-        makes version 0 from the task's freshly seeded model, only when the task is new (fine-tuning
-        starts from a published model)."""
+        """``on_commit(version, weights, metrics)`` runs after each commit (publishing), and
+        ``on_scored(version, metrics)`` after a scoring round; ``initial`` makes version 0 from the
+        task's freshly seeded model, only when the task is new (fine-tuning starts from a published
+        model)."""
         self.task, self.store, self.clock, self.on_commit = task, store, clock, on_commit
+        self.on_scored = on_scored
         self.task_id = task.name
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified at every phase change
@@ -164,32 +171,36 @@ class TaskRounds:
         self.report_gap_s: float | None = None
         self.commit_s = 0.0
         self.jitter = random.Random()
+        self.scored = store.task_completed(self.task_id)  # the scoring round, if the task has one, is done
+        self.scoring_ids: set[int] = set()  # this process's scoring rounds: their late uploads hold no tensors
         self.live: LiveRound | None = None
         if not self.completed and not self._resume():
             self._open()
 
     @property
     def completed(self) -> bool:
-        return self.version >= self.task.rounds
+        return self.version >= self.task.rounds and (self.scored or not self.task.scoring_round)
 
     # -- phases ------------------------------------------------------------------------------
     def _open(self) -> None:
         number = self.version + 1
         round_id, attempt = self.store.open_round(self.task_id, number)
         self.live = self._live_round(round_id, number, attempt, "select")
-        if self.task.secagg:
+        if self.live.scoring:
+            self.scoring_ids.add(round_id)
+        elif self.task.secagg:
             self.live.secagg = SecAggRound(round_id, self.upload_specs[0].shape[0], self._secagg_plan())
             self.live.saved = SecureState(self.store, self.live.secagg)
         log.info("task %s: round %d opened (attempt %d, id %d)", self.task_id, number, attempt, round_id)
 
     def _live_round(self, round_id: int, number: int, attempt: int, phase: str) -> LiveRound:
         """Round ``number``'s live state, its stage starting now: the clients' plan, an empty aggregate."""
-        lr = self.task.lr_at((number - 1) / self.task.rounds)
+        scoring = number > self.task.rounds
+        lr = self.task.lr_at(min(1.0, (number - 1) / self.task.rounds))
         train = self.task.training.override({"lr": lr, **self.strategy.configure(number)})
         now = self.clock()
-        live = LiveRound(
-            round_id, number, attempt, phase, now, train, self.strategy.aggregator(self._trained(self.weights))
-        )
+        aggregator = self.strategy.aggregator(self._trained(self.weights))
+        live = LiveRound(round_id, number, attempt, phase, now, train, aggregator, scoring=scoring)
         live.stage_started = now
         return live
 
@@ -344,6 +355,9 @@ class TaskRounds:
             reason = f"{live.reports} of {len(live.cohort)} selected clients reported, {self.task.min_clients} needed"
             self._fail(reason)
             return
+        if live.scoring:
+            self._close_scoring(live)
+            return
         started = self.clock()
         self._to("aggregate")
         weights = self._merged(self.strategy.step(self._trained(self.weights), self._mean_update(live)))
@@ -356,7 +370,7 @@ class TaskRounds:
             weights,
             self.strategy.state(),
             metrics,
-            live.number >= self.task.rounds,
+            live.number >= self.task.rounds and not self.task.scoring_round,
         )
         self.version, self.weights, self.last_metrics = live.number, weights, metrics
         self.encoded = codec.encode(weights)
@@ -369,6 +383,28 @@ class TaskRounds:
         self._learn_pace(live, started)
         if not self.completed:
             self._open()
+
+    def _close_scoring(self, live: LiveRound) -> None:
+        """The devices' scores of the last version: recorded with the round, which ends the task."""
+        metrics = self._scores(live)
+        self.store.close_scoring(self.task_id, live.round_id, metrics)
+        self.scored = True
+        self._close(live, committed=True)
+        log.info("task %s: round %d scored version %d %s", self.task_id, live.number, self.version, json.dumps(metrics))
+        if self.on_scored is not None:
+            self.on_scored(self.version, metrics)
+
+    def _scores(self, live: LiveRound) -> dict[str, Any]:
+        """A scoring round's figures: the devices' eval_* (weighted by the samples they scored)."""
+        metrics: dict[str, Any] = {k: v / live.examples for k, v in live.metric_sums.items()}
+        metrics.update(
+            round=live.number,
+            version=self.version,
+            clients=live.reports,
+            examples=live.examples,
+            duration_s=self.clock() - live.opened_at,
+        )
+        return metrics
 
     def _learn_pace(self, live: LiveRound, finishing_since: float) -> None:
         """Remember how fast this round's reports came and how long its commit took (pace steering)."""
@@ -517,6 +553,7 @@ class TaskRounds:
                 logit_adjustment=t.logit_adjustment,
                 steps=t.steps,
                 holdout=t.holdout,
+                score_only=live.scoring,
             ),
             deadline_unix_ms=int(deadline * 1000),
             secagg=live.secagg.plan if live.secagg else None,
@@ -570,20 +607,26 @@ class TaskRounds:
         Returns the bytes to expect and whether the update will count (False: its round has
         closed; it is read, within the same limit, and discarded).
         """
-        self._check_schema(header)
+        scoring = header.round_id in self.scoring_ids
+        self._check_schema(header, scoring)
+        expected = 0 if scoring else self.upload_bytes
         with self.lock:
             if self._late(client_id, header.round_id):
-                return self.upload_bytes, False
+                return expected, False
             live = self._member(client_id, header.round_id)
             if live.cohort[client_id] == "reported":
                 raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
-            return self.upload_bytes, True
+            return expected, True
 
-    def _check_schema(self, header: pb.UpdateHeader) -> None:
+    def _check_schema(self, header: pb.UpdateHeader, scoring: bool) -> None:
         if not 1 <= header.num_examples <= MAX_EXAMPLES:
             raise InvalidUpdate(f"expected 1 <= num_examples <= {MAX_EXAMPLES}, got {header.num_examples}")
         if len(header.metrics) > MAX_METRICS or any(len(k) > 64 for k in header.metrics):
             raise InvalidUpdate(f"expected at most {MAX_METRICS} metrics with names of 64 characters or fewer")
+        if scoring:
+            if header.tensors:
+                raise InvalidUpdate("a scoring round takes the devices' scores only: expected no tensors")
+            return
         if list(header.tensors) == self.upload_protos:  # the usual case, compared without building specs
             return
         try:
@@ -613,8 +656,9 @@ class TaskRounds:
 
     def receive(self, client_id: str, header: pb.UpdateHeader, data: codec.Buffer | Sequence[codec.Buffer]) -> bool:
         """Fold a complete, checked update into the round's aggregate; False if its round closed while it streamed."""
-        tensors = codec.decode(self.upload_specs, data)
-        if not self.task.secagg:
+        scoring = header.round_id in self.scoring_ids
+        tensors = codec.decode([] if scoring else self.upload_specs, data)
+        if not (self.task.secagg or scoring):
             try:
                 codec.check_finite(tensors, [s.name for s in self.upload_specs])
             except codec.CodecError as error:
@@ -625,7 +669,9 @@ class TaskRounds:
             live = self._member(client_id, header.round_id)
             if live.cohort[client_id] == "reported":
                 raise DuplicateUpdate(f"client {client_id} already reported in round {header.round_id}")
-            if live.secagg is not None:
+            if live.scoring:
+                self._count_report(live, client_id, header)
+            elif live.secagg is not None:
                 live.secagg.check_input(client_id)
                 self._count_report(live, client_id, header)
                 counts = {"examples": live.examples, "metric_sums": live.metric_sums}

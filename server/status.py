@@ -21,9 +21,8 @@ import json
 import time
 from typing import Any
 
-from fedge.server.store import Store
+from fedge.server.store import CLOSED_PHASES, Store
 
-CLOSED = ("committed", "failed")
 PLAIN_STAGES = ("select", "train", "aggregate", "commit")
 SECURE_STAGES = ("select", "advertise", "share", "train", "unmask", "aggregate", "commit")
 HISTORY = 100  # committed versions per task whose metrics the dashboard plots
@@ -103,7 +102,7 @@ def _live(config: dict[str, Any], row: Any) -> dict[str, Any] | None:
     limit: exact for selection and for the training deadline the clients were given; later
     when selection waited past its timeout for ``min_clients``. Aggregate and commit have none.
     """
-    if row["phase"] in CLOSED:
+    if row["phase"] in CLOSED_PHASES:
         return None
     limits = {
         "select": config.get("select_timeout_s", 0.0),

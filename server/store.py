@@ -77,6 +77,10 @@ CREATE TABLE IF NOT EXISTS secure_rounds (
     round_id INTEGER PRIMARY KEY, roster TEXT, bundles TEXT, progress TEXT);
 """
 SECURE_COLUMNS = ("roster", "bundles", "progress")
+# A round ends committed (a new version), scored (the devices scored the last version, nothing
+# trained: TaskConfig.scoring_round) or failed; any other phase is a round under way.
+CLOSED_PHASES = ("committed", "scored", "failed")
+_OPEN = f"phase NOT IN ({', '.join(repr(p) for p in CLOSED_PHASES)})"
 # Columns added after a table first shipped: a data dir from before gains them when opened.
 ADDED_COLUMNS = (("tokens", "nonce_hash", "TEXT"),)
 MAX_NONCE = 128
@@ -349,6 +353,20 @@ class Store:
             )
             self._forget_secure(db, [round_id])
 
+    def close_scoring(self, task_id: str, round_id: int, metrics: dict[str, Any]) -> None:
+        """The scoring round closed with the devices' scores: one transaction ends it and the task."""
+        with self.transaction() as db:
+            self._write_pending(db)
+            db.execute("UPDATE tasks SET status = 'completed' WHERE task_id = ?", (task_id,))
+            db.execute(
+                "UPDATE rounds SET phase = 'scored', closed_at = ?, metrics_json = ? WHERE round_id = ?",
+                (time.time(), json.dumps(metrics), round_id),
+            )
+
+    def task_completed(self, task_id: str) -> bool:
+        rows = self.query("SELECT status FROM tasks WHERE task_id = ?", (task_id,))
+        return bool(rows) and rows[0]["status"] == "completed"
+
     def _write_arrays(self, path: Path, arrays: list[np.ndarray]) -> str:
         return self._write_npz(path, {f"t{i:04d}": a for i, a in enumerate(arrays)})
 
@@ -384,7 +402,7 @@ class Store:
 
     def set_phase(self, round_id: int, phase: str, reason: str | None = None) -> None:
         """Record a transition, with the participants noted since the last write."""
-        closed = time.time() if phase in ("failed", "committed") else None
+        closed = time.time() if phase in CLOSED_PHASES else None
         with self.transaction() as db:
             self._write_pending(db)
             db.execute(
@@ -400,9 +418,7 @@ class Store:
         the secure rounds that were resumed)."""
         with self.transaction() as db:
             open_rounds = [
-                r[0]
-                for r in db.execute("SELECT round_id FROM rounds WHERE phase NOT IN ('committed', 'failed')")
-                if r[0] not in set(keep)
+                r[0] for r in db.execute(f"SELECT round_id FROM rounds WHERE {_OPEN}") if r[0] not in set(keep)
             ]
             db.executemany(
                 "UPDATE rounds SET phase = 'failed', reason = ?, closed_at = ? WHERE round_id = ?",
@@ -435,7 +451,7 @@ class Store:
     def open_secure_round(self, task_id: str) -> sqlite3.Row | None:
         """The task's round a previous process left open with its secure state saved, if any."""
         rows = self.query(
-            "SELECT * FROM rounds r WHERE task_id = ? AND phase NOT IN ('committed', 'failed')"
+            f"SELECT * FROM rounds r WHERE task_id = ? AND {_OPEN}"
             " AND EXISTS (SELECT 1 FROM secure_rounds s WHERE s.round_id = r.round_id) ORDER BY round_id DESC",
             (task_id,),
         )

@@ -69,7 +69,7 @@ def client(
 
     def report(outcome) -> None:
         if outcome.trained_round is not None:
-            log.info("round %d: trained and reported%s", outcome.trained_round, figures(outcome.metrics))
+            log.info("%s", round_line(outcome.trained_round, outcome.metrics))
 
     try:
         agent.run(stop, exit_when_done=exit_when_done, on_outcome=report)
@@ -103,6 +103,13 @@ def _enroll(transport, token: str | None, name: str, stop: threading.Event) -> s
 def _fail(message: str) -> int:
     typer.echo(f"error: {message}", err=True)
     return 2
+
+
+def round_line(number: int, metrics: Mapping[str, float]) -> str:
+    """What the agent did in a round: trained (with its figures), or only scored the model (a scoring round)."""
+    if "train_loss" not in metrics and "eval_accuracy" in metrics:
+        return f"round {number}: scored the model received: {metrics['eval_accuracy']:.3f} on held-out samples"
+    return f"round {number}: trained and reported{figures(metrics)}"
 
 
 def figures(metrics: Mapping[str, float]) -> str:

@@ -174,9 +174,14 @@ def run_rounds(config: SimulationConfig, federation: Federation, data_dir: Path)
         rng = np.random.default_rng([config.seed, 0x5E1EC7])
         dropouts = Dropouts(config.dropout, np.random.default_rng([config.seed, 0xD80])) if config.dropout else None
         while not task.completed:
-            start, skipped = time.perf_counter(), clock.skipped
+            start, skipped, version = time.perf_counter(), clock.skipped, task.version
             play_round(coordinator, agents, rng, clock, dropouts)
-            yield {**task.last_metrics, "duration_s": time.perf_counter() - start, "waited_s": clock.skipped - skipped}
+            if task.version != version:  # not a scoring round, which commits nothing
+                yield {
+                    **task.last_metrics,
+                    "duration_s": time.perf_counter() - start,
+                    "waited_s": clock.skipped - skipped,
+                }
     finally:
         coordinator.close()
 

@@ -119,7 +119,7 @@ class SecAggPlan(_message.Message):
     def __init__(self, neighbours: _Optional[int] = ..., threshold: _Optional[int] = ..., clip: _Optional[float] = ..., max_clients: _Optional[int] = ..., dp_clip: _Optional[float] = ..., dp_noise_stddev: _Optional[float] = ..., dp_min_clients: _Optional[int] = ..., dp_noise_multiplier: _Optional[float] = ...) -> None: ...
 
 class TrainingPlan(_message.Message):
-    __slots__ = ("epochs", "batch_size", "lr", "optimizer", "momentum", "proximal_mu", "logit_adjustment", "steps", "holdout")
+    __slots__ = ("epochs", "batch_size", "lr", "optimizer", "momentum", "proximal_mu", "logit_adjustment", "steps", "holdout", "score_only")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class TrainingPlan(_message.Message):
     LOGIT_ADJUSTMENT_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     HOLDOUT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_ONLY_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     batch_size: int
     lr: float
@@ -138,7 +139,8 @@ class TrainingPlan(_message.Message):
     logit_adjustment: bool
     steps: int
     holdout: float
-    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., lr: _Optional[float] = ..., optimizer: _Optional[str] = ..., momentum: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., logit_adjustment: _Optional[bool] = ..., steps: _Optional[int] = ..., holdout: _Optional[float] = ...) -> None: ...
+    score_only: bool
+    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., lr: _Optional[float] = ..., optimizer: _Optional[str] = ..., momentum: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., logit_adjustment: _Optional[bool] = ..., steps: _Optional[int] = ..., holdout: _Optional[float] = ..., score_only: _Optional[bool] = ...) -> None: ...
 
 class DownloadModelRequest(_message.Message):
     __slots__ = ("credential", "task_id", "round_id")

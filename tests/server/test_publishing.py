@@ -178,10 +178,16 @@ def test_a_coordinator_without_held_out_data_publishes_the_best_version_its_devi
         while not coordinator.tasks[task.name].completed:
             play_round(coordinator, agents, rng, clock, task_id=task.name)
         rows = coordinator.store.query("SELECT version, metrics_json FROM versions WHERE version > 1")
+        last = coordinator.store.query("SELECT number, metrics_json FROM rounds WHERE phase = 'scored'")
+        status = coordinator.store.query("SELECT version, status FROM tasks")
     finally:
         coordinator.close()  # after the publishing thread is done
 
     scores = {row["version"] - 1: json.loads(row["metrics_json"])["eval_accuracy"] for row in rows}
+    # the task closes with a scoring round: round 6 trains nothing, its devices score version 5
+    assert [r["number"] for r in last] == [6] and json.loads(last[0]["metrics_json"])["version"] == 5
+    assert [tuple(r) for r in status] == [(5, "completed")]
+    scores[5] = json.loads(last[0]["metrics_json"])["eval_accuracy"]
     best = [v for v in sorted(scores) if scores[v] > max([scores[u] for u in scores if u < v], default=-1)]
     root, key = tmp_path / "registry", registry.load(registry.key_path(tmp_path)).public_key()
     assert registry.published_versions(root, task.name) == best and best

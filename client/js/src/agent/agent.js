@@ -5,6 +5,7 @@
  *     check in ── retry_after ──► wait ──► check in
  *        └── assignment ──► download weights ──► train locally ──► upload the update
  *        └── secure assignment ─► advertise keys ─► share keys ─► train ─► masked upload ─► unmask
+ *        └── scoring assignment ─► download weights ─► score on held-out samples ─► upload the scores
  *
  * Each SecAgg stage is a poll: a reply with retry_after_ms means "the stage is still open, ask
  * again". Failed calls back off exponentially with full jitter; a refusal that only means "the
@@ -12,7 +13,7 @@
  *
  * Progress is told as events (an EventTarget), for the page:
  *
- *     status      {state, round?, text}       checking-in, downloading, training, uploading, secagg, waiting, offline
+ *     status      {state, round?, text}       checking-in, downloading, training, scoring, uploading, secagg, waiting, offline
  *     assignment  {taskId, round, modelVersion, inputShape, secure, parameters}
  *     batch       {round, epoch, seen, loss, accuracy}
  *     upload      {round, taskId, secure, dtype, values, bytes, numExamples, metrics, publicKeys, sealedShares}
@@ -106,6 +107,7 @@ export class Agent extends EventTarget {
       if (error instanceof AgentStopped && value.secagg) await this.#decline(value, error.message);
       throw error;
     }
+    if (value.plan?.scoreOnly) return this.#score(value); // no update leaves the device: no floor to check
     if (this.floor && !value.secagg) {
       const reason = `round ${value.round} of task ${JSON.stringify(value.taskId)} refused: it is not securely aggregated`;
       return this.#sitOut(value, `${reason}, and this device requires on-device noise of multiplier ≥ ${this.floor}`);
@@ -283,19 +285,35 @@ export class Agent extends EventTarget {
 
   async #train(assignment) {
     const round = assignment.round;
+    const received = await this.#download(assignment);
+    this.emit("status", { state: "training", round, text: `round ${round}: training on this device` });
+    return this.trainer.train({
+      ...received,
+      trainable: assignment.trainable,
+      onBatch: (batch) => this.emit("batch", { round, ...batch }),
+    });
+  }
+
+  /** A scoring round: the received model's figures on the held-out samples, uploaded with no tensors. */
+  async #score(assignment) {
+    const round = assignment.round;
+    const received = await this.#download(assignment);
+    this.emit("status", { state: "scoring", round, text: `round ${round}: scoring the model on held-out samples` });
+    const scored = this.trainer.score ? await this.trainer.score(received) : null;
+    if (!scored) return this.#sitOut(assignment, "this device holds no samples out to score the model on");
+    await this.#upload(assignment, new Uint8Array(0), [], scored, {});
+    return this.#counted(assignment);
+  }
+
+  /** The assignment's weights: {specJson, start, names, plan}, what the trainer takes. */
+  async #download(assignment) {
+    const round = assignment.round;
     this.emit("status", { state: "downloading", round, text: `round ${round}: downloading the model` });
     const request = { credential: this.credential, taskId: assignment.taskId, roundId: assignment.roundId };
     const bytes = await this.client.downloadModel(request, assignment.modelBytes);
     const specs = readSpecs(assignment.tensors);
-    this.emit("status", { state: "training", round, text: `round ${round}: training on this device` });
-    return this.trainer.train({
-      specJson: assignment.modelSpecJson,
-      start: decodeWeights(specs, bytes),
-      names: specs.map((s) => s.name),
-      plan: assignment.plan,
-      trainable: assignment.trainable,
-      onBatch: (batch) => this.emit("batch", { round, ...batch }),
-    });
+    const names = specs.map((s) => s.name);
+    return { specJson: assignment.modelSpecJson, start: decodeWeights(specs, bytes), names, plan: assignment.plan };
   }
 
   async #upload(assignment, data, tensors, trained, secure) {

@@ -10,7 +10,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 
-import { Model, trainUpdate } from "../model/index.js";
+import { Model, scoreModel, trainUpdate } from "../model/index.js";
 import { AgentStopped } from "./errors.js";
 
 const shapeText = (shape) => `(${shape.join(", ")})`;
@@ -37,6 +37,17 @@ export class LocalTrainer {
    * order, and `names` (the assignment's tensor names) must be that order.
    */
   async train({ specJson, start, names, plan, trainable = [], onBatch }) {
+    return this.#withSamples(specJson, names, (model, xs, ys) =>
+      trainUpdate(model, start, xs, ys, plan, { trainable, onBatch }),
+    );
+  }
+
+  /** A scoring round: {numExamples, metrics: {eval_loss, eval_accuracy}} of `start` on the held-out samples, or null. */
+  async score({ specJson, start, names, plan }) {
+    return this.#withSamples(specJson, names, (model, xs, ys) => scoreModel(model, start, xs, ys, plan));
+  }
+
+  async #withSamples(specJson, names, use) {
     const model = this.model(specJson);
     if (names && names.join("\n") !== model.parameterNames.join("\n")) {
       throw new AgentStopped(
@@ -47,7 +58,7 @@ export class LocalTrainer {
     const xs = tf.tensor(x, [y.length, ...model.inputShape]);
     const ys = tf.tensor1d(y, "int32");
     try {
-      return await trainUpdate(model, start, xs, ys, plan, { trainable, onBatch });
+      return await use(model, xs, ys);
     } finally {
       tf.dispose([xs, ys]);
     }

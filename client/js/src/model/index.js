@@ -23,6 +23,7 @@ export {
   makeOptimizer,
   permutation,
   readPlan,
+  scoreModel,
   seededRandom,
   softmaxCrossEntropy,
   trainStep,

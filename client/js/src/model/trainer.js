@@ -220,6 +220,24 @@ export async function trainUpdate(model, start, x, y, plan, { trainable = [], ..
   }
 }
 
+/**
+ * What a client sends for a scoring round (the Python agent's LocalTrainer.score): `start`'s
+ * figures on the samples the plan's holdout keeps aside, {numExamples (those samples), metrics:
+ * {eval_loss, eval_accuracy}}; null when none are held out. Nothing is trained.
+ */
+export async function scoreModel(model, start, x, y, plan) {
+  model.setWeights(start);
+  const parts = splitSamples(x, y, readPlan(plan).holdout);
+  try {
+    if (!parts.held) return null;
+    const scored = await evaluate(model, ...parts.held);
+    const metrics = { eval_loss: scored.loss, eval_accuracy: scored.accuracy };
+    return { numExamples: parts.held[1].shape[0], metrics };
+  } finally {
+    parts.dispose();
+  }
+}
+
 /** x, y split by `holdoutSplit`: {train: [x, y], held: [x, y] or null, dispose()} (of what it made). */
 function splitSamples(x, y, fraction) {
   const { train, held } = holdoutSplit(x.shape[0], fraction);

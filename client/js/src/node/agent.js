@@ -134,7 +134,7 @@ export async function runClient({
   const reported = new Map(); // round -> the metrics its upload carried
   agent.addEventListener("upload", ({ detail }) => reported.set(detail.round, detail.metrics));
   agent.addEventListener("round", ({ detail }) => {
-    log(`round ${detail.round}: trained and reported${figures(reported.get(detail.round))}`);
+    log(roundLine(detail.round, reported.get(detail.round)));
     reported.delete(detail.round);
   });
   try {
@@ -142,6 +142,14 @@ export async function runClient({
   } finally {
     client.close();
   }
+}
+
+/** What the agent did in a round, as `fedge client` logs it: trained (with its figures), or only scored the model. */
+export function roundLine(round, metrics) {
+  if (!Number.isFinite(metrics?.train_loss) && Number.isFinite(metrics?.eval_accuracy)) {
+    return `round ${round}: scored the model received: ${metrics.eval_accuracy.toFixed(3)} on held-out samples`;
+  }
+  return `round ${round}: trained and reported${figures(metrics)}`;
 }
 
 /** " (training loss 0.23, accuracy 0.917; the model received: 0.850 on held-out samples)", as `fedge client` logs it. */

@@ -132,6 +132,34 @@ test("agent: a plain round uploads trained − downloaded weights with the assig
   );
 });
 
+test("agent: a scoring round trains nothing and uploads the held-out scores with no tensors", async () => {
+  const client = fakeClient(assignment({ plan: { ...PLAN, holdout: 0.25, scoreOnly: true } }));
+  const trainer = new LocalTrainer(samples());
+  const agent = new Agent({ client, credential: "cred", trainer, floor: 1 }); // a floor: yet scores leave
+  const events = recordEvents(agent, ["batch", "upload", "round"]);
+  const result = await agent.attempt();
+  assert.equal(result.trainedRound, 3);
+  const [{ header, data }] = client.uploads;
+  assert.deepEqual([header.tensors, data.length, header.numExamples], [[], 0, 2n]); // 2 of 8 samples held out
+  assert.deepEqual(Object.keys(header.metrics).sort(), ["eval_accuracy", "eval_loss"]);
+  const model = trainer.model(JSON.stringify(SPEC)); // the received weights, scored as they came
+  assert.deepEqual(await model.getWeights(), tensorsAndBytes().weights);
+  assert.deepEqual(
+    events.map(([type]) => type),
+    ["upload", "round"],
+  );
+});
+
+test("agent: a device with no samples held out sits a scoring round out", async () => {
+  const client = fakeClient(assignment({ plan: { ...PLAN, scoreOnly: true } })); // holdout 0
+  const agent = new Agent({ client, credential: "cred", trainer: new LocalTrainer(samples()) });
+  const result = await agent.attempt();
+  assert.equal(result.trainedRound, null);
+  assert.match(result.reason, /holds no samples out/);
+  const [{ header }] = client.uploads;
+  assert.match(header.decline, /holds no samples out to score the model on/);
+});
+
 test("agent: with trainable names only those parameters train and travel", async () => {
   const client = fakeClient(assignment({ trainable: ["logits/kernel", "logits/bias"] }));
   const agent = new Agent({ client, credential: "c", trainer: new LocalTrainer(samples()), platform: "p" });
@@ -433,4 +461,14 @@ test("agent: a round that moved on is sat out until the next one opens", async (
   assert.deepEqual([again.waitS, /next round/.test(again.reason)], [1, true]);
   current = { ...work, roundId: 42n };
   assert.match((await agent.attempt()).reason, /other keys/); // it takes part in the next round
+});
+
+test("node agent: a round is logged as trained with its figures, a scoring round as scored", async () => {
+  const { roundLine } = await import("../../src/node/agent.js");
+  const trained = { train_loss: 0.2345, train_accuracy: 0.9171 };
+  assert.equal(roundLine(3, trained), "round 3: trained and reported (training loss 0.234, accuracy 0.917)");
+  assert.equal(
+    roundLine(31, { eval_loss: 0.4, eval_accuracy: 0.85 }),
+    "round 31: scored the model received: 0.850 on held-out samples",
+  );
 });
