@@ -101,6 +101,8 @@ class Coordinator:
         rounds = TaskRounds(task, self.store, evaluate, clock, on_commit=publish, initial=initial, on_scored=scored)
         for version in publisher.candidates(rounds.version):  # what a crash left unpublished, if due
             publish(version, *committed(version))
+        if rounds.scored and task.scoring_round:  # and what the scoring round's scores made due
+            scored(rounds.version, self.store.scores(task.name))
         return rounds
 
     def committed(self, task_id: str, version: int) -> tuple[Weights, dict[str, Any]]:

@@ -363,6 +363,11 @@ class Store:
                 (time.time(), json.dumps(metrics), round_id),
             )
 
+    def scores(self, task_id: str) -> dict[str, Any]:
+        """The metrics of the task's scoring round ({} if it had none)."""
+        rows = self.query("SELECT metrics_json FROM rounds WHERE task_id = ? AND phase = 'scored'", (task_id,))
+        return json.loads(rows[-1]["metrics_json"]) if rows else {}
+
     def task_completed(self, task_id: str) -> bool:
         rows = self.query("SELECT status FROM tasks WHERE task_id = ?", (task_id,))
         return bool(rows) and rows[0]["status"] == "completed"

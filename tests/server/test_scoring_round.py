@@ -183,3 +183,34 @@ def test_the_scores_of_the_last_version_publish_it_when_they_beat_the_published_
         assert registry.published_versions(root, "t") == [*before, ROUNDS]
     finally:
         coordinator.close()
+
+
+class FixedScores:
+    """Trains nothing; its devices score every model 0.5 in training rounds, and 0.9 when only scoring."""
+
+    def __call__(self, spec_json, start, plan, rng, trainable=()):
+        return [np.zeros_like(w) for w in start], 10, {"eval_accuracy": 0.5, "eval_loss": 0.5}
+
+    def score(self, spec_json, weights, holdout):
+        return 4, {"eval_accuracy": 0.9, "eval_loss": 0.1}
+
+
+def test_scores_that_came_before_a_crash_still_publish_the_last_version_at_the_next_start(tmp_path):
+    task = scoring_task(secagg=False)
+    coordinator = Coordinator([task], tmp_path)
+    try:
+        agents = agents_for(coordinator, [FixedScores() for _ in range(3)])
+        play_versions(coordinator, agents)
+        coordinator.tasks["t"].on_scored = None  # the process dies before it publishes what the scores made due
+        for agent in agents:
+            agent.step()
+        assert coordinator.tasks["t"].completed and coordinator.store.scores("t")["eval_accuracy"] == 0.9
+    finally:
+        coordinator.close()
+    root, key = tmp_path / "registry", coordinator.signing_key.public_key()
+    assert registry.published_versions(root, "t") == [1]  # round 2's devices scored version 1: 0.5
+
+    Coordinator([task], tmp_path).close()  # a restart; closed after its publishing thread is done
+    assert registry.published_versions(root, "t") == [1, ROUNDS]
+    manifest, _ = registry.read_published(root / "t" / str(ROUNDS), key)
+    assert manifest.metrics["eval_accuracy"] == 0.9
