@@ -22,6 +22,10 @@ export const formatCount = (n) => number.format(n);
  */
 export function describeUpload(u) {
   const head = `round ${u.round}: `;
+  if (!u.values && u.metrics && !("train_loss" in u.metrics)) {
+    const count = formatCount(u.numExamples);
+    return `${head}no update (a scoring round): the received model's loss and accuracy on ${count} held-out samples, and that count`;
+  }
   const scored = u.metrics && "eval_accuracy" in u.metrics;
   const figures = scored
     ? "this device's training loss and accuracy and the received model's on its held-out samples"

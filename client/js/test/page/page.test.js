@@ -87,6 +87,10 @@ test("view: what leaves the device is said in full, masked or not", () => {
     describeUpload({ ...upload, secure: false }),
     /^round 3: 22,234 float32 update values \(88.9 KB\) in the clear/,
   );
+  assert.equal(
+    describeUpload({ round: 31, secure: false, values: 0, bytes: 0, numExamples: 24, metrics: { eval_loss: 1, eval_accuracy: 0.4 } }),
+    "round 31: no update (a scoring round): the received model's loss and accuracy on 24 held-out samples, and that count",
+  );
   assert.deepEqual([formatBytes(999), formatBytes(1500), formatBytes(2.5e6)], ["999 B", "1.5 KB", "2.5 MB"]);
 });
 
