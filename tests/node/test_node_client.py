@@ -14,11 +14,12 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from fedge.server.config import ServerSettings
+from fedge.server.config import ServerSettings, TaskConfig
 from fedge.server.daemon import Running, start
 from fedge.shared.tls import create_certificate
 from fedge.simulation.loopback import start_agent
@@ -40,10 +41,18 @@ def node() -> str:
     return node_or_skip()
 
 
-@pytest.fixture(params=[False, True], ids=["secagg", "secagg-dp"])
+def scored_task() -> TaskConfig:
+    """Devices hold a quarter of their samples out and "best" follows their scores: the task
+    ends with a scoring round, in which the Node client only scores the last version."""
+    task = secure_task()
+    training = replace(task.training, holdout=0.25)
+    return replace(task, training=training, publish="best", publish_metric="eval_accuracy", publish_int8=False)
+
+
+@pytest.fixture(params=[False, True], ids=["secagg-scored", "secagg-dp"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Running]:
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=tmp_path / "coordinator")
-    running = start(settings, [secure_task(dp=request.param)])
+    running = start(settings, [secure_task(dp=True) if request.param else scored_task()])
     try:
         yield running
     finally:
@@ -80,7 +89,7 @@ def test_node_client_and_python_agents_complete_secure_rounds(node: str, server:
     for number, platforms in by_round.items():
         assert len(platforms) == 3 and platform in platforms, (number, platforms)
     output = log.read_text()
-    reported = rf"round {ROUNDS}: trained and reported \(training loss [0-9.e-]+, accuracy [01]\.\d{{3}}\)"
+    reported = rf"round {ROUNDS}: trained and reported \(training loss [0-9.e-]+, accuracy [01]\.\d{{3}}[;)]"
     assert re.search(reported, output), output
     store = server.coordinator.store
     rows = store.query("SELECT metrics_json FROM versions WHERE version > 0 ORDER BY version")
@@ -88,6 +97,15 @@ def test_node_client_and_python_agents_complete_secure_rounds(node: str, server:
     assert history[-1]["accuracy"] > 0.7, history  # 4 classes: chance is 0.25
     if server.coordinator.tasks["har"].task.dp_noise:
         assert all(m["epsilon"] > 0 for m in history), history
+    else:  # the scoring round: every device, the Node client among them, scored the last version
+        scoring = store.query(
+            "SELECT c.platform FROM participants p JOIN rounds r USING (round_id) JOIN clients c USING (client_id)"
+            " WHERE r.phase = 'scored' AND r.number = ? AND p.status = 'reported'",
+            (ROUNDS + 1,),
+        )
+        assert len(scoring) == 3 and platform in [r["platform"] for r in scoring], scoring
+        assert re.search(rf"round {ROUNDS + 1}: scored the model received: [01]\.\d{{3}} on held-out samples", output)
+        assert store.scores("har")["version"] == ROUNDS
 
     again = start_node_client(node, "--server", server.address, "--data", str(folders[0]), "--exit-when-done", log=log)
     assert again.wait(60) == 0, log.read_text()[-2000:]  # no token: the saved credential
