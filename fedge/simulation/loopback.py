@@ -88,7 +88,9 @@ class Daemon:
         self.process.kill()
         self.process.wait()
 
-    def stop(self, timeout_s: float = 10.0) -> int:
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM: the daemon finishes what it publishes (ONNX, int8, its held-out figures), which
+        takes seconds on a loaded machine, then exits."""
         self.process.terminate()
         return self.process.wait(timeout_s)
 
