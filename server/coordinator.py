@@ -24,6 +24,7 @@ from fedge.server.publishing import Publisher
 from fedge.server.rounds import RETRY_IDLE_MS, TaskRounds, held_out_evaluator
 from fedge.server.serving import Catalog
 from fedge.server.store import Store
+from fedge.server.strategies.base import readout
 from fedge.shared import codec, data, registry
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model, Weights
@@ -100,7 +101,9 @@ class Coordinator:
 
         rounds = TaskRounds(task, self.store, evaluate, clock, on_commit=publish, initial=initial, on_scored=scored)
         for version in publisher.candidates(rounds.version):  # what a crash left unpublished, if due
-            publish(version, *committed(version))
+            weights, metrics = committed(version)
+            earlier = self.store.load_weights(task.name, version - 1) if rounds.strategy.readout_average else weights
+            publish(version, readout(rounds.strategy, earlier, weights), metrics)
         if rounds.scored and task.scoring_round:  # and what the scoring round's scores made due
             scored(rounds.version, self.store.scores(task.name))
         return rounds

@@ -47,7 +47,7 @@ from fedge.server.secagg import SecAggRound, automatic_neighbours, automatic_thr
 from fedge.server.securestate import PHASES, SecureState
 from fedge.server.store import Store
 from fedge.server.strategies import make_strategy
-from fedge.server.strategies.base import Aggregator, Update
+from fedge.server.strategies.base import Aggregator, Update, readout
 from fedge.shared import codec, data, training
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model, Weights
@@ -362,7 +362,8 @@ class TaskRounds:
         self._to("aggregate")
         weights = self._merged(self.strategy.step(self._trained(self.weights), self._mean_update(live)))
         self._to("commit")
-        metrics = self._metrics(live, weights)
+        model = readout(self.strategy, self.weights, weights)  # what is evaluated and published
+        metrics = self._metrics(live, model)
         self.store.commit_version(
             self.task_id,
             live.round_id,
@@ -379,7 +380,7 @@ class TaskRounds:
             "task %s: round %d committed version %d %s", self.task_id, live.number, self.version, json.dumps(metrics)
         )
         if self.on_commit is not None:
-            self.on_commit(self.version, weights, metrics)
+            self.on_commit(self.version, model, metrics)
         self._learn_pace(live, started)
         if not self.completed:
             self._open()

@@ -58,6 +58,7 @@ class Strategy(Protocol):
 
     name: ClassVar[str]
     secagg_compatible: ClassVar[bool]
+    readout_average: ClassVar[bool]  # evaluate and publish the mean of the last two versions (fedexp)
 
     def configure(self, round: int) -> dict[str, float | int | str]: ...
 
@@ -243,6 +244,7 @@ class StrategyBase:
     server_lr: float = 1.0
     name: ClassVar[str] = ""
     secagg_compatible: ClassVar[bool] = True
+    readout_average: ClassVar[bool] = False
     slots: ClassVar[tuple[str, ...]] = ()
     _steps: int = field(default=0, init=False, repr=False)
     _tensors: dict[str, Weights] = field(default_factory=dict, init=False, repr=False)
@@ -311,3 +313,11 @@ class StrategyBase:
                 check_shapes(reference, values, f"{self.name} {slot!r}")
         self._tensors = tensors if count else {}
         self._steps = int(steps)
+
+
+def readout(strategy: Strategy, previous: Weights, current: Weights) -> Weights:
+    """The model a version stands for, to evaluate and publish: the version itself, or with
+    ``readout_average`` the mean of it and the version before (clients train on from the version)."""
+    if not strategy.readout_average:
+        return current
+    return [((np.asarray(a, np.float64) + b) / 2).astype(np.float32) for a, b in zip(previous, current, strict=True)]

@@ -154,6 +154,23 @@ def test_a_version_a_crash_left_unpublished_is_published_at_restart(tmp_path):
     assert json.loads(manifest_json)["metrics"] == {"accuracy": 0.3}
 
 
+def test_a_fedexp_version_a_crash_left_unpublished_is_published_as_its_mean_with_the_one_before(tmp_path):
+    task = small_task(publish="every", publish_every=1, rounds=3, strategy="fedexp")
+    coordinator = Coordinator([task], tmp_path)
+    rounds = coordinator.tasks["t"]
+    moved = [w + 1 for w in rounds.weights]  # version 1 = version 0 + 1: its readout is version 0 + 0.5
+    coordinator.store.commit_version("t", rounds.live.round_id, 1, moved, {}, {"accuracy": 0.3}, False)
+    coordinator.publishing.shutdown(wait=True)
+    coordinator.store.close()
+
+    restarted = Coordinator([task], tmp_path)
+    restarted.close()
+    key = registry.load(registry.key_path(tmp_path)).public_key()
+    _, onnx_bytes = registry.read_published(tmp_path / "registry" / "t" / "1", key)
+    for published, start in zip(read_weights(onnx_bytes)[1], rounds.weights, strict=True):
+        np.testing.assert_allclose(published, start + 0.5, rtol=0, atol=1e-6)
+
+
 def test_best_without_held_out_data_is_refused_at_start(tmp_path):
     with pytest.raises(ValueError, match="publish = 'best' compares held-out metrics: it needs evaluate_on, or"):
         Coordinator([small_task(publish="best")], tmp_path)

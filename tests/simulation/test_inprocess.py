@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from fedge.cli.admin import DataDirAdmin, status_tables
+from fedge.server.rounds import held_out_evaluator
+from fedge.server.store import Store
 from fedge.shared import data
+from fedge.shared.onnx.weights import read_weights
 from fedge.simulation import SimulationConfig, run
+from fedge.simulation.inprocess import TASK
 from fedge.simulation.report import read_metrics
 
 SMALL = {"dataset": "synthetic-imu", "rounds": 4, "local_epochs": 1, "lr": 0.05}
@@ -81,11 +86,23 @@ def test_another_strategy_is_used_when_asked(tmp_path):
 
 def test_fedexp_records_the_server_step_it_took_each_round(tmp_path):
     skewed = {**SMALL, "partition": "dirichlet:0.3", "clients": 8}
-    summary = run(SimulationConfig(**skewed, strategy="fedexp"), tmp_path)
+    summary = run(SimulationConfig(**skewed, strategy="fedexp", publish="every"), tmp_path)
     steps = [r["server_step"] for r in read_metrics(tmp_path / "metrics.jsonl")]
     assert len(steps) == 4 and all(s >= 1 for s in steps)
     assert max(steps) > 1  # label-skewed clients disagree, and the server extrapolates
     assert summary["final_accuracy"] > 0.25
+
+    # evaluated and published: the mean of the last two versions, not the last one
+    store = Store(tmp_path / "coordinator")
+    before, last = store.load_weights(TASK, 3), store.load_weights(TASK, 4)
+    spec = json.loads(store.query("SELECT spec_json FROM tasks")[0]["spec_json"])
+    store.close()
+    mean = [((a.astype(np.float64) + b) / 2).astype(np.float32) for a, b in zip(before, last, strict=True)]
+    evaluate = held_out_evaluator(data.load("synthetic-imu").heldout, spec)
+    assert summary["final_accuracy"] == evaluate(mean)["accuracy"] != evaluate(last)["accuracy"]
+    onnx = (tmp_path / "coordinator" / "registry" / TASK / "4" / "model.onnx").read_bytes()
+    for published, expected in zip(read_weights(onnx)[1], mean, strict=True):
+        np.testing.assert_array_equal(published, expected)
 
 
 def test_fedexp_is_refused_with_secure_aggregation(tmp_path):

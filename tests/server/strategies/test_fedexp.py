@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fedge.server.strategies import Update, make_strategy
+from fedge.server.strategies.base import readout
 from fedge.server.strategies.fedexp import FedExP
 
 
@@ -73,3 +74,9 @@ def test_a_rejected_update_does_not_change_the_step() -> None:
 def test_epsilon_must_be_positive() -> None:
     with pytest.raises(ValueError, match="epsilon must be > 0, got 0"):
         make_strategy("fedexp", epsilon=0)
+
+
+def test_fedexp_reads_a_version_out_as_its_mean_with_the_one_before_and_fedavg_as_itself() -> None:
+    previous, current = vec(1, 3), vec(2, 5)
+    np.testing.assert_array_equal(readout(FedExP(), previous, current)[0], [1.5, 4])
+    assert readout(make_strategy("fedavg"), previous, current) is current
