@@ -387,7 +387,7 @@ class TaskRounds:
 
     def _close_scoring(self, live: LiveRound) -> None:
         """The devices' scores of the last version: recorded with the round, which ends the task."""
-        metrics = self._scores(live)
+        metrics = self._figures(live, self.version)
         self.store.close_scoring(self.task_id, live.round_id, metrics)
         self.scored = True
         self._close(live, committed=True)
@@ -395,12 +395,14 @@ class TaskRounds:
         if self.on_scored is not None:
             self.on_scored(self.version, metrics)
 
-    def _scores(self, live: LiveRound) -> dict[str, Any]:
-        """A scoring round's figures: the devices' eval_* (weighted by the samples they scored)."""
+    def _figures(self, live: LiveRound, version: int) -> dict[str, Any]:
+        """What every closed round reports: the clients' own figures (a scoring round's: their
+        eval_* on the samples they scored) weighted by examples, then the round's, which none of
+        theirs can overwrite."""
         metrics: dict[str, Any] = {k: v / live.examples for k, v in live.metric_sums.items()}
         metrics.update(
             round=live.number,
-            version=self.version,
+            version=version,
             clients=live.reports,
             examples=live.examples,
             duration_s=self.clock() - live.opened_at,
@@ -458,16 +460,7 @@ class TaskRounds:
         self.live = None
 
     def _metrics(self, live: LiveRound, weights: Weights) -> dict[str, Any]:
-        examples = live.examples
-        # the clients' own figures first (train_loss, ...), so none can overwrite the round's
-        metrics: dict[str, Any] = {k: v / examples for k, v in live.metric_sums.items()}
-        metrics.update(
-            round=live.number,
-            version=live.number,
-            clients=live.reports,
-            examples=examples,
-            duration_s=self.clock() - live.opened_at,
-        )
+        metrics = self._figures(live, live.number)
         step = getattr(live.aggregator, "step_size", None)  # a strategy whose server step adapts (fedexp)
         if step is not None:
             metrics["server_step"] = step
