@@ -150,11 +150,12 @@ def differences(committed: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
     old, new = tensors(committed), tensors(fresh)
     if old.keys() != new.keys():
         return ["other tensors"]
-    found = [
-        f"{key}: {np.abs(old[key] - new[key]).max():.2g} off" if old[key].shape == new[key].shape else f"{key}: shape"
-        for key in new
-        if old[key].shape != new[key].shape or np.abs(old[key] - new[key]).max(initial=0) > TOLERANCE
-    ]
+    found = []
+    for key, value in new.items():
+        if old[key].shape != value.shape:
+            found.append(f"{key}: shape")
+        elif (off := np.abs(old[key] - value).max(initial=0)) > TOLERANCE:
+            found.append(f"{key}: {off:.2g} off")
     if np.abs(_losses(committed) - _losses(fresh)).max() > TOLERANCE:
         found.append("losses")
     return found
