@@ -16,7 +16,6 @@ import json
 import logging
 import platform as platform_module
 import random
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from fedge.client.transport import Transport, TransportError
 from fedge.shared import codec, secagg
 from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import coordinator_pb2 as pb
+from fedge.shared.stopping import Stop
 from fedge.shared.training import TrainConfig, evaluate, fit, holdout_split
 
 log = logging.getLogger("fedge.agent")
@@ -313,7 +313,7 @@ class Agent:
         return outcome
 
     def run(
-        self, stop: threading.Event, exit_when_done: bool = False, on_outcome: Callable[[Outcome], None] | None = None
+        self, stop: Stop, exit_when_done: bool = False, on_outcome: Callable[[Outcome], None] | None = None
     ) -> None:
         """Loop until ``stop`` is set (or, with ``exit_when_done``, every task has completed)."""
         while not stop.is_set():

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import signal
 import threading
 import time
 from concurrent import futures
@@ -29,9 +28,9 @@ from fedge.server.coordinator import Coordinator
 from fedge.server.gateway import Gateway, GatewayThread
 from fedge.server.service import AdminServicer, CoordinatorServicer, ErrorInterceptor, RegistryServicer
 from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
+from fedge.shared.stopping import StopSignals
 from fedge.shared.tls import RENEW_DAYS, ServerTls
 
-STOP_POLL_S = 0.2
 log = logging.getLogger("fedge.server")
 STAGE_HOLD_S = 1.0  # how long a secure-stage request may wait for its stage to close (a long poll)
 
@@ -143,19 +142,10 @@ def start_gateway(settings: Any, grpc_port: int, static_dir: Path | None, tls: S
 
 
 def serve_forever(settings: Any, tasks: Any, static_dir: Path | None = None) -> None:
-    """Run until SIGTERM or SIGINT (handled from before the port opens, so none is ever fatal).
-
-    The handler only notes the signal, and the main thread looks every STOP_POLL_S: a handler
-    runs between the main thread's bytecodes, so one that set a threading.Event could wait on
-    the Event's own lock held by the main thread, and a main thread blocked in Event.wait()
-    never runs the handler when the kernel hands the signal to one of gRPC's threads.
-    """
-    received: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _: received.append(signum))
+    """Run until SIGTERM or SIGINT (handled from before the port opens, so none is ever fatal)."""
+    stop = StopSignals()
     running = start(settings, tasks, gateway=True, static_dir=static_dir)
-    while not received:
-        time.sleep(STOP_POLL_S)
+    stop.wait()
     log.info("stopping: finishing in-flight requests")
     running.stop()
     log.info("stopped")

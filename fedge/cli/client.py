@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import signal
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +11,7 @@ from typing import Annotated
 import typer
 
 from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
+from fedge.shared.stopping import Stop, StopSignals
 
 
 def client(
@@ -52,9 +51,7 @@ def client(
     from fedge.client.transport import GrpcTransport
     from fedge.simulation import vanish
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = StopSignals()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     log = logging.getLogger("fedge.client")
     local = load_local_data(data)
@@ -79,7 +76,7 @@ def client(
         transport.close()
 
 
-def _enroll(transport, token: str | None, name: str, stop: threading.Event) -> str:
+def _enroll(transport, token: str | None, name: str, stop: Stop) -> str:
     from fedge.client.agent import Agent, Backoff
     from fedge.client.transport import TransportError
 

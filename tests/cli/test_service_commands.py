@@ -65,6 +65,25 @@ def test_server_stops_cleanly_on_sigterm(tmp_path):
     assert "stopped" in daemon.log.read_text()
 
 
+def test_agent_stops_cleanly_on_sigterm(tmp_path):
+    daemon = Daemon.start(small_config(tmp_path), tmp_path / "data", free_port())
+    try:
+        token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
+        assert fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split")).returncode == 0
+        folder = tmp_path / "split" / "client-000"
+        command = [sys.executable, "-m", "fedge", "client", "--server", daemon.address, "--token", token]
+        agent = subprocess.Popen([*command, "--data", str(folder)], stderr=subprocess.PIPE, text=True)
+        credential = folder / ".fedge-agent.json"
+        deadline = time.monotonic() + 60
+        while not credential.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert credential.exists(), "the agent never enrolled"
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=20) == 0, agent.stderr.read()
+    finally:
+        daemon.stop()
+
+
 def test_server_serves_tls_from_its_flags(tmp_path):
     made = fedge("tls", "create", "--host", "fedge.lan", "--cert", "cert.pem", "--key", "key.pem", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
