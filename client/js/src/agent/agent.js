@@ -318,7 +318,8 @@ export class Agent extends EventTarget {
 
   async #upload(assignment, data, tensors, trained, secure) {
     const round = assignment.round;
-    this.emit("status", { state: "uploading", round, text: `round ${round}: sending the update` });
+    const what = tensors.length ? "the update" : "the scores"; // a scoring round uploads no tensors
+    this.emit("status", { state: "uploading", round, text: `round ${round}: sending ${what}` });
     const header = {
       credential: this.credential,
       taskId: assignment.taskId,

@@ -137,8 +137,13 @@ test("agent: a scoring round trains nothing and uploads the held-out scores with
   const trainer = new LocalTrainer(samples());
   const agent = new Agent({ client, credential: "cred", trainer, floor: 1 }); // a floor: yet scores leave
   const events = recordEvents(agent, ["batch", "upload", "round"]);
+  const statuses = recordEvents(agent, ["status"]);
   const result = await agent.attempt();
   assert.equal(result.trainedRound, 3);
+  assert.deepEqual(
+    statuses.filter(([, s]) => s.state === "uploading").map(([, s]) => s.text),
+    ["round 3: sending the scores"],
+  );
   const [{ header, data }] = client.uploads;
   assert.deepEqual([header.tensors, data.length, header.numExamples], [[], 0, 2n]); // 2 of 8 samples held out
   assert.deepEqual(Object.keys(header.metrics).sort(), ["eval_accuracy", "eval_loss"]);
