@@ -199,7 +199,7 @@ class TaskRounds:
         lr = self.task.lr_at(min(1.0, (number - 1) / self.task.rounds))
         train = self.task.training.override({"lr": lr, **self.strategy.configure(number)})
         now = self.clock()
-        aggregator = self.strategy.aggregator(self._trained(self.weights))
+        aggregator = self.strategy.aggregator(self._trained(self.weights), train)
         live = LiveRound(round_id, number, attempt, phase, now, train, aggregator, scoring=scoring)
         live.stage_started = now
         return live
@@ -461,7 +461,7 @@ class TaskRounds:
 
     def _metrics(self, live: LiveRound, weights: Weights) -> dict[str, Any]:
         metrics = self._figures(live, live.number)
-        step = getattr(live.aggregator, "step_size", None)  # a strategy whose server step adapts (fedexp)
+        step = getattr(live.aggregator, "step_size", None)  # a strategy whose server step adapts (fedexp, fednova)
         if step is not None:
             metrics["server_step"] = step
         if self.accountant is not None:

@@ -46,6 +46,10 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"expected optimizer in {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
 
+    def local_steps(self, n: int) -> int:
+        """The optimiser steps a device with ``n`` training samples takes in a round (what ``batches`` yields)."""
+        return self.steps if self.steps else self.epochs * -(-n // self.batch_size)
+
     def override(self, options: dict[str, Any]) -> TrainConfig:
         """A copy with a strategy's or task's options applied; unknown keys are refused."""
         known = {f.name: f.type for f in fields(self)}

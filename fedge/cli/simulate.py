@@ -16,7 +16,7 @@ from fedge.cli.output import table_console
 from fedge.simulation.config import SimulationConfig as DEFAULTS  # its class attributes are the defaults
 
 # fedge.server.strategies.STRATEGIES, spelled out: `fedge client` imports this module but never the server
-STRATEGY_NAMES = "fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, fedexp, median, trimmed_mean, krum"
+STRATEGY_NAMES = "fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, fedexp, fednova, median, trimmed_mean, krum"
 
 
 class DatasetName(StrEnum):

@@ -8,6 +8,7 @@
     fedyogi       weighted mean, streaming     Yogi moments (Reddi et al.)          yes
     fedadagrad    weighted mean, streaming     Adagrad moments (Reddi et al.)       yes
     fedexp        weighted mean and norms      x + η·Δ, η from the clients' spread  no
+    fednova       mean normalised by local work x + η·Δ (Wang et al.)               no
     median        coordinate median, buffered  x + η·Δ                              no
     trimmed_mean  coordinate trimmed mean      x + η·Δ                              no
     krum          (Multi-)Krum, buffered       x + η·Δ                              no
@@ -36,6 +37,7 @@ from fedge.server.strategies.fedadam import FedAdam
 from fedge.server.strategies.fedavg import FedAvg
 from fedge.server.strategies.fedavgm import FedAvgM
 from fedge.server.strategies.fedexp import FedExP
+from fedge.server.strategies.fednova import FedNova
 from fedge.server.strategies.fedprox import FedProx
 from fedge.server.strategies.fedyogi import FedYogi
 from fedge.server.strategies.krum import Krum
@@ -52,6 +54,7 @@ STRATEGIES: dict[str, type[StrategyBase]] = {
         FedYogi,
         FedAdagrad,
         FedExP,
+        FedNova,
         Median,
         TrimmedMean,
         Krum,
@@ -82,6 +85,7 @@ __all__ = [
     "FedAvg",
     "FedAvgM",
     "FedExP",
+    "FedNova",
     "FedProx",
     "FedYogi",
     "Krum",

@@ -23,6 +23,8 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from fedge.shared.training import TrainConfig
+
 Weights = list[np.ndarray]
 """Model tensors in the model spec's parameter order, float32."""
 
@@ -62,7 +64,7 @@ class Strategy(Protocol):
 
     def configure(self, round: int) -> dict[str, float | int | str]: ...
 
-    def aggregator(self, template: Weights) -> Aggregator: ...
+    def aggregator(self, template: Weights, plan: TrainConfig | None = None) -> Aggregator: ...
 
     def step(self, global_weights: Weights, delta: Weights) -> Weights: ...
 
@@ -169,15 +171,23 @@ class WeightedMean(_Collector):
         self._block: Weights = []  # float32 Σ nᵢ·Δᵢ of the updates since the last fold
         self._scratch: Weights = []
         self._in_block = 0
+        self._weight_sum = 0.0  # Σ _weight(update): Σ nᵢ unless a subclass weighs updates otherwise
+
+    def _weight(self, update: Update) -> float:
+        """How much an update counts in the mean: its examples (FedNova divides by its local work)."""
+        return update.num_examples
 
     def _fold(self, update: Update) -> None:
+        weight = self._weight(update)
         if any(np.asarray(t).dtype != np.float32 for t in update.delta):
+            self._weight_sum += weight
             for acc, tensor in zip(self._sum, update.delta, strict=True):  # wider or integer input: no float32 step
-                acc += update.num_examples * np.asarray(tensor, dtype=np.float64)
+                acc += weight * np.asarray(tensor, dtype=np.float64)
             return
         if not self._block:
             self._block = [np.empty(shape, np.float32) for shape in self._shapes]
-        weight = np.float32(update.num_examples)
+        weight = np.float32(weight)
+        self._weight_sum += float(weight)  # the weight the block is summed with
         for i, (part, tensor) in enumerate(zip(self._block, update.delta, strict=True)):
             if self._in_block == 0:
                 np.multiply(tensor, weight, out=part)
@@ -199,7 +209,7 @@ class WeightedMean(_Collector):
 
     def _finish(self) -> Weights:
         self._fold_block()
-        return [np.divide(acc, self._total_examples, out=np.empty(acc.shape, np.float32)) for acc in self._sum]
+        return [np.divide(acc, self._weight_sum, out=np.empty(acc.shape, np.float32)) for acc in self._sum]
 
 
 class Buffered(_Collector):
@@ -259,7 +269,8 @@ class StrategyBase:
     def configure(self, round: int) -> dict[str, float | int | str]:
         return {}
 
-    def aggregator(self, template: Weights) -> Aggregator:
+    def aggregator(self, template: Weights, plan: TrainConfig | None = None) -> Aggregator:
+        """A fresh aggregator for one round whose clients were sent ``plan``."""
         return WeightedMean(template)
 
     def step(self, global_weights: Weights, delta: Weights) -> Weights:

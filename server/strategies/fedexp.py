@@ -27,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from fedge.server.strategies.base import Aggregator, StrategyBase, Update, WeightedMean, Weights, require
+from fedge.shared.training import TrainConfig
 
 
 def squared_norm(tensors: Weights) -> float:
@@ -75,5 +76,5 @@ class FedExP(StrategyBase):
         super().__post_init__()
         require(self.epsilon > 0, f"epsilon must be > 0, got {self.epsilon}")
 
-    def aggregator(self, template: Weights) -> Aggregator:
+    def aggregator(self, template: Weights, plan: TrainConfig | None = None) -> Aggregator:
         return ExtrapolatingMean(template, self.epsilon)

@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from fedge.server.strategies.base import Aggregator, Buffered, StrategyBase, Weights, require
+from fedge.shared.training import TrainConfig
 
 
 def krum_scores(rows: np.ndarray, num_byzantine: int) -> np.ndarray:
@@ -59,5 +60,5 @@ class Krum(StrategyBase):
         require(isinstance(f, whole) and f >= 0, f"num_byzantine must be an int >= 0, got {f!r}")
         require(isinstance(m, whole) and m >= 1, f"num_selected must be an int >= 1, got {m!r}")
 
-    def aggregator(self, template: Weights) -> Aggregator:
+    def aggregator(self, template: Weights, plan: TrainConfig | None = None) -> Aggregator:
         return KrumAggregator(template, self.num_byzantine, self.num_selected)

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from fedge.server.strategies.base import Aggregator, Buffered, StrategyBase, Weights
+from fedge.shared.training import TrainConfig
 
 
 class MedianAggregator(Buffered):
@@ -25,5 +26,5 @@ class Median(StrategyBase):
     name: ClassVar[str] = "median"
     secagg_compatible: ClassVar[bool] = False
 
-    def aggregator(self, template: Weights) -> Aggregator:
+    def aggregator(self, template: Weights, plan: TrainConfig | None = None) -> Aggregator:
         return MedianAggregator(template)

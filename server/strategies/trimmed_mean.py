@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from fedge.server.strategies.base import Aggregator, Buffered, StrategyBase, Weights, require
+from fedge.shared.training import TrainConfig
 
 
 class TrimmedMeanAggregator(Buffered):
@@ -44,5 +45,5 @@ class TrimmedMean(StrategyBase):
             f"beta must be in [0, 0.5), got {self.beta}: trimming half from each end would trim everything",
         )
 
-    def aggregator(self, template: Weights) -> Aggregator:
+    def aggregator(self, template: Weights, plan: TrainConfig | None = None) -> Aggregator:
         return TrimmedMeanAggregator(template, self.beta)

@@ -105,8 +105,16 @@ def test_fedexp_records_the_server_step_it_took_each_round(tmp_path):
         np.testing.assert_array_equal(published, expected)
 
 
+def test_fednova_scales_by_the_cohorts_local_work_when_clients_hold_unequal_data(tmp_path):
+    skewed = {**SMALL, "partition": "dirichlet:0.3", "clients": 8, "batch_size": 8}
+    summary = run(SimulationConfig(**skewed, strategy="fednova"), tmp_path)
+    steps = [r["server_step"] for r in read_metrics(tmp_path / "metrics.jsonl")]
+    assert len(steps) == 4 and all(s > 1 for s in steps)  # unequal local steps: s = (Σ nᵢaᵢ)(Σ nᵢ/aᵢ)/N² > 1
+    assert summary["final_accuracy"] > 0.25
+
+
 def test_fedexp_is_refused_with_secure_aggregation(tmp_path):
-    with pytest.raises(ValueError, match=r"works on a sum \(not fedexp, median, trimmed_mean, krum\)"):
+    with pytest.raises(ValueError, match=r"works on a sum \(not fedexp, fednova, median, trimmed_mean, krum\)"):
         run(SimulationConfig(**SMALL, strategy="fedexp", secagg=True), tmp_path)
 
 

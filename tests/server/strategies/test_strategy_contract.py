@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from fedge.server.strategies import STRATEGIES, Strategy, Update, Weights, make_strategy
+from fedge.shared.training import TrainConfig
 
+PLAN = TrainConfig(batch_size=2)  # what the round's clients were sent (fednova reads their local steps)
 GLOBAL: Weights = [np.array([[1, 2], [3, 4]], np.float32), np.array([5], np.float32)]
 
 
@@ -20,7 +22,7 @@ def strategy(request: pytest.FixtureRequest) -> Strategy:
 def run_round(strategy: Strategy, weights: Weights, seed: int) -> Weights:
     """One committed round with five clients (enough for Krum with f = 1)."""
     rng = np.random.default_rng(seed)
-    agg = strategy.aggregator(weights)
+    agg = strategy.aggregator(weights, PLAN)
     for client in range(5):
         delta = [rng.normal(size=w.shape).astype(np.float32) for w in weights]
         agg.add(Update(delta, num_examples=client + 1, client_id=f"c{client}"))
@@ -78,7 +80,7 @@ def test_failed_step_leaves_state_unchanged(strategy: Strategy) -> None:
 def test_abandoned_round_leaves_state_unchanged(strategy: Strategy) -> None:
     run_round(strategy, GLOBAL, seed=1)
     before = strategy.state()
-    agg = strategy.aggregator(GLOBAL)  # a round that never reaches commit
+    agg = strategy.aggregator(GLOBAL, PLAN)  # a round that never reaches commit
     agg.add(Update([np.ones_like(w) for w in GLOBAL], 3))
     assert_same_state(strategy.state(), before)
 

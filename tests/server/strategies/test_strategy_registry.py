@@ -19,6 +19,7 @@ def test_registry_lists_every_strategy_by_name() -> None:
         "fedyogi",
         "fedadagrad",
         "fedexp",
+        "fednova",
         "median",
         "trimmed_mean",
         "krum",
@@ -39,6 +40,7 @@ def test_only_the_mean_based_strategies_work_with_secure_aggregation() -> None:
         "fedyogi": True,
         "fedadagrad": True,
         "fedexp": False,
+        "fednova": False,
         "median": False,
         "trimmed_mean": False,
         "krum": False,
@@ -59,7 +61,7 @@ def test_make_strategy_gives_each_task_its_own_state() -> None:
 def test_unknown_strategy_lists_the_valid_names() -> None:
     message = (
         "unknown strategy 'fedsgd'; expected one of fedavg, fedprox, fedavgm, fedadam, "
-        "fedyogi, fedadagrad, fedexp, median, trimmed_mean, krum"
+        "fedyogi, fedadagrad, fedexp, fednova, median, trimmed_mean, krum"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         make_strategy("fedsgd")
