@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from fedge.server.store import Store
 from fedge.shared import data
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import admin_pb2_grpc
+from fedge.shared.training import TrainConfig
 from tests.browser.chromium import chromium
 
 from .conftest import small_task
@@ -276,16 +279,16 @@ class Federation:
             return list(admin_pb2_grpc.AdminStub(channel).CreateTokens(request).tokens)
 
 
-@pytest.fixture
-def federation(tmp_path) -> Iterator[Federation]:
+@contextmanager
+def serve(tmp_path: Path, **task: Any) -> Iterator[Federation]:
+    """A daemon and its gateway running one task on synthetic IMU windows, ROUNDS rounds of 3 clients."""
     splits = data.load("synthetic-imu")
-    task = small_task(
-        name="har", input_shape=splits.train.sample_shape, labels=splits.train.labels, rounds=ROUNDS,
-        clients_per_round=3, min_clients=3, select_timeout_s=5.0, train_deadline_s=30.0,
-        evaluate_on="synthetic-imu", publish="every", publish_every=1, secagg=True, dp_clip=1.0, dp_noise=0.1,
+    config = small_task(
+        input_shape=splits.train.sample_shape, labels=splits.train.labels, rounds=ROUNDS, clients_per_round=3,
+        min_clients=3, select_timeout_s=5.0, train_deadline_s=30.0, evaluate_on="synthetic-imu", **task,
     )  # fmt: skip
     settings = ServerSettings(host="127.0.0.1", port=0, data_dir=tmp_path / "coordinator")
-    running = start(settings, [task])
+    running = start(settings, [config])
     thread = GatewayThread(Gateway(running.address, port=0, static_dir=web_root(tmp_path)))
     try:
         thread.start()
@@ -293,6 +296,12 @@ def federation(tmp_path) -> Iterator[Federation]:
     finally:
         thread.stop()
         running.stop(grace=0.5)
+
+
+@pytest.fixture
+def federation(tmp_path) -> Iterator[Federation]:
+    with serve(tmp_path, name="har", publish="every", publish_every=1, secagg=True, dp_clip=1.0, dp_noise=0.1) as f:
+        yield f
 
 
 def run_agents(federation: Federation, platforms: list[str], stop: threading.Event) -> list[threading.Thread]:
@@ -354,6 +363,31 @@ def test_the_page_follows_rounds_as_they_run(page, federation):
     model = page.request.get(f"{federation.web.url}{href}")
     assert model.status == 200 and len(model.body()) > 1000
     screenshot(page, "dashboard.png")
+
+
+@pytest.mark.slow
+def test_the_page_plots_the_devices_score_of_the_last_version_from_the_scoring_round(page, tmp_path):
+    from playwright.sync_api import expect
+
+    by_devices = {"publish": "best", "publish_metric": "eval_accuracy", "publish_int8": False}
+    with serve(tmp_path, name="scored", training=TrainConfig(batch_size=16, holdout=0.25), **by_devices) as federation:
+        page.goto(f"{federation.web.url}/dashboard/#admin={federation.admin_credential}")
+        task = page.locator("article.task[data-task=scored]")
+        stop = threading.Event()
+        agents = run_agents(federation, [default_platform()] * 3, stop)
+        try:
+            expect(task.locator("tr.round.scored")).to_have_count(1, timeout=90_000)
+        finally:
+            stop.set()
+            for agent in agents:
+                agent.join(timeout=10)
+        # round N's devices score version N − 1; the scoring round after the last commit scores version ROUNDS
+        scores = task.locator("figure[data-chart=accuracy] g[data-series='on devices'] circle.point title")
+        expect(scores).to_have_count(ROUNDS + 1)
+        expect(scores.last).to_contain_text(f"on devices, version {ROUNDS}: ")
+        note = re.compile(rf"devices scored version {ROUNDS}: [01]\.\d{{4}}$")
+        expect(task.locator("tr.round.scored td.note")).to_have_text(note)
+        screenshot(page, "dashboard-scoring-round.png")
 
 
 # -- /metrics: the same document, for Prometheus -----------------------------------------------

@@ -21,7 +21,7 @@ export function taskView(task, now) {
     h("p", { class: "facts" }, facts(task).join(" · ")),
     progress(task),
     liveRound(task, now),
-    h("div", { class: "charts" }, charts(task.history)),
+    h("div", { class: "charts" }, charts(task.history, task.rounds)),
     roundsTable(task.rounds, task.live),
   );
 }
@@ -77,14 +77,17 @@ function deadline(live, now) {
 
 /**
  * Held-out accuracy and loss, the clients' training figures beside them, the devices' scores of
- * the model they received (a task's `holdout`: round N scores version N − 1), and ε when DP is on.
+ * the model they received (a task's `holdout`: round N scores version N − 1, and a scoring round
+ * after the last commit scores the last version), and ε when DP is on.
  */
-function charts(history) {
-  const series = (name, key, shift = 0) => ({
+function charts(history, rounds) {
+  const scored = rounds.filter((r) => r.phase === "scored").map((r) => ({ version: r.round, metrics: r.metrics }));
+  const series = (name, key, shift = 0, from = history) => ({
     name,
-    points: history.map((v) => [v.version - shift, v.metrics[key]]),
+    points: from.map((v) => [v.version - shift, v.metrics[key]]),
   });
-  const devices = history.some((v) => Number.isFinite(v.metrics.eval_accuracy));
+  const onDevices = (key) => series("on devices", key, 1, [...history, ...scored]);
+  const devices = onDevices("eval_accuracy").points.some(([, y]) => Number.isFinite(y));
   const pick = (...all) => all.filter((s) => devices || s.name !== "on devices");
   const list = [
     lineChart({
@@ -92,17 +95,24 @@ function charts(history) {
       series: pick(
         series("held-out", "accuracy"),
         series("train", "train_accuracy"),
-        series("on devices", "eval_accuracy", 1),
+        onDevices("eval_accuracy"),
       ),
     }),
     lineChart({
       title: "loss",
-      series: pick(series("held-out", "loss"), series("train", "train_loss"), series("on devices", "eval_loss", 1)),
+      series: pick(series("held-out", "loss"), series("train", "train_loss"), onDevices("eval_loss")),
     }),
   ];
   if (history.some((v) => Number.isFinite(v.metrics.epsilon)))
     list.push(lineChart({ title: "privacy spent (ε)", series: [series("ε", "epsilon")] }));
   return list;
+}
+
+/** A scoring round has no held-out figures of its own: say what the devices made of the last version. */
+function scoredNote(round) {
+  const score = round.metrics.eval_accuracy;
+  if (round.phase !== "scored" || !Number.isFinite(score)) return "";
+  return `devices scored version ${round.round - 1}: ${fixed(score)}`;
 }
 
 function roundsTable(rounds, live) {
@@ -120,7 +130,7 @@ function roundsTable(rounds, live) {
       h("td", {}, fixed(r.metrics.accuracy)),
       h("td", {}, fixed(r.metrics.loss)),
       h("td", {}, r.closed_at ? duration(r.closed_at - r.opened_at) : "–"),
-      h("td", { class: "note" }, r.reason ?? ""),
+      h("td", { class: "note" }, r.reason ?? scoredNote(r)),
     ),
   );
   return table("rounds", head, rows, "no round yet");
