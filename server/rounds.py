@@ -47,7 +47,7 @@ from fedge.server.secagg import SecAggRound, automatic_neighbours, automatic_thr
 from fedge.server.securestate import PHASES, SecureState
 from fedge.server.store import Store
 from fedge.server.strategies import make_strategy
-from fedge.server.strategies.base import Aggregator, Update, readout
+from fedge.server.strategies.base import Aggregator, ScaledMean, Update, readout
 from fedge.shared import codec, data, training
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model, Weights
@@ -461,9 +461,8 @@ class TaskRounds:
 
     def _metrics(self, live: LiveRound, weights: Weights) -> dict[str, Any]:
         metrics = self._figures(live, live.number)
-        step = getattr(live.aggregator, "step_size", None)  # a strategy whose server step adapts (fedexp, fednova)
-        if step is not None:
-            metrics["server_step"] = step
+        if isinstance(live.aggregator, ScaledMean):  # a strategy whose server step adapts (fedexp, fednova)
+            metrics["server_step"] = live.aggregator.step_size
         if self.accountant is not None:
             self.accountant.rounds = live.number
             metrics.update(epsilon=self.accountant.epsilon(), epsilon_round=self.accountant.epsilon_per_round())

@@ -13,7 +13,7 @@
     trimmed_mean  coordinate trimmed mean      x + η·Δ                              no
     krum          (Multi-)Krum, buffered       x + η·Δ                              no
 
-Files: ``base.py`` (Update, protocols, WeightedMean, Buffered, StrategyBase), one file per
+Files: ``base.py`` (Update, protocols, WeightedMean, ScaledMean, Buffered, StrategyBase), one file per
 strategy, ``fedopt.py`` for what FedAdam/FedYogi/FedAdagrad share. A robust rule must see
 each update in the clear, so the coordinator refuses it when secure aggregation is on
 (``secagg_compatible``).

@@ -9,6 +9,7 @@ A strategy has two duties, kept apart so a failed round cannot leave a trace:
 Aggregators:
 
     WeightedMean    streaming, O(P) memory, weighted by num_examples; works with SecAgg
+    ScaledMean      WeightedMean times a scale set once the round is in (fedexp, fednova)
     Buffered        keeps every update (O(N·P)); base of the robust rules, SecAgg off only
 
 Server state (momentum, moments, the step count) is exposed as ``state()`` /
@@ -210,6 +211,23 @@ class WeightedMean(_Collector):
     def _finish(self) -> Weights:
         self._fold_block()
         return [np.divide(acc, self._weight_sum, out=np.empty(acc.shape, np.float32)) for acc in self._sum]
+
+
+class ScaledMean(WeightedMean):
+    """The weighted mean times a scale decided once every update is in (FedExP, FedNova); each
+    committed round records the scale as ``server_step``."""
+
+    def __init__(self, template: Weights) -> None:
+        super().__init__(template)
+        self.step_size = 1.0  # the scale of the last result()
+
+    def _scale(self, mean: Weights) -> float:
+        raise NotImplementedError
+
+    def _finish(self) -> Weights:
+        mean = super()._finish()
+        self.step_size = self._scale(mean)
+        return [np.multiply(t, np.float32(self.step_size), dtype=np.float32) for t in mean]
 
 
 class Buffered(_Collector):

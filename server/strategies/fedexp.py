@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from fedge.server.strategies.base import Aggregator, StrategyBase, Update, WeightedMean, Weights, require
+from fedge.server.strategies.base import Aggregator, ScaledMean, StrategyBase, Update, Weights, require
 from fedge.shared.training import TrainConfig
 
 
@@ -43,24 +43,21 @@ def squared_norm(tensors: Weights) -> float:
     return total
 
 
-class ExtrapolatingMean(WeightedMean):
+class ExtrapolatingMean(ScaledMean):
     """The weighted mean, scaled by FedExP's η once the round's updates are all in."""
 
     def __init__(self, template: Weights, epsilon: float) -> None:
         super().__init__(template)
         self.epsilon = epsilon
-        self.step_size = 1.0  # η of the last result(), for logs and tests
         self._weighted_norms = 0.0  # Σ nᵢ‖Δᵢ‖²
 
     def _fold(self, update: Update) -> None:
         super()._fold(update)
         self._weighted_norms += update.num_examples * squared_norm(update.delta)
 
-    def _finish(self) -> Weights:
-        mean = super()._finish()
+    def _scale(self, mean: Weights) -> float:
         spread = self._weighted_norms / self.total_examples
-        self.step_size = max(1.0, spread / (2 * (squared_norm(mean) + self.epsilon)))
-        return [np.multiply(t, np.float32(self.step_size), dtype=np.float32) for t in mean]
+        return max(1.0, spread / (2 * (squared_norm(mean) + self.epsilon)))
 
 
 @dataclass(eq=False)

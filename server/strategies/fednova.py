@@ -22,9 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
-from fedge.server.strategies.base import Aggregator, StrategyBase, Update, WeightedMean, Weights
+from fedge.server.strategies.base import Aggregator, ScaledMean, StrategyBase, Update, Weights
 from fedge.shared.training import TrainConfig
 
 
@@ -37,14 +35,13 @@ def local_work(steps: int, momentum: float) -> float:
     return (steps - momentum * (1 - momentum**steps) / (1 - momentum)) / (1 - momentum)
 
 
-class NormalizedMean(WeightedMean):
+class NormalizedMean(ScaledMean):
     """Σ (nᵢ/aᵢ)Δᵢ / Σ (nᵢ/aᵢ), scaled by s once the round's updates are all in."""
 
     def __init__(self, template: Weights, plan: TrainConfig) -> None:
         super().__init__(template)
         self.plan = plan
         self.momentum = plan.momentum if plan.optimizer == "sgd" else 0.0
-        self.step_size = 1.0  # s of the last result(), for logs and tests
         self._examples_work = 0.0  # Σ nᵢaᵢ
 
     def _weight(self, update: Update) -> float:
@@ -52,10 +49,8 @@ class NormalizedMean(WeightedMean):
         self._examples_work += update.num_examples * work
         return update.num_examples / work
 
-    def _finish(self) -> Weights:
-        mean = super()._finish()
-        self.step_size = self._examples_work * self._weight_sum / float(self.total_examples) ** 2
-        return [np.multiply(t, np.float32(self.step_size), dtype=np.float32) for t in mean]
+    def _scale(self, mean: Weights) -> float:
+        return self._examples_work * self._weight_sum / float(self.total_examples) ** 2
 
 
 @dataclass(eq=False)
