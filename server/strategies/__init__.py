@@ -8,7 +8,7 @@
     fedyogi       weighted mean, streaming     Yogi moments (Reddi et al.)          yes
     fedadagrad    weighted mean, streaming     Adagrad moments (Reddi et al.)       yes
     fedexp        weighted mean and norms      x + η·Δ, η from the clients' spread  no
-    fednova       mean normalised by local work x + η·Δ (Wang et al.)               no
+    fednova       mean per local work, stream  x + s·η·Δ, s from local work (Wang) no
     median        coordinate median, buffered  x + η·Δ                              no
     trimmed_mean  coordinate trimmed mean      x + η·Δ                              no
     krum          (Multi-)Krum, buffered       x + η·Δ                              no
