@@ -44,10 +44,15 @@ class NormalizedMean(ScaledMean):
         self.momentum = plan.momentum if plan.optimizer == "sgd" else 0.0
         self._examples_work = 0.0  # Σ nᵢaᵢ
 
+    def _work(self, update: Update) -> float:
+        return local_work(self.plan.local_steps(int(update.num_examples)), self.momentum)
+
     def _weight(self, update: Update) -> float:
-        work = local_work(self.plan.local_steps(int(update.num_examples)), self.momentum)
-        self._examples_work += update.num_examples * work
-        return update.num_examples / work
+        return update.num_examples / self._work(update)
+
+    def _fold(self, update: Update) -> None:
+        super()._fold(update)
+        self._examples_work += update.num_examples * self._work(update)
 
     def _scale(self, mean: Weights) -> float:
         return self._examples_work * self._weight_sum / float(self.total_examples) ** 2
