@@ -171,12 +171,21 @@ def simulate(
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: runs/simulate-<time>).", show_default=False)
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Carry on the stopped run in --out from its last committed round: give the command it was "
+            "started with, plus --resume (in-process backend).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a federation: N clients, R rounds, held-out accuracy per round.
 
     Writes metrics.jsonl (one line per round), summary.json and plot.png to --out.
     """
     from fedge.simulation import SimulationConfig, run
+    from fedge.simulation.runner import previous_records
 
     config = SimulationConfig(
         dataset=dataset.value,
@@ -206,21 +215,28 @@ def simulate(
         init_from=str(init_from or ""),
         train_layers=tuple(layer.strip() for layer in train_layers.split(",") if layer.strip()),
     )
+    if resume and out is None:
+        raise ValueError("--resume needs --out: the folder of the run to carry on")
     out = out or Path("runs") / time.strftime("simulate-%Y%m%d-%H%M%S")
+    done = len(previous_records(out, config)) if resume else 0  # checks the settings before the data loads
     console = table_console()
     console.print(
         f"[bold]fedge simulate[/]: {config.dataset}, {config.model}, partition {config.partition}, "
         f"{config.rounds} rounds × {config.local_work()}, {config.strategy}"
         f"{', secure aggregation' if config.secagg else ''}, {config.backend} → {out}"
+        f"{f' (resumed after round {done})' if resume else ''}"
     )
-    summary = _run_with_progress(run, config, out, console)
+    summary = _run_with_progress(run, config, out, console, resume, done)
     console.print(summary_table(summary))
     console.print(f"Wrote {out / 'metrics.jsonl'}, {out / 'summary.json'} and {out / 'plot.png'}")
     if summary.get("published"):
         console.print(f"Published {summary['published']}: list them with `fedge models list --data-dir {out}`")
 
 
-def _run_with_progress(run: Any, config: Any, out: Path, console: Console) -> dict[str, Any]:
+def _run_with_progress(
+    run: Any, config: Any, out: Path, console: Console, resume: bool = False, done: int = 0
+) -> dict[str, Any]:
+    """``done``: the rounds a resumed run had already reported."""
     columns = (
         TextColumn("{task.description:<12}"),
         BarColumn(),
@@ -230,7 +246,7 @@ def _run_with_progress(run: Any, config: Any, out: Path, console: Console) -> di
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        rounds = progress.add_task("federated", total=config.rounds, status="")
+        rounds = progress.add_task("federated", total=config.rounds, completed=done, status="")
         central = None
         if config.centralized:
             central = progress.add_task("centralized", total=config.rounds, status="", start=False)
@@ -243,7 +259,7 @@ def _run_with_progress(run: Any, config: Any, out: Path, console: Console) -> di
             progress.start_task(central)
             progress.update(central, completed=index)
 
-        return run(config, out, on_round=on_round, on_centralized_round=on_central_round)
+        return run(config, out, on_round=on_round, on_centralized_round=on_central_round, resume=resume)
 
 
 def summary_table(summary: dict[str, Any]) -> Table:

@@ -8,6 +8,7 @@ smaller than the population is a random draw), which makes a run reproducible fr
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from fedge.client.agent import Agent, LocalTrainer
 from fedge.client.transport import InProcessTransport
 from fedge.server.config import TaskConfig
 from fedge.server.coordinator import Coordinator
+from fedge.server.store import Store
 from fedge.shared import data
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
@@ -29,6 +31,7 @@ from fedge.shared.training import evaluate, fit
 from fedge.simulation.config import SimulationConfig
 
 TASK = "simulation"
+CLIENTS_FILE = "simulated-clients.json"  # in the coordinator's data dir: the virtual devices' credentials
 SECURE_STAGES = ("advertise", "share", "train", "unmask")  # where a --dropout client may vanish
 
 
@@ -75,23 +78,50 @@ class Federation:
         return model_spec(self.task.model, self.task.input_shape, len(self.task.labels))
 
 
-def start_coordinator(federation: Federation, data_dir: Path, clock: Callable[[], float] = time.time) -> Coordinator:
-    """A fresh coordinator for this run (a previous run's store in ``data_dir`` is replaced)."""
-    shutil.rmtree(data_dir, ignore_errors=True)
+def start_coordinator(
+    federation: Federation, data_dir: Path, clock: Callable[[], float] = time.time, resume: bool = False
+) -> Coordinator:
+    """The run's coordinator: a fresh one (a previous run's store in ``data_dir`` is replaced) or,
+    with ``resume``, the stopped run's, which carries on from its last committed round."""
+    if not resume:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    elif not (data_dir / CLIENTS_FILE).exists():
+        raise FileNotFoundError(f"nothing to resume in {data_dir}: no in-process run was started there")
     return Coordinator([federation.task], data_dir, splits={TASK: federation.splits}, clock=clock)
 
 
-def enroll_agents(coordinator: Coordinator, federation: Federation, seed: int) -> list[Agent]:
+def enroll_agents(
+    coordinator: Coordinator, federation: Federation, seed: int | list[int], saved: Path | None = None
+) -> list[Agent]:
+    """One agent per client, enrolled now, or the same clients again when ``saved`` holds their
+    credentials (a resumed run); newly enrolled credentials are written there."""
+    if saved is not None and saved.exists():
+        credentials = json.loads(saved.read_text(encoding="utf-8"))
+    else:
+        credentials = _enroll(coordinator, len(federation.clients))
+        if saved is not None:
+            saved.write_text(json.dumps(credentials), encoding="utf-8")
+    if len(credentials) != len(federation.clients):
+        raise ValueError(f"{saved} holds {len(credentials)} clients, but this run has {len(federation.clients)}")
     transport = InProcessTransport(coordinator)
-    request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=len(federation.clients))
+    return [
+        Agent(transport, credential, LocalTrainer(client.x, client.y), platform="simulation", seed=[*_seq(seed), index])
+        for index, (credential, client) in enumerate(zip(credentials, federation.clients, strict=True))
+    ]
+
+
+def _enroll(coordinator: Coordinator, count: int) -> list[str]:
+    transport = InProcessTransport(coordinator)
+    request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=count)
     tokens = coordinator.create_tokens(request).tokens
-    agents = []
-    for index, (token, client) in enumerate(zip(tokens, federation.clients, strict=True)):
-        credential = Agent.enroll(transport, token, name=f"client-{index}", platform="simulation")
-        agents.append(
-            Agent(transport, credential, LocalTrainer(client.x, client.y), platform="simulation", seed=[seed, index])
-        )
-    return agents
+    return [
+        Agent.enroll(transport, token, name=f"client-{index}", platform="simulation")
+        for index, token in enumerate(tokens)
+    ]
+
+
+def _seq(seed: int | list[int]) -> list[int]:
+    return list(seed) if isinstance(seed, list) else [seed]
 
 
 class SimulatedClock:
@@ -164,15 +194,22 @@ def play_round(coordinator: Coordinator, agents: list[Agent], rng: np.random.Gen
             clock.skip(patience)  # everyone left is waiting on a deadline
 
 
-def run_rounds(config: SimulationConfig, federation: Federation, data_dir: Path) -> Iterator[dict[str, Any]]:
-    """Yield each committed round's metrics, as the coordinator recorded them (real seconds per round)."""
+def run_rounds(
+    config: SimulationConfig, federation: Federation, data_dir: Path, after: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield each committed round's metrics, as the coordinator recorded them (real seconds per
+    round). ``after``: resume the run stopped in ``data_dir``, whose rounds up to that version
+    were already reported (any committed since are yielded first, from the store)."""
     clock = SimulatedClock()
-    coordinator = start_coordinator(federation, data_dir, clock)
+    coordinator = start_coordinator(federation, data_dir, clock, resume=after is not None)
     try:
-        agents = enroll_agents(coordinator, federation, config.seed)
         task = coordinator.tasks[TASK]
-        rng = np.random.default_rng([config.seed, 0x5E1EC7])
-        dropouts = Dropouts(config.dropout, np.random.default_rng([config.seed, 0xD80])) if config.dropout else None
+        yield from committed(coordinator.store, after or 0)
+        # a resumed run draws afresh from where it stopped: it is not the uninterrupted run, bit for bit
+        fresh = [config.seed] if after is None else [config.seed, task.version]
+        agents = enroll_agents(coordinator, federation, fresh, data_dir / CLIENTS_FILE)
+        rng = np.random.default_rng([*fresh, 0x5E1EC7])
+        dropouts = Dropouts(config.dropout, np.random.default_rng([*fresh, 0xD80])) if config.dropout else None
         while not task.completed:
             start, skipped, version = time.perf_counter(), clock.skipped, task.version
             play_round(coordinator, agents, rng, clock, dropouts)
@@ -184,6 +221,15 @@ def run_rounds(config: SimulationConfig, federation: Federation, data_dir: Path)
                 }
     finally:
         coordinator.close()
+
+
+def committed(store: Store, after: int) -> Iterator[dict[str, Any]]:
+    """The metrics of every version after ``after``, as the coordinator committed them."""
+    rows = store.query(
+        "SELECT metrics_json FROM versions WHERE task_id = ? AND version > ? ORDER BY version", (TASK, after)
+    )
+    for row in rows:
+        yield {**json.loads(row["metrics_json"]), "waited_s": 0.0}
 
 
 def _progress(task: Any) -> tuple:

@@ -41,7 +41,7 @@ from fedge.shared.nn import Model
 from fedge.shared.training import fit
 from fedge.simulation import vanish
 from fedge.simulation.config import SimulationConfig
-from fedge.simulation.inprocess import TASK, Federation, draw_vanishing
+from fedge.simulation.inprocess import Federation, committed, draw_vanishing
 
 # One BLAS thread per process: N agents on 2 cores would otherwise spin against each other.
 QUIET_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -247,13 +247,6 @@ class Agents:
                 self._record(index)  # vanished in the last round, after the runner stopped looking
 
 
-def committed(store: Store, after: int) -> list[dict[str, Any]]:
-    rows = store.query(
-        "SELECT metrics_json FROM versions WHERE task_id = ? AND version > ? ORDER BY version", (TASK, after)
-    )
-    return [json.loads(r["metrics_json"]) for r in rows]
-
-
 def run_rounds(config: SimulationConfig, federation: Federation, workdir: Path) -> Iterator[dict[str, Any]]:
     """Yield each committed round's metrics while the processes run the federation."""
     config_path, folders = write_setup(federation, config, workdir)
@@ -266,9 +259,9 @@ def run_rounds(config: SimulationConfig, federation: Federation, workdir: Path) 
         agents.start_all()
         seen = 0
         while seen < config.rounds:
-            for metrics in committed(store, seen):
+            for metrics in committed(store, seen):  # real processes wait in real time: waited_s 0
                 seen = metrics["version"]
-                yield {**metrics, "waited_s": 0.0}  # real processes wait in real time
+                yield metrics
             agents.replace_vanished()
             _check_alive(daemon, agents)
             time.sleep(0.05)

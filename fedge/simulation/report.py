@@ -8,12 +8,16 @@ from typing import Any, TextIO
 
 
 class MetricsLog:
-    """One JSON object per committed round, flushed at once so a crash loses nothing."""
+    """One JSON object per committed round, flushed at once so a crash loses nothing.
 
-    def __init__(self, out: Path) -> None:
+    A resumed run starts from the records its stopped run wrote (``previous``)."""
+
+    def __init__(self, out: Path, previous: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / "metrics.jsonl"
         self._file: TextIO = self.path.open("w", encoding="utf-8")
+        for record in previous:
+            self.write(record)
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record) + "\n")
@@ -24,7 +28,24 @@ class MetricsLog:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The records in ``path``; a last line without its newline (a stop cut the write short) is left out."""
+    *complete, _partial = path.read_text(encoding="utf-8").split("\n")
+    return [json.loads(line) for line in complete if line.strip()]
+
+
+def write_config(out: Path, config: dict[str, Any]) -> Path:
+    """The run's settings, written when it starts, so that ``--resume`` can check it continues the same run."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "config.json"
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_config(out: Path) -> dict[str, Any]:
+    path = out / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"nothing to resume in {out}: no config.json (fedge simulate writes it as it starts)")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from fedge.shared.nn import Model
 from fedge.simulation import loopback
 from fedge.simulation.config import SimulationConfig
 from fedge.simulation.inprocess import Federation, run_centralized, run_rounds
-from fedge.simulation.report import MetricsLog, plot, write_summary
+from fedge.simulation.report import MetricsLog, plot, read_config, read_metrics, write_config, write_summary
+
+RESUMABLE_CHANGES = {"centralized"}  # settings a resumed run may change: they do not touch the federated rounds
 
 
 def run(
@@ -18,14 +21,19 @@ def run(
     out: Path,
     on_round: Callable[[dict[str, Any]], None] | None = None,
     on_centralized_round: Callable[[int], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
+    """With ``resume``, carry on the run stopped in ``out`` (started with the same settings) from
+    its coordinator's last committed round."""
+    records = previous_records(out, config) if resume else []
     federation = Federation.from_config(config)
-    log = MetricsLog(out)
-    records = []
+    write_config(out, config.to_dict())
+    log = MetricsLog(out, records)
+    after = (records[-1]["version"] if records else 0) if resume else None
     if config.backend == "grpc":
         rounds, data_dir = loopback.run_rounds(config, federation, out / "loopback"), out / "loopback" / "coordinator"
     else:
-        rounds, data_dir = run_rounds(config, federation, out / "coordinator"), out / "coordinator"
+        rounds, data_dir = run_rounds(config, federation, out / "coordinator", after), out / "coordinator"
     try:
         for record in rounds:
             log.write(record)
@@ -68,6 +76,20 @@ def run(
     write_summary(out, summary)
     plot(out, records, summary.get("centralized_accuracy"))
     return summary
+
+
+def previous_records(out: Path, config: SimulationConfig) -> list[dict[str, Any]]:
+    """The rounds a stopped run in ``out`` reported, once its settings are checked to be these."""
+    if config.backend != "inprocess":
+        raise ValueError("--resume carries on in-process runs only: the loopback backend's clients re-enrol")
+    saved = read_config(out)
+    current = json.loads(json.dumps(config.to_dict()))  # as saved: tuples become lists
+    changed = sorted(k for k in (saved.keys() | current.keys()) - RESUMABLE_CHANGES if saved.get(k) != current.get(k))
+    if changed:
+        was = ", ".join(f"{k} {saved.get(k)!r} (now {current.get(k)!r})" for k in changed)
+        raise ValueError(f"{out} holds a run with other settings; run the same command to resume it: {was}")
+    metrics = out / "metrics.jsonl"
+    return read_metrics(metrics) if metrics.exists() else []
 
 
 def published(data_dir: Path) -> str:
