@@ -113,7 +113,7 @@ class Publisher:
         return None
 
     def publish(self, version: int, weights: Weights, metrics: dict[str, Any]) -> Path:
-        from fedge.shared.onnx import export
+        from fedge.shared.onnx.export import export
 
         model = export(self.spec, weights)
         kept = _manifest_metrics(metrics)
@@ -126,7 +126,8 @@ class Publisher:
         return folder
 
     def _publish_int8(self, version: int, model: Any, fp32_metrics: dict[str, float]) -> None:
-        from fedge.shared.onnx import quantize_int8, runtime
+        from fedge.shared.onnx import runtime
+        from fedge.shared.onnx.quantize import quantize_int8
 
         heldout = self.splits.heldout if self.splits is not None else None
         calibration = heldout.x[:CALIBRATION_SAMPLES] if heldout is not None else None

@@ -6,11 +6,8 @@
     weights.read_weights(model_bytes) -> spec, weights  start training from a published model
 
 `docs/onnx.md` shows the exported interface and how to run a model with onnxruntime.
+
+The package imports nothing itself: ``export`` and ``quantize`` need the ``onnx`` package, whose
+import costs most of a second here, while running a published model (``runtime``, what
+``fedge models predict`` uses) needs only ONNX Runtime.
 """
-
-from __future__ import annotations
-
-from fedge.shared.onnx.export import export
-from fedge.shared.onnx.quantize import quantize_int8
-
-__all__ = ["export", "quantize_int8"]

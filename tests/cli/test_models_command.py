@@ -110,6 +110,22 @@ def test_predict_normalises_raw_samples_and_matches_onnx_runtime(simulation, pul
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+def test_predict_runs_without_importing_the_onnx_package(simulation, tmp_path):
+    """Running a model needs ONNX Runtime only; importing ``onnx`` (for export) costs most of a second."""
+    np.save(tmp_path / "one.npy", np.zeros((1, 50, 6), np.float32))
+    argv = ["fedge", "models", "predict", "simulation", str(tmp_path / "one.npy"), "--data-dir", str(simulation)]
+    script = (
+        "import sys\nfrom fedge.cli import main\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "print('imported onnx:', 'onnx' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0: motion-")
+    assert "imported onnx: False" in result.stdout
+
+
 def test_predict_reads_csv_rows_and_prints_the_likeliest_labels(simulation, tmp_path):
     np.savetxt(tmp_path / "two.csv", np.zeros((2, 300)), delimiter=",")
     result = fedge(

@@ -10,7 +10,7 @@ import pytest
 
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
-from fedge.shared.onnx import export
+from fedge.shared.onnx.export import export
 from fedge.shared.onnx.weights import read_weights
 
 TOLERANCE = 1e-4

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fedge.shared.models import model_spec
-from fedge.shared.onnx import export, quantize_int8
+from fedge.shared.onnx.export import export
+from fedge.shared.onnx.quantize import quantize_int8
 
 AGREEMENT = 0.95
 MB = 1_000_000
