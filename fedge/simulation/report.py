@@ -45,7 +45,13 @@ def read_config(out: Path) -> dict[str, Any]:
     path = out / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"nothing to resume in {out}: no config.json (fedge simulate writes it as it starts)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not the JSON fedge simulate wrote ({error}): nothing to resume") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not the JSON fedge simulate wrote: expected an object of settings")
+    return config
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> Path:

@@ -109,3 +109,10 @@ def test_the_cli_refuses_resume_without_out():
     _, stderr = result.communicate(timeout=120)
     assert result.returncode != 0
     assert "--resume needs --out" in stderr
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
+def test_resume_refuses_a_corrupt_config_with_a_clear_error(tmp_path, content):
+    (tmp_path / "config.json").write_text(content)
+    with pytest.raises(ValueError, match="is not the JSON fedge simulate wrote"):
+        run(SimulationConfig(dataset="synthetic-imu", rounds=2, local_epochs=1), tmp_path, resume=True)
