@@ -180,9 +180,10 @@ class TaskConfig:
 
     @property
     def scoring_round(self) -> bool:
-        """Whether the task ends with a round in which devices only score the last version (round
-        N scores version N − 1, so without it the last version could never be published)."""
-        return self.published_by_devices
+        """Whether the task ends with a round in which devices only score the last version: any
+        task whose devices keep samples aside. Round N scores version N − 1, so without it the
+        last version would have no devices' score (and, published by them, never be published)."""
+        return self.training.holdout > 0
 
     def make_strategy(self) -> Strategy:
         """A fresh strategy object: strategies keep state (momentum, moments) across rounds."""

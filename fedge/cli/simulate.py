@@ -272,7 +272,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("federated accuracy", f"{summary['final_accuracy']:.4f} (best {summary['best_accuracy']:.4f})"),
     ]
     if "devices_accuracy" in summary:
-        scored = f"version {summary['rounds'] - 1} on the clients' held-out samples"
+        scored = f"version {summary['devices_version']} on the clients' held-out samples"
         rows.append(("on devices", f"{summary['devices_accuracy']:.4f} ({scored})"))
     if "centralized_accuracy" in summary:
         gap = summary["centralized_accuracy"] - summary["final_accuracy"]

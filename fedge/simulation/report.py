@@ -60,8 +60,15 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path:
     return path
 
 
-def plot(out: Path, records: list[dict[str, Any]], centralized_accuracy: float | None = None) -> Path:
-    """Held-out accuracy and loss per round; the centralized bound as a dashed line."""
+def plot(
+    out: Path,
+    records: list[dict[str, Any]],
+    centralized_accuracy: float | None = None,
+    devices_last: tuple[int, float] | None = None,
+) -> Path:
+    """Held-out accuracy and loss per round; the centralized bound as a dashed line.
+
+    ``devices_last``: the devices' score of the last version (version, accuracy), from the scoring round."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,6 +78,8 @@ def plot(out: Path, records: list[dict[str, Any]], centralized_accuracy: float |
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     acc_ax.plot(rounds, [r["accuracy"] for r in records], marker="o", label="federated")
     scored = [(r["round"] - 1, r["eval_accuracy"]) for r in records if "eval_accuracy" in r]
+    if devices_last is not None and scored and devices_last[0] > scored[-1][0]:
+        scored.append(devices_last)
     if scored:  # round N's devices scored the model they received: version N − 1
         acc_ax.plot(*zip(*scored, strict=True), marker=".", label="on the clients' held-out samples")
     if centralized_accuracy is not None:

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fedge.server.store import Store
 from fedge.shared.nn import Model
 from fedge.simulation import loopback
 from fedge.simulation.config import SimulationConfig
-from fedge.simulation.inprocess import Federation, run_centralized, run_rounds
+from fedge.simulation.inprocess import TASK, Federation, run_centralized, run_rounds
 from fedge.simulation.report import MetricsLog, plot, read_config, read_metrics, write_config, write_summary
 
 RESUMABLE_CHANGES = {"centralized"}  # settings a resumed run may change: they do not touch the federated rounds
@@ -62,8 +63,7 @@ def run(
         "final_accuracy": records[-1]["accuracy"],
         "final_loss": records[-1]["loss"],
         **({"epsilon": records[-1]["epsilon"], "delta": records[-1]["delta"]} if "epsilon" in records[-1] else {}),
-        # the clients' scores of the last model they received (version rounds − 1), with a holdout
-        **({"devices_accuracy": records[-1]["eval_accuracy"]} if "eval_accuracy" in records[-1] else {}),
+        **devices_score(records, data_dir),
         "best_accuracy": max(r["accuracy"] for r in records),
         "duration_s": sum(r["duration_s"] for r in records),
         "config": config.to_dict(),
@@ -74,8 +74,24 @@ def run(
         summary["centralized_loss"] = central["loss"]
         summary["centralized_epochs"] = central["epochs"]
     write_summary(out, summary)
-    plot(out, records, summary.get("centralized_accuracy"))
+    last = (summary["devices_version"], summary["devices_accuracy"]) if "devices_version" in summary else None
+    plot(out, records, summary.get("centralized_accuracy"), last)
     return summary
+
+
+def devices_score(records: list[dict[str, Any]], data_dir: Path) -> dict[str, Any]:
+    """With a holdout, the clients' score of the last version, from the task's scoring round (or,
+    in a run stopped before it, of the version the last round's clients received)."""
+    if "eval_accuracy" not in records[-1]:
+        return {}
+    store = Store(data_dir)
+    try:
+        scores = store.scores(TASK)
+    finally:
+        store.close()
+    if "eval_accuracy" in scores:
+        return {"devices_accuracy": scores["eval_accuracy"], "devices_version": scores["version"]}
+    return {"devices_accuracy": records[-1]["eval_accuracy"], "devices_version": records[-1]["version"] - 1}
 
 
 def previous_records(out: Path, config: SimulationConfig) -> list[dict[str, Any]]:

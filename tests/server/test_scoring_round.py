@@ -1,7 +1,7 @@
-"""A task that publishes by the devices' scores ends with a scoring round: its last version is scored too.
+"""A task whose devices keep samples aside ends with a scoring round: its last version is scored too.
 
 Round N's devices score version N − 1, the model they received; without one more round the last
-version would never be scored, so never published by that policy. The scoring round trains
+version would never be scored, so never published by the devices' scores. The scoring round trains
 nothing, is never secure (no update leaves a device), commits nothing and completes the task.
 """
 
@@ -156,14 +156,21 @@ def test_a_restart_before_the_scores_came_runs_the_scoring_round_again_and_after
         again.close()
 
 
-def test_a_task_that_publishes_by_its_own_metrics_has_no_scoring_round(tmp_path):
-    task = scoring_task(publish="every", publish_metric="accuracy", secagg=False)
+@pytest.mark.parametrize("holdout", [0.0, 0.25])
+def test_only_a_task_whose_devices_keep_samples_aside_has_a_scoring_round(tmp_path, holdout):
+    training = TrainConfig(epochs=1, batch_size=4, holdout=holdout)
+    task = scoring_task(publish="every", publish_metric="accuracy", secagg=False, training=training)
     coordinator = Coordinator([task], tmp_path)
     try:
         agents = agents_for(coordinator, [local_trainer(i) for i in range(3)])
         play_versions(coordinator, agents)
-        assert coordinator.tasks["t"].completed
-        assert coordinator.store.query("SELECT MAX(number) AS n FROM rounds")[0]["n"] == ROUNDS
+        rounds = coordinator.tasks["t"]
+        if holdout:  # published by its own metrics, yet its last version is scored by the devices too
+            assert not rounds.completed
+            play_round(coordinator, agents, np.random.default_rng(0), SimulatedClock(), task_id="t")
+            assert {"eval_accuracy", "eval_loss"} <= set(coordinator.store.scores("t"))
+        assert rounds.completed
+        assert coordinator.store.query("SELECT MAX(number) AS n FROM rounds")[0]["n"] == ROUNDS + (holdout > 0)
     finally:
         coordinator.close()
 

@@ -67,7 +67,14 @@ def test_with_a_holdout_clients_score_each_model_they_receive(tmp_path):
     scores = [r["eval_accuracy"] for r in records]
     assert all(0 <= s <= 1 for s in scores)
     assert scores[-1] > scores[0]  # round 1 scores the initial model; round 4 one trained for 3 rounds
-    assert json.loads((tmp_path / "summary.json").read_text())["devices_accuracy"] == scores[-1]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    store = Store(tmp_path / "coordinator")
+    try:  # the scoring round after the last commit: the devices' score of version 4 itself
+        last = store.scores(TASK)
+    finally:
+        store.close()
+    assert last["version"] == summary["devices_version"] == 4 and last["round"] == 5
+    assert summary["devices_accuracy"] == last["eval_accuracy"]
     document = DataDirAdmin(tmp_path / "coordinator").status()
     table = status_tables(document)[0]
     assert [c.header for c in table.columns][-3:] == ["accuracy", "on devices", "note"]
