@@ -103,9 +103,9 @@ def enroll_agents(
             saved.write_text(json.dumps(credentials), encoding="utf-8")
     if len(credentials) != len(federation.clients):
         raise ValueError(f"{saved} holds {len(credentials)} clients, but this run has {len(federation.clients)}")
-    transport = InProcessTransport(coordinator)
+    transport, words = InProcessTransport(coordinator), _words(seed)
     return [
-        Agent(transport, credential, LocalTrainer(client.x, client.y), platform="simulation", seed=[*_seq(seed), index])
+        Agent(transport, credential, LocalTrainer(client.x, client.y), platform="simulation", seed=[*words, index])
         for index, (credential, client) in enumerate(zip(credentials, federation.clients, strict=True))
     ]
 
@@ -120,7 +120,8 @@ def _enroll(coordinator: Coordinator, count: int) -> list[str]:
     ]
 
 
-def _seq(seed: int | list[int]) -> list[int]:
+def _words(seed: int | list[int]) -> list[int]:
+    """A seed as a list of words, to which each agent appends its index."""
     return list(seed) if isinstance(seed, list) else [seed]
 
 

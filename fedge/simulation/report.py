@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -12,7 +13,7 @@ class MetricsLog:
 
     A resumed run starts from the records its stopped run wrote (``previous``)."""
 
-    def __init__(self, out: Path, previous: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
+    def __init__(self, out: Path, previous: Sequence[dict[str, Any]] = ()) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / "metrics.jsonl"
         self._file: TextIO = self.path.open("w", encoding="utf-8")
