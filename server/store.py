@@ -84,6 +84,7 @@ _OPEN = f"phase NOT IN ({', '.join(repr(p) for p in CLOSED_PHASES)})"
 # Columns added after a table first shipped: a data dir from before gains them when opened.
 ADDED_COLUMNS = (("tokens", "nonce_hash", "TEXT"),)
 MAX_NONCE = 128
+DATABASE = "fedge.sqlite"  # in the data dir
 
 
 def digest(secret: str) -> str:
@@ -111,7 +112,7 @@ class Store:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.data_dir / "fedge.sqlite"
+        self.path = self.data_dir / DATABASE
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row

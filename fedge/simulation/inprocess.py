@@ -22,7 +22,7 @@ from fedge.client.agent import Agent, LocalTrainer
 from fedge.client.transport import InProcessTransport
 from fedge.server.config import TaskConfig
 from fedge.server.coordinator import Coordinator
-from fedge.server.store import Store
+from fedge.server.store import DATABASE, Store
 from fedge.shared import data
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
@@ -32,6 +32,7 @@ from fedge.simulation.config import SimulationConfig
 
 TASK = "simulation"
 CLIENTS_FILE = "simulated-clients.json"  # in the coordinator's data dir: the virtual devices' credentials
+# (a run that has none, started by an older fedge, enrols its clients again when resumed)
 SECURE_STAGES = ("advertise", "share", "train", "unmask")  # where a --dropout client may vanish
 
 
@@ -85,8 +86,8 @@ def start_coordinator(
     with ``resume``, the stopped run's, which carries on from its last committed round."""
     if not resume:
         shutil.rmtree(data_dir, ignore_errors=True)
-    elif not (data_dir / CLIENTS_FILE).exists():
-        raise FileNotFoundError(f"nothing to resume in {data_dir}: no in-process run was started there")
+    elif not (data_dir / DATABASE).exists():
+        raise FileNotFoundError(f"nothing to resume in {data_dir}: no coordinator store there")
     return Coordinator([federation.task], data_dir, splits={TASK: federation.splits}, clock=clock)
 
 
