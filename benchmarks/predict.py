@@ -48,9 +48,10 @@ def main() -> None:
         run(config, out)
         sample = Path(tmp) / "one.npy"
         np.save(sample, data.load("fashion-mnist", limit=500).heldout.x[:1])
-        predict = [sys.executable, "-m", "fedge", "models", "predict", "simulation", str(sample), "--data-dir", str(out)]
+        fedge = [sys.executable, "-m", "fedge"]
+        predict = [*fedge, "models", "predict", "simulation", str(sample), "--data-dir", str(out)]
         interpreter = seconds([sys.executable, "-c", "pass"], args.repeats)
-        cli = seconds([sys.executable, "-m", "fedge", "--help"], args.repeats)
+        cli = seconds([*fedge, "--help"], args.repeats)
         rows = [
             ("python -c pass", interpreter),
             ("fedge --help", cli),
