@@ -54,14 +54,16 @@ def clients(out: Path) -> int:
         store.close()
 
 
-def test_a_killed_run_resumes_from_its_last_committed_round_with_the_same_clients(tmp_path):
+@pytest.mark.parametrize("secure", [(), ("--secagg", "--dropout", "0.25")], ids=["plain", "secure"])
+def test_a_killed_run_resumes_from_its_last_committed_round_with_the_same_clients(tmp_path, secure):
+    """Killed mid-round (a secure round's sessions die with the process: that round is retried)."""
     out = tmp_path / "run"
-    killed = fedge(*RUN, "--out", str(out))
+    killed = fedge(*RUN, *secure, "--out", str(out))
     kill_after(killed, out / "metrics.jsonl", rounds=3)
     before = read_metrics(out / "metrics.jsonl")
     assert 3 <= len(before) < 24
 
-    resumed = fedge(*RUN, "--out", str(out), "--resume")
+    resumed = fedge(*RUN, *secure, "--out", str(out), "--resume")
     stdout, stderr = resumed.communicate(timeout=300)
 
     assert resumed.returncode == 0, stderr
