@@ -4,7 +4,7 @@
     kdf.py       HKDF-SHA256, one label per purpose, info = label ‖ round ‖ pair
     shares.py    share bundles sealed with AES-256-GCM; reveal() answers the unmask stage
     shamir.py    Shamir sharing of 32-byte secrets over GF(2^521 − 1)
-    prg.py       AES-256-CTR keystream → little-endian uint32 masks
+    prg.py       AES-256-CTR keystream in 256 KiB segments → little-endian uint32 masks
     quantize.py  clip + stochastic rounding into uint32 so the cohort's sum cannot wrap
     masking.py   add / remove self and pairwise masks mod 2^32
     graph.py     the round's k-regular neighbour graph from a public seed

@@ -7,9 +7,9 @@
 
 PRG is ``prg.expand``; s_ij is ``kdf.pairwise_seed`` of the pair's X25519 secret.
 
-Masks are added one slice of the output at a time (SLICE values: the slice and one keystream
-slice stay in cache while every mask passes over them, instead of streaming each whole mask
-through memory), and the output's slices are split among worker threads: AES-CTR in OpenSSL and
+Masks are added one PRG segment of the output at a time (SEGMENT values: the slice and one
+keystream segment stay in cache while every mask passes over them, instead of streaming each
+whole mask through memory), and the segments are split among worker threads: AES in OpenSSL and
 numpy's additions release the GIL, so the cores share the work. The sum mod 2^32 does not depend
 on the order, so the result is the same bytes.
 """
@@ -22,10 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fedge.shared.secagg.prg import Stream
+from fedge.shared.secagg.prg import SEGMENT, Expander
 
 WORKERS = min(8, os.cpu_count() or 1)
-SLICE = 1 << 16  # values: 256 KiB of sum and 256 KiB of keystream, well inside a core's L2
 MIN_WORK = 1 << 22  # values × masks a thread should have at least, for the hand-off to pay
 
 
@@ -49,25 +48,24 @@ def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, re
         if direction not in (1, -1) or isinstance(direction, bool):
             raise ValueError(f"a pairwise mask's sign must be +1 or -1, got {direction!r}")
     signed = [(seed, direction if not remove else -direction) for seed, direction in masks]
-    slices = -(-out.size // SLICE)
-    workers = max(1, min(WORKERS, slices, len(signed) * out.size // MIN_WORK))
-    bounds = [SLICE * (slices * w // workers) for w in range(workers)] + [out.size]
+    segments = -(-out.size // SEGMENT)
+    workers = max(1, min(WORKERS, segments, len(signed) * out.size // MIN_WORK))
+    bounds = [segments * w // workers for w in range(workers + 1)]
     if workers == 1:
-        _add_range(out, signed, 0, out.size)
+        _add_range(out, signed, 0, segments)
         return out
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(_add_range, [out] * workers, [signed] * workers, bounds[:-1], bounds[1:]))
     return out
 
 
-def _add_range(out: np.ndarray, masks: list[tuple[bytes, int]], start: int, stop: int) -> None:
-    """Adds each sign·PRG(seed) to ``out[start:stop]``, a slice at a time."""
-    streams = [(Stream(seed, start), direction) for seed, direction in masks]
-    scratch = np.empty(SLICE + 4, np.uint32)
-    for low in range(start, stop, SLICE):
-        part = out[low : min(low + SLICE, stop)]
-        for stream, direction in streams:
-            mask = stream.next_into(scratch, part.size)
+def _add_range(out: np.ndarray, masks: list[tuple[bytes, int]], first: int, stop: int) -> None:
+    """Adds each sign·PRG(seed) to ``out``'s segments ``first`` … ``stop − 1``."""
+    expanders = [(Expander(seed), direction) for seed, direction in masks]
+    for segment in range(first, stop):
+        part = out[segment * SEGMENT : (segment + 1) * SEGMENT]
+        for expander, direction in expanders:
+            mask = expander.segment(segment, part.size)
             if direction == 1:
                 np.add(part, mask, out=part)
             else:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedge.shared.secagg.masking import SLICE, mask, remove_pair_masks, remove_self_masks, sign
-from fedge.shared.secagg.prg import expand
+from fedge.shared.secagg.masking import mask, remove_pair_masks, remove_self_masks, sign
+from fedge.shared.secagg.prg import SEGMENT, expand
 
 
 def _pairs(entries: list[dict]) -> list[tuple[bytes, int]]:
@@ -64,10 +64,10 @@ def test_a_pair_of_one_client_has_no_sign():
         sign(3, 3)
 
 
-@pytest.mark.parametrize("size", [1, 4 * SLICE + 3, 9 * SLICE + 1])
+@pytest.mark.parametrize("size", [1, 4 * SEGMENT + 3, 9 * SEGMENT + 1])
 def test_slices_and_threads_give_the_bytes_of_whole_expansions(size, monkeypatch):
     """A reference built from whole expansions: sliced, split among threads, the same values."""
-    monkeypatch.setattr("fedge.shared.secagg.masking.MIN_WORK", 1)  # as many threads as slices allow
+    monkeypatch.setattr("fedge.shared.secagg.masking.MIN_WORK", 1)  # as many threads as segments allow
     rng = np.random.default_rng(size)
     values = rng.integers(0, 2**32, size, dtype=np.uint32)
     pairs = [(bytes([i]) * 32, 1 if i % 2 else -1) for i in range(1, 6)]

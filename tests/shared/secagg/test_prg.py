@@ -4,8 +4,9 @@ import hashlib
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from fedge.shared.secagg.prg import Stream, expand, keystream
+from fedge.shared.secagg.prg import SEGMENT, Expander, expand, keystream
 
 
 def test_expansions_replay_the_vectors(vector):
@@ -25,9 +26,9 @@ def test_values_are_the_keystream_read_little_endian():
 
 def test_a_shorter_expansion_is_a_prefix_of_a_longer_one():
     seed = bytes(32)
-    long = expand(seed, (1 << 18) + 3)  # crosses the internal 1 MiB chunk boundary
+    long = expand(seed, 3 * SEGMENT + 3)  # crosses segment boundaries
     assert np.array_equal(expand(seed, 1000), long[:1000])
-    assert np.array_equal(expand(seed, 1 << 18), long[: 1 << 18])
+    assert np.array_equal(expand(seed, SEGMENT + 1), long[: SEGMENT + 1])
 
 
 def test_expansion_is_a_fresh_writable_uint32_array():
@@ -56,19 +57,25 @@ def test_negative_count_is_refused():
         expand(bytes(32), -1)
 
 
-def test_a_stream_from_an_offset_reads_on_where_the_expansion_is():
-    seed, scratch = bytes(range(32)), np.empty(1004, np.uint32)
-    whole = expand(seed, 3000)
-    stream = Stream(seed, 2000)
-    assert np.array_equal(stream.next_into(scratch, 600), whole[2000:2600])
-    assert np.array_equal(stream.next_into(scratch, 400), whole[2600:3000])
+def test_each_segment_is_aes_256_ctr_from_its_nonce_and_counter_two():
+    """The format, checked against OpenSSL's CTR mode (the code under test uses GCM's)."""
+    seed = bytes(range(32))
+    long = keystream(seed, 4 * (2 * SEGMENT + 100))
+    for segment in range(3):
+        counter = segment.to_bytes(12, "big") + (2).to_bytes(4, "big")
+        ctr = Cipher(algorithms.AES(seed), modes.CTR(counter)).encryptor()
+        start = 4 * SEGMENT * segment
+        expected = ctr.update(bytes(len(long[start : start + 4 * SEGMENT])))
+        assert long[start : start + 4 * SEGMENT] == expected
 
 
-def test_a_stream_starts_at_a_whole_block():
-    with pytest.raises(ValueError, match="multiple of 4 values\\), got 6"):
-        Stream(bytes(32), 6)
+def test_a_segment_reads_where_the_expansion_is():
+    seed = bytes(range(32))
+    whole = expand(seed, SEGMENT + 3000)
+    assert np.array_equal(Expander(seed).segment(1, 3000), whole[SEGMENT:])
+    assert np.array_equal(Expander(seed).segment(0), whole[:SEGMENT])
 
 
-def test_a_stream_wants_room_for_a_spare_block():
-    with pytest.raises(ValueError, match="at least 14 values"):
-        Stream(bytes(32)).next_into(np.empty(12, np.uint32), 10)
+def test_a_shorter_keystream_is_a_prefix_across_segments():
+    seed = bytes(32)
+    assert keystream(seed, 4 * SEGMENT + 7)[: 4 * SEGMENT - 1] == keystream(seed, 4 * SEGMENT - 1)

@@ -178,7 +178,10 @@ def prg_vectors() -> dict[str, Any]:
             }
         )
     return {
-        "description": "AES-256-CTR(key=seed, counter block=16 zero bytes, 128-bit counter) keystream as LE uint32",
+        "description": (
+            "AES-256-CTR(key=seed) keystream as LE uint32; segment s (65536 values) under the counter blocks "
+            "s as 12 bytes BE | 2 + j as 4 bytes BE: AES-256-GCM's keystream with nonce s"
+        ),
         "cases": cases,
     }
 

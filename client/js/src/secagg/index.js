@@ -6,7 +6,7 @@
  *     kdf.js       HKDF-SHA256, one label per purpose, info = label ‖ round ‖ pair
  *     shares.js    share bundles sealed with AES-256-GCM; reveal() answers the unmask stage
  *     shamir.js    Shamir sharing of 32-byte secrets over GF(2^521 − 1), in BigInt
- *     prg.js       AES-256-CTR keystream → little-endian uint32 masks
+ *     prg.js       AES-256-CTR keystream in 256 KiB segments → little-endian uint32 masks
  *     quantize.js  clip + stochastic rounding into uint32 so the cohort's sum cannot wrap
  *     masking.js   add / remove self and pairwise masks mod 2^32
  *     graph.js     the round's k-regular neighbour graph from a public seed

@@ -1,16 +1,21 @@
 /**
- * Mask expansion: the AES-256-CTR keystream of a 32-byte seed, read as little-endian uint32.
+ * Mask expansion: AES-256 in counter mode keyed by a 32-byte seed, read as little-endian uint32.
  *
- *     keystream(seed, n) = AES-256-CTR(key = seed, counter block = 16 zero bytes).encrypt(n zero bytes)
- *     expand(seed, c)[m] = uint32 little-endian of keystream bytes 4m … 4m+3
+ * The keystream is cut into segments of SEGMENT values (256 KiB). Segment s is the AES-256-CTR
+ * keystream under the counter blocks
  *
- * The counter is the whole 128-bit block (length 128), as OpenSSL and `cryptography` count.
- * A shorter expansion is a prefix of a longer one.
+ *     nonce(s) ‖ (2 + j)     nonce(s) = s as 12 bytes big-endian, j = 0, 1, … as 4 bytes big-endian
+ *
+ *     expand(seed, c)[m] = uint32 little-endian of bytes 4·(m mod SEGMENT) … +3 of segment m / SEGMENT
+ *
+ * (AES-256-GCM's keystream under the nonce s, which the Python side uses for speed.) WebCrypto
+ * counts the last 32 bits of the block (length 32). A shorter expansion is a prefix of a longer one.
  */
 
 import { checkBytes, describe, isInt, subtle } from "./bytes.js";
 
 export const SEED_SIZE = 32;
+export const SEGMENT = 1 << 16;
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function checkCount(count, what) {
@@ -18,11 +23,27 @@ function checkCount(count, what) {
   return count;
 }
 
+/** The counter block of segment `s`'s first AES block: s (12 bytes, big-endian) ‖ 00000002. */
+function counterBlock(s) {
+  const block = new Uint8Array(16);
+  const view = new DataView(block.buffer);
+  view.setUint32(4, Math.floor(s / 2 ** 32));
+  view.setUint32(8, s >>> 0);
+  view.setUint32(12, 2);
+  return block;
+}
+
 export async function keystream(seed, nbytes) {
   checkCount(nbytes, "nbytes");
   const key = await subtle().importKey("raw", checkBytes(seed, SEED_SIZE, "a PRG seed"), "AES-CTR", false, ["encrypt"]);
-  const algorithm = { name: "AES-CTR", counter: new Uint8Array(16), length: 128 };
-  return new Uint8Array(await subtle().encrypt(algorithm, key, new Uint8Array(nbytes)));
+  const size = 4 * SEGMENT;
+  const segments = Array.from({ length: Math.ceil(nbytes / size) }, (_, s) => {
+    const algorithm = { name: "AES-CTR", counter: counterBlock(s), length: 32 };
+    return subtle().encrypt(algorithm, key, new Uint8Array(Math.min(size, nbytes - s * size)));
+  });
+  const out = new Uint8Array(nbytes);
+  (await Promise.all(segments)).forEach((part, s) => out.set(new Uint8Array(part), s * size));
+  return out;
 }
 
 /** `count` uint32 values (a fresh, writable array). */
