@@ -188,7 +188,7 @@ class SecAggSession:
             pairs.append(
                 (secagg.pairwise_seed(shared, self.assignment.round_id, self._me, j), secagg.sign(self._me, j))
             )
-        return secagg.mask(quantized, self.b, pairs)
+        return secagg.mask(quantized, self.b, pairs, in_place=True)  # quantized is ours
 
     # -- unmask ----------------------------------------------------------------------------------
     def unmask_request(self, response: pb.UnmaskResponse) -> pb.UnmaskRequest:

@@ -26,6 +26,22 @@ from fedge.shared.secagg.prg import SEGMENT, Expander
 
 WORKERS = min(8, os.cpu_count() or 1)
 MIN_WORK = 1 << 22  # values × masks a thread should have at least, for the hand-off to pay
+_helpers: ThreadPoolExecutor | None = None  # made once: a thread start costs ~1 ms on a busy machine
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _helpers
+    if _helpers is None:
+        _helpers = ThreadPoolExecutor(max(1, WORKERS - 1), thread_name_prefix="fedge-masking")
+    return _helpers
+
+
+def _forget_pool() -> None:
+    global _helpers
+    _helpers = None  # a forked child has the pool object, not its threads
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def sign(own: int, peer: int) -> int:
@@ -51,11 +67,10 @@ def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, re
     segments = -(-out.size // SEGMENT)
     workers = max(1, min(WORKERS, segments, len(signed) * out.size // MIN_WORK))
     bounds = [segments * w // workers for w in range(workers + 1)]
-    if workers == 1:
-        _add_range(out, signed, 0, segments)
-        return out
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(_add_range, [out] * workers, [signed] * workers, bounds[:-1], bounds[1:]))
+    helped = [_pool().submit(_add_range, out, signed, bounds[w], bounds[w + 1]) for w in range(1, workers)]
+    _add_range(out, signed, 0, bounds[1])  # this thread takes the first part
+    for part in helped:
+        part.result()
     return out
 
 
@@ -72,10 +87,13 @@ def _add_range(out: np.ndarray, masks: list[tuple[bytes, int]], first: int, stop
                 np.subtract(part, mask, out=part)
 
 
-def mask(values: np.ndarray, self_seed: bytes, pair_seeds: Sequence[tuple[bytes, int]]) -> np.ndarray:
-    """The masked input: quantised ``values`` plus the self mask plus every signed pairwise mask."""
-    out = _check_values(values, "values").copy()
-    return _apply(out, [(self_seed, 1), *pair_seeds])
+def mask(
+    values: np.ndarray, self_seed: bytes, pair_seeds: Sequence[tuple[bytes, int]], *, in_place: bool = False
+) -> np.ndarray:
+    """The masked input: quantised ``values`` plus the self mask plus every signed pairwise mask
+    (written over ``values`` with ``in_place``, which saves a copy of the update)."""
+    out = _check_values(values, "values")
+    return _apply(out if in_place else out.copy(), [(self_seed, 1), *pair_seeds])
 
 
 def remove_self_masks(total: np.ndarray, seeds: Iterable[bytes]) -> np.ndarray:

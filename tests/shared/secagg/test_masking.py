@@ -75,3 +75,12 @@ def test_slices_and_threads_give_the_bytes_of_whole_expansions(size, monkeypatch
     for seed, direction in pairs:
         expected = expected + expand(seed, size) if direction == 1 else expected - expand(seed, size)
     assert np.array_equal(mask(values, b"\xee" * 32, pairs), expected)
+
+
+def test_masking_in_place_writes_over_the_values_with_the_same_result():
+    values = np.arange(1000, dtype=np.uint32)
+    pairs = [(b"\x01" * 32, 1), (b"\x02" * 32, -1)]
+    expected = mask(values, b"\xee" * 32, pairs)
+    assert not np.array_equal(values, expected)  # the default leaves the values alone
+    out = mask(values, b"\xee" * 32, pairs, in_place=True)
+    assert out is values and np.array_equal(values, expected)
