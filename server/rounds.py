@@ -173,6 +173,13 @@ class TaskRounds:
         self.jitter = random.Random()
         self.scored = store.task_completed(self.task_id)  # the scoring round, if the task has one, is done
         self.scoring_ids: set[int] = set()  # this process's scoring rounds: their late uploads hold no tensors
+        self._steps = {
+            "select": self._select_step,
+            "advertise": self._advertise_step,
+            "share": self._share_step,
+            "train": self._train_step,
+            "unmask": self._unmask_step,
+        }  # what moves a live round on from each phase (``_advance``)
         self.live: LiveRound | None = None
         if not self.completed and not self._resume():
             self._open()
@@ -190,7 +197,7 @@ class TaskRounds:
             self.scoring_ids.add(round_id)
         elif self.task.secagg:
             self.live.secagg = SecAggRound(round_id, self.upload_specs[0].shape[0], self._secagg_plan())
-            self.live.saved = SecureState(self.store, self.live.secagg)
+            self.live.saved = SecureState(self.store, self.live.secagg, self.store.secure_sums(self.task_id))
         log.info("task %s: round %d opened (attempt %d, id %d)", self.task_id, number, attempt, round_id)
 
     def _live_round(self, round_id: int, number: int, attempt: int, phase: str) -> LiveRound:
@@ -217,7 +224,7 @@ class TaskRounds:
             self.store.set_phase(row["round_id"], "failed", "coordinator restarted")
             return False
         try:
-            saved = SecureState.resume(self.store, row["round_id"])
+            saved = SecureState.resume(self.store, row["round_id"], self.store.secure_sums(self.task_id))
             if saved.round.size != self.upload_specs[0].shape[0]:
                 raise ValueError(f"its sum has {saved.round.size} values, the task's update {self.upload_bytes // 4}")
         except (ValueError, KeyError, OSError) as error:
@@ -257,14 +264,7 @@ class TaskRounds:
 
     def _advance(self) -> None:
         """Take every transition that is due, one phase at a time (each step says if it moved)."""
-        steps = {
-            "select": self._select_step,
-            "advertise": self._advertise_step,
-            "share": self._share_step,
-            "train": self._train_step,
-            "unmask": self._unmask_step,
-        }
-        while self.live is not None and steps[self.live.phase](self.live, self.clock()):
+        while self.live is not None and self._steps[self.live.phase](self.live, self.clock()):
             pass
 
     def _enter(self, live: LiveRound, phase: str, now: float) -> None:

@@ -53,7 +53,7 @@ class SecAggRound:
     keys: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # U1: client -> (c_pk, s_pk)
     index: dict[str, int] = field(default_factory=dict)
     graph: list[list[int]] = field(default_factory=list)
-    bundles: dict[int, dict[int, bytes]] = field(default_factory=dict)  # receiver -> sender -> sealed
+    bundles: dict[int, dict[int, pb.EncryptedShare]] = field(default_factory=dict)  # receiver -> sender -> sealed
     sharers: set[int] = field(default_factory=set)  # U2
     total: np.ndarray | None = None
     inputs: set[int] = field(default_factory=set)  # U3
@@ -92,24 +92,19 @@ class SecAggRound:
     def share(self, client_id: str, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse | None:
         me = self._index(client_id)
         if self.stage == "share":
-            expected = set(self.graph[me])
-            got = {s.receiver for s in request.shares}
-            if any(s.sender != me for s in request.shares) or got != expected or len(request.shares) != len(expected):
-                raise InvalidUpdate(f"expected one bundle from {me} to each of {sorted(expected)}, got {sorted(got)}")
-            for s in request.shares:
-                self.bundles.setdefault(s.receiver, {})[me] = bytes(s.ciphertext)
+            expected = self.graph[me]
+            received = {s.receiver: s for s in request.shares if s.sender == me}
+            if len(received) != len(request.shares) or sorted(received) != expected:
+                got = sorted((s.sender, s.receiver) for s in request.shares)
+                raise InvalidUpdate(f"expected one bundle from {me} to each of {expected}, got (from, to) {got}")
+            for receiver, sealed in received.items():  # the messages themselves: relayed as they came
+                self.bundles.setdefault(receiver, {})[me] = sealed
             self.sharers.add(me)
             return None
         if me not in self.sharers:
             raise StaleRound(f"round {self.round_id}: shares were not sent in time")
         mine = self.bundles.get(me, {})
-        return pb.ShareKeysResponse(
-            shares=[
-                pb.EncryptedShare(sender=j, receiver=me, ciphertext=c)
-                for j, c in sorted(mine.items())
-                if j in self.sharers
-            ]
-        )
+        return pb.ShareKeysResponse(shares=[mine[j] for j in sorted(mine) if j in self.sharers])
 
     def close_share(self) -> None:
         self.stage = "collect"
@@ -159,10 +154,10 @@ class SecAggRound:
         return pb.UnmaskResponse(dropped=sorted(self.dropped), survivors=sorted(self.inputs))
 
     def _take_reveals(self, me: int, shares: list[pb.RevealedShare]) -> None:
-        neighbours = set(self.graph[me])
+        neighbours, dropped = set(self.graph[me]), self.dropped
         for revealed in shares:
             owner = revealed.owner
-            wanted = self.dropped if revealed.mask_key else self.inputs
+            wanted = dropped if revealed.mask_key else self.inputs
             if owner not in neighbours or owner not in wanted or owner == me:
                 kind = "mask-key" if revealed.mask_key else "self-mask"
                 raise InvalidUpdate(f"client {me} may not reveal a {kind} share of client {owner}")
@@ -182,13 +177,15 @@ class SecAggRound:
         """The sum of the survivors' quantised updates, every mask removed."""
         assert self.total is not None
         t = self.plan.threshold
-        seeds = [secagg.combine(list(self.b_shares[u].values()), t) for u in sorted(self.inputs)]
+        seeds = secagg.combine_many([list(self.b_shares[u].values()) for u in sorted(self.inputs)], t)
         total = secagg.remove_self_masks(self.total, seeds)
         mask_keys = {c: self.keys[c][1] for c in self.index}
         by_index = {i: c for c, i in self.index.items()}
         pairs = []
-        for v in sorted(self.dropped):
-            private = secagg.PrivateKey.from_bytes(secagg.combine(list(self.s_shares[v].values()), t))
+        dropped = sorted(self.dropped)
+        secrets = secagg.combine_many([list(self.s_shares[v].values()) for v in dropped], t)
+        for v, secret in zip(dropped, secrets, strict=True):
+            private = secagg.PrivateKey.from_bytes(secret)
             for u in self.graph[v]:
                 if u in self.inputs:
                     shared = secagg.agree(private, secagg.PublicKey.from_bytes(mask_keys[by_index[u]]))

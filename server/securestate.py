@@ -7,8 +7,8 @@ protocol needs to go on (docs/secagg.md), and nothing more:
     roster    public keys, indices, the neighbour graph, the plan   when advertise closes
     bundles   the sealed share bundles the server relays            when share closes
     progress  the stage, who shared, who is in the sum, counts      with the sum, and stages
-    sum       the running masked sum mod 2^32                       every CHECKPOINT_S, and
-                                                                    when collecting ends
+    sum       the running masked sum mod 2^32 (in one of the task's  every CHECKPOINT_S, and
+              two sum files, which every secure round writes over)  when collecting ends
     reveals   the shares clients revealed for unmasking             with every unmask answer,
                                                                     appended to a file (below)
 
@@ -39,9 +39,11 @@ import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from fedge.server.secagg import SecAggRound
 from fedge.server.store import Store
@@ -62,6 +64,7 @@ class SecureState:
 
     store: Store
     round: SecAggRound
+    sums: Path  # the task's folder of sum files (``Store.secure_sums``)
     counts: dict[str, Any] = field(default_factory=dict)  # the round's examples and metric sums
     buffers: list[np.ndarray] = field(default_factory=list)  # the sum's two files, memory-mapped
     current: int = 0  # the one holding the last checkpoint
@@ -77,8 +80,10 @@ class SecureState:
         """Share keys closed: the bundles still to be fetched, and an empty sum (both files zero)."""
         s = self.round
         self._open_sum(create=True)
-        bundles = {r: {j: _b64(c) for j, c in senders.items()} for r, senders in s.bundles.items()}
-        self.store.save_secure(s.round_id, bundles=json.dumps(bundles), progress=self._progress())
+        self.store.secure_dir(s.round_id).mkdir(parents=True, exist_ok=True)  # for the reveals to come
+        sealed = [bundle for senders in s.bundles.values() for bundle in senders.values()]
+        blob = pb.ShareKeysResponse(shares=sealed).SerializeToString()  # the messages as they came
+        self.store.save_secure(s.round_id, bundles=blob, progress=self._progress())
         self.saved_at = time.monotonic()
 
     def add_input(self, client_id: str, masked: np.ndarray, counts: dict[str, Any]) -> None:
@@ -116,13 +121,18 @@ class SecureState:
         })  # fmt: skip
 
     def _open_sum(self, create: bool) -> None:
-        folder = self.store.secure_dir(self.round.round_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        mode = "w+" if create else "r+"
-        self.buffers = [np.memmap(folder / f"sum-{i}.u32", np.uint32, mode, shape=(self.round.size,)) for i in (0, 1)]
+        """The task's two sum files, memory-mapped. Each secure round writes over the last one's:
+        the pages of a new file cost the kernel more than the copy into them (5 against 2 ms at
+        P = 1M), so a round starts with stale bytes in both, and ``resume`` reads a file only once
+        a checkpoint has named it current with members."""
+        self.sums.mkdir(parents=True, exist_ok=True)
+        paths = [self.sums / f"sum-{i}.u32" for i in (0, 1)]
+        fits = all(path.exists() and path.stat().st_size == 4 * self.round.size for path in paths)
+        mode = "r+" if fits or not create else "w+"
+        self.buffers = [np.memmap(path, np.uint32, mode, shape=(self.round.size,)) for path in paths]
 
     @classmethod
-    def resume(cls, store: Store, round_id: int) -> SecureState:
+    def resume(cls, store: Store, round_id: int, sums: Path) -> SecureState:
         """Rebuild the round from the store (ValueError, KeyError or OSError: it cannot go on)."""
         saved = store.load_secure(round_id)
         if saved is None or saved["roster"] is None or saved["progress"] is None:
@@ -135,16 +145,14 @@ class SecureState:
         s.keys = {c: (base64.b64decode(a), base64.b64decode(b)) for c, (a, b) in roster["keys"].items()}
         s.index = {c: int(i) for c, i in roster["index"].items()}
         s.graph = [list(map(int, peers)) for peers in roster["graph"]]
-        bundles = json.loads(saved["bundles"] or "{}")
-        s.bundles = {
-            int(r): {int(j): base64.b64decode(c) for j, c in senders.items()} for r, senders in bundles.items()
-        }
+        for bundle in _relayed(saved["bundles"]):
+            s.bundles.setdefault(bundle.receiver, {})[bundle.sender] = bundle
         s.sharers, s.inputs = set(progress["sharers"]), set(progress["inputs"])
         counts = {k: v for k, v in progress.items() if k not in ("stage", "sharers", "inputs", "sum")}
-        state = cls(store, s, counts, current=int(progress["sum"]))
+        state = cls(store, s, sums, counts, current=int(progress["sum"]))
         if s.stage != "share":
             state._open_sum(create=False)
-            s.total = np.array(state.buffers[state.current])
+            s.total = np.array(state.buffers[state.current]) if s.inputs else np.zeros(s.size, np.uint32)
         reveals = store.secure_dir(round_id) / REVEALS
         for holder, owner, mask_key, share in decode_reveals(reveals.read_bytes() if reveals.exists() else b""):
             book = s.s_shares if mask_key else s.b_shares
@@ -173,6 +181,14 @@ def decode_reveals(data: bytes) -> Iterator[tuple[int, int, bool, bytes]]:
             at += _ENTRY.size + size
             yield holder, owner, bool(mask_key), body[at - size : at]
         offset += _RECORD.size + length
+
+
+def _relayed(blob: bytes | None) -> list[pb.EncryptedShare]:
+    """The sealed bundles ``shares_closed`` kept (none before share keys closed)."""
+    try:
+        return list(pb.ShareKeysResponse.FromString(blob or b"").shares)
+    except (DecodeError, TypeError) as error:
+        raise ValueError(f"the saved share bundles cannot be read: {error}") from None
 
 
 def _b64(data: bytes) -> str:

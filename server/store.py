@@ -8,7 +8,8 @@ in the round's in-memory aggregator, so a crash mid-round loses the round, not c
 
 A secure round is different: its clients hold keys for that round only, and its training stage
 is the long one, so it is worth carrying across a restart. The store keeps what the protocol
-needs to go on (``secure_rounds`` and files under ``secure/<round>``): the public keys, indices
+needs to go on (``secure_rounds``, files under ``secure/<round>`` and the task's sum files under
+``secure/sums/<task>``): the public keys, indices
 and graph, the sealed share bundles the server relays, the running *masked* sum with the
 clients in it, and the shares revealed for unmasking, until the round closes
 (server/securestate.py). None of it is a plaintext update.
@@ -74,7 +75,7 @@ CREATE TABLE IF NOT EXISTS participants (
     round_id INTEGER NOT NULL, client_id TEXT NOT NULL, status TEXT NOT NULL, num_examples INTEGER,
     PRIMARY KEY (round_id, client_id));
 CREATE TABLE IF NOT EXISTS secure_rounds (
-    round_id INTEGER PRIMARY KEY, roster TEXT, bundles TEXT, progress TEXT);
+    round_id INTEGER PRIMARY KEY, roster TEXT, bundles BLOB, progress TEXT);
 """
 SECURE_COLUMNS = ("roster", "bundles", "progress")
 # A round ends committed (a new version), scored (the devices scored the last version, nothing
@@ -122,7 +123,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._add_columns()
-        self._clients: dict[str, str] = {}  # credential digest -> client id, enrolled and not revoked
+        self._clients: dict[str, str] = {}  # credential -> client id, enrolled and not revoked
         self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
         # written later, in one transaction: client id -> (last seen, platform); (round, client) -> (status, examples)
         self._pending_lock = threading.Lock()
@@ -236,24 +237,24 @@ class Store:
         self._clients = {key: cid for key, cid in self._clients.items() if cid != client_id}
 
     def authenticate(self, credential: str) -> str:
-        """The client id of a valid credential; cached, but a revocation is seen at the next request."""
-        key = digest(credential)
+        """The client id of a valid credential; cached (by the credential itself: no hash per
+        request), but a revocation is seen at the next request."""
         with self._lock:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:  # another process wrote (a revocation, perhaps)
                 self._clients.clear()
                 self._data_version = version
-            client_id = self._clients.get(key)
+            client_id = self._clients.get(credential)
             if client_id is not None:
                 return client_id
             row = self._db.execute(
-                "SELECT client_id, revoked_at FROM clients WHERE credential_hash = ?", (key,)
+                "SELECT client_id, revoked_at FROM clients WHERE credential_hash = ?", (digest(credential),)
             ).fetchone()
             if row is None:
                 raise Unauthenticated("unknown credential; enrol with a token first")
             if row["revoked_at"] is not None:
                 raise Unauthenticated("this client was revoked")
-            self._clients[key] = row["client_id"]
+            self._clients[credential] = row["client_id"]
             return row["client_id"]
 
     def touch(self, client_id: str, platform: str | None = None) -> None:
@@ -353,6 +354,8 @@ class Store:
                 (time.time(), json.dumps(metrics), round_id),
             )
             self._forget_secure(db, [round_id])
+        if completed:
+            shutil.rmtree(self.secure_sums(task_id), ignore_errors=True)
 
     def close_scoring(self, task_id: str, round_id: int, metrics: dict[str, Any]) -> None:
         """The scoring round closed with the devices' scores: one transaction ends it and the task."""
@@ -363,6 +366,7 @@ class Store:
                 "UPDATE rounds SET phase = 'scored', closed_at = ?, metrics_json = ? WHERE round_id = ?",
                 (time.time(), json.dumps(metrics), round_id),
             )
+        shutil.rmtree(self.secure_sums(task_id), ignore_errors=True)
 
     def scores(self, task_id: str) -> dict[str, Any]:
         """The metrics of the task's scoring round ({} if it had none)."""
@@ -438,7 +442,12 @@ class Store:
         """Where an unfinished secure round keeps its masked sum and revealed shares (server/securestate.py)."""
         return self.data_dir / "secure" / str(round_id)
 
-    def save_secure(self, round_id: int, **columns: str) -> None:
+    def secure_sums(self, task_id: str) -> Path:
+        """Where a task's secure rounds keep their running masked sum: two files, reused round
+        after round (server/securestate.py), removed when the task completes."""
+        return self.data_dir / "secure" / "sums" / task_id
+
+    def save_secure(self, round_id: int, **columns: str | bytes) -> None:
         """Write some of a secure round's columns (roster, bundles, progress) in one transaction."""
         names = [name for name in SECURE_COLUMNS if name in columns]
         assert names and len(names) == len(columns), f"expected columns among {SECURE_COLUMNS}, got {list(columns)}"

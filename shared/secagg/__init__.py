@@ -29,7 +29,15 @@ from fedge.shared.secagg.keys import KeyAgreementError, PrivateKey, PublicKey, a
 from fedge.shared.secagg.masking import mask, remove_pair_masks, remove_self_masks, sign
 from fedge.shared.secagg.prg import expand
 from fedge.shared.secagg.quantize import Quantizer
-from fedge.shared.secagg.shamir import DuplicateShare, NotEnoughShares, ReconstructionError, Share, combine, split
+from fedge.shared.secagg.shamir import (
+    DuplicateShare,
+    NotEnoughShares,
+    ReconstructionError,
+    Share,
+    combine,
+    combine_many,
+    split,
+)
 from fedge.shared.secagg.shares import (
     RevealRefused,
     ShareBundle,
@@ -55,6 +63,7 @@ __all__ = [
     "ShareDecryptionError",
     "agree",
     "combine",
+    "combine_many",
     "decrypt_bundle",
     "encrypt_bundle",
     "expand",

@@ -11,7 +11,7 @@ Any ``threshold`` shares give s back by Lagrange interpolation at 0; fewer revea
 
 from __future__ import annotations
 
-import functools
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,19 +109,37 @@ def _evaluate(coefficients: Sequence[int], x: int) -> int:
     return y
 
 
-@functools.lru_cache(maxsize=4096)
+_WEIGHTS: dict[tuple[int, ...], tuple[int, ...]] = {}  # per set of xs; cleared when it grows past MAX_CACHED
+MAX_CACHED = 4096
+
+
 def lagrange_at_zero(xs: tuple[int, ...]) -> tuple[int, ...]:
     """λ_i = Π_{j≠i} x_j / (x_j − x_i) mod p, so that f(0) = Σ λ_i·f(x_i); cached per set of xs."""
+    return lagrange_weights([xs])[0]
+
+
+def lagrange_weights(sets: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """``lagrange_at_zero`` of each set of xs, with one modular inversion for all the sets not
+    cached: the coordinator rebuilds a secret per client, each from its own neighbours' xs."""
+    found = {xs: _WEIGHTS[xs] for xs in dict.fromkeys(sets) if xs in _WEIGHTS}
+    missing = [xs for xs in dict.fromkeys(sets) if xs not in found]
     numerators, denominators = [], []
-    for i, xi in enumerate(xs):
-        numerator, denominator = 1, 1
-        for j, xj in enumerate(xs):
-            if j != i:  # xs are 16-bit: exact products of a few hundred bits, reduced once below
-                numerator *= xj
-                denominator *= xj - xi
-        numerators.append(numerator % P)
-        denominators.append(denominator % P)
-    return tuple(n * inverse % P for n, inverse in zip(numerators, _inverses(denominators), strict=True))
+    for xs in missing:
+        for i, xi in enumerate(xs):
+            numerator, denominator = 1, 1
+            for j, xj in enumerate(xs):
+                if j != i:  # xs are 16-bit: exact products of a few hundred bits, reduced once below
+                    numerator *= xj
+                    denominator *= xj - xi
+            numerators.append(numerator % P)
+            denominators.append(denominator % P)
+    products = iter(zip(numerators, _inverses(denominators), strict=True))
+    for xs in missing:
+        found[xs] = tuple(n * inverse % P for n, inverse in itertools.islice(products, len(xs)))
+    if len(_WEIGHTS) + len(missing) > MAX_CACHED:
+        _WEIGHTS.clear()
+    _WEIGHTS.update((xs, found[xs]) for xs in missing)
+    return [found[xs] for xs in sets]
 
 
 def _inverses(values: Sequence[int]) -> list[int]:
@@ -139,7 +157,18 @@ def _inverses(values: Sequence[int]) -> list[int]:
 
 def combine(shares: Sequence[Share], threshold: int) -> bytes:
     """The secret from the first ``threshold`` shares; refuses fewer shares or a repeated x."""
+    return combine_many([shares], threshold)[0]
+
+
+def combine_many(sharings: Sequence[Sequence[Share]], threshold: int) -> list[bytes]:
+    """``combine`` of each sharing, their Lagrange weights computed together (one inversion)."""
     _check_threshold(threshold)
+    used = [_first(shares, threshold) for shares in sharings]
+    weights = lagrange_weights([tuple(share.x for share in shares) for shares in used])
+    return [_secret(shares, w) for shares, w in zip(used, weights, strict=True)]
+
+
+def _first(shares: Sequence[Share], threshold: int) -> Sequence[Share]:
     for share in shares:
         if not isinstance(share, Share):
             raise TypeError(f"expected Share objects, got {type(share).__name__}")
@@ -148,8 +177,10 @@ def combine(shares: Sequence[Share], threshold: int) -> bytes:
     xs = [share.x for share in shares]
     if len(set(xs)) != len(xs):
         raise DuplicateShare(f"each share needs its own x, got {sorted(xs)}")
-    used = shares[:threshold]
-    weights = lagrange_at_zero(tuple(share.x for share in used))
+    return shares[:threshold]
+
+
+def _secret(used: Sequence[Share], weights: tuple[int, ...]) -> bytes:
     secret = sum(w * share.y for w, share in zip(weights, used, strict=True)) % P
     if secret >= 1 << (8 * SECRET_SIZE):
         raise ReconstructionError("the shares do not belong to one 32-byte secret (inconsistent or corrupt shares)")

@@ -13,6 +13,7 @@ from fedge.client.transport import InProcessTransport
 from fedge.server import rounds, securestate
 from fedge.server.config import TaskConfig
 from fedge.server.coordinator import Coordinator
+from fedge.server.errors import InvalidUpdate
 from fedge.shared import codec, secagg
 from fedge.shared.privacy import clip_update
 from fedge.shared.proto import admin_pb2 as apb
@@ -259,6 +260,46 @@ def step_until(coordinator, agents, condition, limit: int = 1000) -> None:
     raise AssertionError("the round never reached the point asked for")
 
 
+def bad_bundles(me: int, peers: list[int], outsider: int) -> dict[str, list[tuple[int, int]]]:
+    """(sender, receiver) pairs of share requests that must be refused."""
+    return {
+        "to a client that is no neighbour": [(me, j) for j in peers[:-1]] + [(me, outsider)],
+        "two to one neighbour, none to another": [(me, j) for j in peers[:-1]] + [(me, peers[0])],
+        "one missing": [(me, j) for j in peers[:-1]],
+        "one in another sender's name": [(me, j) for j in peers[:-1]] + [(outsider, peers[-1])],
+    }
+
+
+def test_share_requests_with_the_wrong_bundles_are_refused_and_keep_nothing(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path, secagg_neighbours=4)
+    task = coordinator.tasks[TASK]
+    step_until(coordinator, agents, lambda: task.live.secagg.stage == "share")
+    s = task.live.secagg
+    credential = agents[0].credential
+    me = s.index[coordinator.store.authenticate(credential)]
+    peers = s.graph[me]
+    outsider = next(j for j in range(len(s.index)) if j != me and j not in peers)
+    for what, pairs in bad_bundles(me, peers, outsider).items():
+        shares = [pb.EncryptedShare(sender=a, receiver=b, ciphertext=b"sealed") for a, b in pairs]
+        request = pb.ShareKeysRequest(credential=credential, task_id=TASK, round_id=s.round_id, shares=shares)
+        with pytest.raises(InvalidUpdate, match=f"expected one bundle from {me}"):
+            coordinator.share_keys(request)
+        assert me not in s.sharers and all(me not in senders for senders in s.bundles.values()), what
+
+    play_round(coordinator, agents, np.random.default_rng(0), clock)
+    assert task.version == 1 and task.last_metrics["clients"] == CLIENTS  # its honest request came after
+
+
+def scribble_unused_sums(store, round_id: int) -> None:
+    """Fill the sum files the saved state does not vouch for with junk, as an earlier round's
+    bytes would be: a resume must not read them."""
+    progress = json.loads(store.load_secure(round_id)["progress"] or "{}")
+    for i in (0, 1):
+        path = store.secure_sums(TASK) / f"sum-{i}.u32"
+        if path.exists() and not (progress.get("inputs") and progress.get("sum") == i):
+            path.write_bytes(b"\xab" * path.stat().st_size)
+
+
 RESTART_POINTS = {  # a moment inside each stage the round can be resumed from
     "share": lambda s: s.stage == "share" and len(s.sharers) >= 3,
     "collect": lambda s: s.stage == "collect" and len(s.inputs) >= 3,
@@ -272,9 +313,11 @@ def test_a_secure_round_resumes_after_a_restart_and_commits_once(tmp_path, point
     log: list[tuple[str, bytes]] = []
     coordinator, agents, clock = secure_federation(tmp_path, log=log)
     task = coordinator.tasks[TASK]
+    play_round(coordinator, agents, np.random.default_rng(0), clock)  # round 1 leaves its sum in the task's files
     start, round_id = [w.copy() for w in task.weights], task.live.round_id
     step_until(coordinator, agents, lambda: RESTART_POINTS[point](task.live.secagg))
     view, revealed = stored_view(coordinator), dict(task.live.secagg.b_shares)
+    scribble_unused_sums(coordinator.store, round_id)
 
     # the process dies: nothing is closed or flushed; a new coordinator opens the same data dir
     restarted = Coordinator([task.task], tmp_path / "coordinator", clock=clock)
@@ -288,8 +331,8 @@ def test_a_secure_round_resumes_after_a_restart_and_commits_once(tmp_path, point
     play_round(restarted, agents, np.random.default_rng(1), clock)
 
     rounds = restarted.store.query("SELECT round_id, phase FROM rounds ORDER BY round_id")
-    assert [(r["round_id"], r["phase"]) for r in rounds[:1]] == [(round_id, "committed")]  # the same attempt
-    assert resumed.version == 1 and resumed.last_metrics["clients"] == CLIENTS
+    assert [(r["round_id"], r["phase"]) for r in rounds[1:2]] == [(round_id, "committed")]  # the same attempt
+    assert resumed.version == 2 and resumed.last_metrics["clients"] == CLIENTS
     got = np.concatenate([(w - s).ravel() for w, s in zip(resumed.weights, start, strict=True)])
     bound = secagg.Quantizer(2.0, CLIENTS).error_bound(CLIENTS) / CLIENTS
     np.testing.assert_allclose(got, expected_mean(list(range(CLIENTS)), start), atol=bound + 1e-6)
@@ -298,7 +341,20 @@ def test_a_secure_round_resumes_after_a_restart_and_commits_once(tmp_path, point
         update = codec.encode(FixedTrainer(i)(None, start, None, None)[0])
         assert all(update[o : o + 16] not in view for o in range(0, len(update) - 16, 997))
     assert restarted.store.query("SELECT COUNT(*) AS n FROM secure_rounds")[0]["n"] == 0
-    assert not any((tmp_path / "coordinator" / "secure").rglob("*.u32"))
+    secure = tmp_path / "coordinator" / "secure"
+    assert sorted(p.relative_to(secure).as_posix() for p in secure.rglob("*") if p.is_file()) == [
+        f"sums/{TASK}/sum-0.u32",
+        f"sums/{TASK}/sum-1.u32",
+    ]  # the round's own files are gone; the task's masked sums stay for its next round
+
+
+def test_the_tasks_sum_files_go_when_it_completes(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path)
+    sums = coordinator.store.secure_sums(TASK)
+    for number in range(3):
+        play_round(coordinator, agents, np.random.default_rng(number), clock)
+        assert sums.exists() == (number < 2)  # written over round after round, then removed
+    assert coordinator.tasks[TASK].completed
 
 
 def test_the_reveals_log_reads_back_whole_records_and_drops_a_torn_last_one():

@@ -12,6 +12,7 @@ from fedge.shared.secagg.shamir import (
     ReconstructionError,
     Share,
     combine,
+    combine_many,
     lagrange_at_zero,
     split,
 )
@@ -114,3 +115,22 @@ def test_threshold_below_two_is_refused():
 def test_more_threshold_than_holders_is_refused():
     with pytest.raises(ValueError, match="need at least threshold=3 xs, got 2"):
         split(bytes(32), 3, [1, 2])
+
+
+def test_many_sharings_combine_together_as_each_alone(monkeypatch):
+    """One inversion for every set of xs, through the cache and past its limit."""
+    monkeypatch.setattr("fedge.shared.secagg.shamir.MAX_CACHED", 3)
+    monkeypatch.setattr("fedge.shared.secagg.shamir._WEIGHTS", {})
+    secrets = [os.urandom(32) for _ in range(5)]
+    sharings = [split(secret, 3, [i + 1, i + 4, i + 9, 40]) for i, secret in enumerate(secrets)]
+    sharings.append(sharings[0][1:])  # a set of xs met again, and another subset of one sharing
+    assert combine_many(sharings, 3) == [*secrets, secrets[0]]
+    assert combine_many(sharings, 3) == [combine(shares, 3) for shares in sharings]  # cached now, or cleared
+
+
+def test_combining_many_refuses_as_combine_does():
+    parts = split(bytes(32), 3, [1, 2, 3])
+    with pytest.raises(NotEnoughShares):
+        combine_many([parts, parts[:2]], 3)
+    with pytest.raises(DuplicateShare):
+        combine_many([parts, [parts[0], parts[0], parts[1]]], 2)
