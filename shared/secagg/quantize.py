@@ -94,7 +94,7 @@ class Quantizer:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
         values = self._finite(x)
-        return self._rounded(values, lambda low, high: rng.random(high - low))
+        return self._rounded(values, lambda low, high, out: rng.random(out=out))
 
     def quantize_with(self, x: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         """``quantize`` with the rounding draws given: what another implementation replays."""
@@ -105,30 +105,33 @@ class Quantizer:
         if u.size and not (u.min() >= 0.0 and u.max() < 1.0):
             raise ValueError("uniforms must lie in [0, 1)")
         flat = u.reshape(-1)
-        return self._rounded(values, lambda low, high: flat[low:high])
+        return self._rounded(values, lambda low, high, out: flat[low:high])
 
-    def _rounded(self, values: np.ndarray, uniforms: Callable[[int, int], np.ndarray]) -> np.ndarray:
-        """``_round`` one cache-sized slice at a time (the uniforms drawn per slice are the same
-        stream as one draw of them all): a float64 copy of the whole update would cost 8 bytes
-        per value and several passes through memory."""
+    def _rounded(self, values: np.ndarray, uniforms: Callable[[int, int, np.ndarray], np.ndarray]) -> np.ndarray:
+        """``_round`` one cache-sized slice at a time, in scratch arrays made once (the uniforms
+        drawn per slice are the same stream as one draw of them all): a float64 copy of the whole
+        update would cost 8 bytes per value and several passes through memory."""
         out = np.empty(values.shape, np.uint32)
         flat, flat_out = values.reshape(-1), out.reshape(-1)
+        scratch = np.empty((3, min(SLICE, flat.size)))
         for low in range(0, flat.size, SLICE):
             high = min(low + SLICE, flat.size)
-            flat_out[low:high] = self._round(flat[low:high].astype(np.float64), uniforms(low, high))
+            scaled, whole, drawn = scratch[:, : high - low]
+            np.copyto(scaled, flat[low:high])
+            self._round(scaled, whole, uniforms(low, high, drawn), flat_out[low:high])
         return out
 
-    def _round(self, values: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def _round(self, scaled: np.ndarray, whole: np.ndarray, u: np.ndarray, out: np.ndarray) -> None:
         """((clip(x) + clip) / (2·clip)) · L, the same operations in the same order, in place on
-        ``values`` (a private float64 copy of a slice), then stochastic rounding."""
-        scaled = np.clip(values, -self.clip, self.clip, out=values)
+        ``scaled`` (a float64 copy of a slice), then stochastic rounding into ``out``."""
+        np.clip(scaled, -self.clip, self.clip, out=scaled)
         scaled += self.clip
         scaled /= 2 * self.clip
         scaled *= self.levels
-        low = np.floor(scaled)
-        scaled -= low  # now the fraction
-        low += u < scaled
-        return low.astype(np.uint32)
+        np.floor(scaled, out=whole)
+        scaled -= whole  # now the fraction
+        np.copyto(out, whole, casting="unsafe")  # whole numbers in 0 … L: exact in uint32
+        out += u < scaled
 
     def dequantize_sum(self, total: np.ndarray, count: int) -> np.ndarray:
         """The float32 sum of the ``count`` clipped values whose quantisations add up to ``total``."""
