@@ -77,7 +77,8 @@ class SecureState:
         self.store.save_secure(s.round_id, roster=json.dumps({**roster, "graph": s.graph}), progress=self._progress())
 
     def shares_closed(self) -> None:
-        """Share keys closed: the bundles still to be fetched, and an empty sum (both files zero)."""
+        """Share keys closed: the bundles still to be fetched, and an empty sum (no members: the
+        sum files' old bytes are not read)."""
         s = self.round
         self._open_sum(create=True)
         self.store.secure_dir(s.round_id).mkdir(parents=True, exist_ok=True)  # for the reveals to come

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-from fedge.shared.secagg.prg import SEGMENT, Expander
+from fedge.shared.secagg.prg import SEGMENT, Expander, check_seed
 
 WORKERS = min(8, os.cpu_count() or 1)
 MIN_WORK = 1 << 22  # values × masks a thread should have at least, for the hand-off to pay
@@ -60,7 +60,8 @@ def _check_values(values: object, what: str) -> np.ndarray:
 def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, remove: bool = False) -> np.ndarray:
     """``out`` plus (minus, with ``remove``) every signed mask, in place."""
     masks = list(seeds_with_signs)
-    for _, direction in masks:
+    for seed, direction in masks:  # refused here, before any thread writes
+        check_seed(seed)
         if direction not in (1, -1) or isinstance(direction, bool):
             raise ValueError(f"a pairwise mask's sign must be +1 or -1, got {direction!r}")
     signed = [(seed, direction if not remove else -direction) for seed, direction in masks]
@@ -68,7 +69,10 @@ def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, re
     workers = max(1, min(WORKERS, segments, len(signed) * out.size // MIN_WORK))
     bounds = [segments * w // workers for w in range(workers + 1)]
     helped = [_pool().submit(_add_range, out, signed, bounds[w], bounds[w + 1]) for w in range(1, workers)]
-    _add_range(out, signed, 0, bounds[1])  # this thread takes the first part
+    try:
+        _add_range(out, signed, 0, bounds[1])  # this thread takes the first part
+    finally:
+        wait(helped)  # no helper writes into ``out`` once this returns or raises
     for part in helped:
         part.result()
     return out

@@ -27,7 +27,7 @@ _TAG = 16
 _ZEROS = memoryview(bytes(4 * SEGMENT))
 
 
-def _check_seed(seed: object) -> bytes:
+def check_seed(seed: object) -> bytes:
     if not isinstance(seed, bytes):
         raise TypeError(f"a PRG seed must be {SEED_SIZE} bytes, got {type(seed).__name__}")
     if len(seed) != SEED_SIZE:
@@ -47,7 +47,7 @@ class Expander:
     __slots__ = ("_aead",)
 
     def __init__(self, seed: bytes) -> None:
-        self._aead = AESGCM(_check_seed(seed))
+        self._aead = AESGCM(check_seed(seed))
 
     def segment_bytes(self, index: int, nbytes: int = 4 * SEGMENT) -> bytes:
         """The first ``nbytes`` (at most 4·SEGMENT) of segment ``index``, and 16 bytes of tag.

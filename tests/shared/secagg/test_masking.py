@@ -84,3 +84,11 @@ def test_masking_in_place_writes_over_the_values_with_the_same_result():
     assert not np.array_equal(values, expected)  # the default leaves the values alone
     out = mask(values, b"\xee" * 32, pairs, in_place=True)
     assert out is values and np.array_equal(values, expected)
+
+
+def test_a_bad_seed_is_refused_before_anything_is_written(monkeypatch):
+    monkeypatch.setattr("fedge.shared.secagg.masking.MIN_WORK", 1)  # threads would share the work
+    values = np.arange(3 * SEGMENT, dtype=np.uint32)
+    with pytest.raises(ValueError, match="exactly 32 bytes"):
+        mask(values, b"\xee" * 32, [(b"\x01" * 32, 1), (b"\x02" * 31, -1)], in_place=True)
+    assert np.array_equal(values, np.arange(3 * SEGMENT, dtype=np.uint32))
