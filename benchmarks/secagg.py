@@ -1,11 +1,11 @@
 """What secure aggregation costs: a SecAgg+ round next to a plain round, measured in one run.
 
 Both rounds run in this process through the coordinator's own round code with N in-process
-agents and a no-op trainer (``FreshTrainer``: a zero update, freshly written), so the difference is exactly what
-SecAgg+ adds: key agreement, Shamir sharing and sealing, quantisation, k pairwise masks and
-the self mask per client, summing uint32 inputs (kept on disk, to survive a restart), and
-unmasking. Each round's time is split in two by timing every agent's turn less the time its
-requests spent in the coordinator:
+agents and a no-op trainer (``round_overhead.NoopTrainer``: a zero update, freshly written), so
+the difference is exactly what SecAgg+ adds: key agreement, Shamir sharing and sealing,
+quantisation, k pairwise masks and the self mask per client, summing uint32 inputs (kept on
+disk, to survive a restart), and unmasking. Each round's time is split in two by timing every
+agent's turn less the time its requests spent in the coordinator:
 
     simulated   the whole round, clients taking turns on this machine (as in Flower's simulation)
     coordinator the coordinator's own work: what the service pays per round (timed in the thread
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from round_overhead import TASK, Case, make_task
+from round_overhead import TASK, Case, NoopTrainer, make_task
 
 from fedge.client.agent import Agent, Outcome
 from fedge.client.secagg import SecAggSession
@@ -59,21 +59,6 @@ from fedge.simulation.inprocess import SimulatedClock, play_round
 FLOWER_SECAGG_S, FLOWER_PLAIN_S, FLOWER_SERVER_S = 17.9, 1.65, 4.5  # simulation, N=100, P=1M, k=15, t=8
 FLOWER_DEPLOY_SECAGG_S, FLOWER_DEPLOY_PLAIN_S = 56.93, 17.667  # deployment on loopback, N=10, P=1M
 FLOWER_K, FLOWER_T = 14, 8  # Flower's num_shares=15 counts the share a client keeps: 14 neighbours
-
-
-class FreshTrainer:
-    """Returns a zero update at once, as a fresh array written at each call, as training writes one.
-
-    ``round_overhead.NoopTrainer`` hands every client one shared ``np.zeros`` list, whose untouched
-    pages all map the kernel's zero page: a plain round then sums 100 reads of one cached 4 KiB
-    page, while a secure round sums 100 masked inputs that are real memory. Here both rounds sum
-    what their clients have just written.
-    """
-
-    def __call__(
-        self, spec_json: str, start: Any, plan: Any, rng: Any, trainable: Any = ()
-    ) -> tuple[list[np.ndarray], int, dict[str, float]]:
-        return [np.full(s.shape, 0.0, dtype=s.dtype) for s in start], 1, {}
 
 
 class TimedTransport:
@@ -135,7 +120,7 @@ class Federation:
         transport = TimedTransport(InProcessTransport(self.coordinator))
         request = apb.CreateTokensRequest(admin_credential=self.coordinator.admin_credential, count=case.clients)
         self.agents = [
-            TimedAgent(Agent(transport, Agent.enroll(transport, token), FreshTrainer(), seed=i), transport)
+            TimedAgent(Agent(transport, Agent.enroll(transport, token), NoopTrainer(), seed=i), transport)
             for i, token in enumerate(self.coordinator.create_tokens(request).tokens)
         ]
         self.rng = np.random.default_rng(0)
