@@ -8,11 +8,10 @@ in the round's in-memory aggregator, so a crash mid-round loses the round, not c
 
 A secure round is different: its clients hold keys for that round only, and its training stage
 is the long one, so it is worth carrying across a restart. The store keeps what the protocol
-needs to go on (``secure_rounds``, files under ``secure/<round>`` and the task's sum files under
-``secure/sums/<task>``): the public keys, indices
-and graph, the sealed share bundles the server relays, the running *masked* sum with the
-clients in it, and the shares revealed for unmasking, until the round closes
-(server/securestate.py). None of it is a plaintext update.
+needs to go on (``secure_rounds``, files under ``secure/<round>``, and the task's two sum files
+under ``secure/sums/<task>``): the public keys, indices and graph, the sealed share bundles the
+server relays, the running *masked* sum with the clients in it, and the shares revealed for
+unmasking, until the round closes (server/securestate.py). None of it is a plaintext update.
 
 A commit writes the version's files first (atomically: temporary file, fsync, rename), then
 records it in one transaction. A crash between the two leaves an orphan file that the retried
