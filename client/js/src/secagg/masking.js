@@ -10,8 +10,11 @@
  * [seed, sign] pairs, as the Python takes (seed, sign) tuples.
  */
 
-import { describe, repr } from "./bytes.js";
-import { expand } from "./prg.js";
+import { checkBytes, describe, repr } from "./bytes.js";
+import { SEED_SIZE, SEGMENT, expandSegments } from "./prg.js";
+
+/** Masks expanded at once: WebCrypto encrypts on its own threads while this one adds. */
+const IN_FLIGHT = 4;
 
 export function sign(own, peer) {
   if (own === peer) throw new RangeError(`a pairwise mask needs two different clients, got ${own} twice`);
@@ -23,34 +26,48 @@ function checkValues(values, what) {
   return values;
 }
 
-/** out ± expand(seed), element-wise mod 2^32, in place. */
-async function addMask(out, seed, direction) {
-  const mask = await expand(seed, out.length);
-  for (let m = 0; m < out.length; m++) out[m] = out[m] + direction * mask[m]; // Uint32Array stores mod 2^32
+function addInto(out, segments, direction) {
+  for (const [s, mask] of segments.entries()) {
+    const part = out.subarray(s * SEGMENT, s * SEGMENT + mask.length); // Uint32Array stores mod 2^32
+    if (direction === 1) for (let m = 0; m < mask.length; m++) part[m] += mask[m];
+    else for (let m = 0; m < mask.length; m++) part[m] -= mask[m];
+  }
 }
 
-async function apply(out, seedsWithSigns, remove) {
-  for (const [seed, direction] of seedsWithSigns) {
+/** out ± expand(seed) for every [seed, direction], in place; IN_FLIGHT expansions at a time. */
+async function apply(out, seedsWithSigns, remove = false) {
+  const signed = seedsWithSigns.map(([seed, direction]) => {
+    checkBytes(seed, SEED_SIZE, "a PRG seed"); // refused before any expansion starts
     if (direction !== 1 && direction !== -1) {
       throw new RangeError(`a pairwise mask's sign must be +1 or -1, got ${repr(direction)}`);
     }
-    await addMask(out, seed, remove ? -direction : direction);
+    return [seed, remove ? -direction : direction];
+  });
+  const pending = [];
+  const next = () => {
+    const [seed] = signed[pending.length] ?? [];
+    if (!seed) return;
+    const expansion = expandSegments(seed, out.length);
+    expansion.catch(() => {}); // awaited in turn below; a failure meanwhile is not left unhandled
+    pending.push(expansion);
+  };
+  for (let i = 0; i < IN_FLIGHT; i++) next();
+  for (let i = 0; i < signed.length; i++) {
+    const mask = await pending[i];
+    next();
+    addInto(out, mask, signed[i][1]);
   }
   return out;
 }
 
 /** The masked input: quantised `values` plus the self mask plus every signed pairwise mask. */
 export async function mask(values, selfSeed, pairSeeds) {
-  const out = checkValues(values, "values").slice();
-  await addMask(out, selfSeed, 1);
-  return apply(out, pairSeeds, false);
+  return apply(checkValues(values, "values").slice(), [[selfSeed, 1], ...pairSeeds]);
 }
 
 /** `total` minus PRG(b) for every survivor's reconstructed self-mask seed b. */
 export async function removeSelfMasks(total, seeds) {
-  const out = checkValues(total, "total").slice();
-  for (const seed of seeds) await addMask(out, seed, -1);
-  return out;
+  return apply(checkValues(total, "total").slice(), seeds.map((seed) => [seed, 1]), true);
 }
 
 /**

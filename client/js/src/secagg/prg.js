@@ -33,24 +33,48 @@ function counterBlock(s) {
   return block;
 }
 
+const ZEROS = new Uint8Array(4 * SEGMENT); // what each segment encrypts (WebCrypto copies its input)
+
+async function importSeed(seed) {
+  return subtle().importKey("raw", checkBytes(seed, SEED_SIZE, "a PRG seed"), "AES-CTR", false, ["encrypt"]);
+}
+
+/** The keystream's segments up to `nbytes`, as ArrayBuffers (the last one cut short), made side by side. */
+async function segments(seed, nbytes) {
+  const key = await importSeed(seed);
+  const size = 4 * SEGMENT;
+  return Promise.all(
+    Array.from({ length: Math.ceil(nbytes / size) }, (_, s) => {
+      const algorithm = { name: "AES-CTR", counter: counterBlock(s), length: 32 };
+      return subtle().encrypt(algorithm, key, ZEROS.subarray(0, Math.min(size, nbytes - s * size)));
+    }),
+  );
+}
+
 export async function keystream(seed, nbytes) {
   checkCount(nbytes, "nbytes");
-  const key = await subtle().importKey("raw", checkBytes(seed, SEED_SIZE, "a PRG seed"), "AES-CTR", false, ["encrypt"]);
-  const size = 4 * SEGMENT;
-  const segments = Array.from({ length: Math.ceil(nbytes / size) }, (_, s) => {
-    const algorithm = { name: "AES-CTR", counter: counterBlock(s), length: 32 };
-    return subtle().encrypt(algorithm, key, new Uint8Array(Math.min(size, nbytes - s * size)));
-  });
   const out = new Uint8Array(nbytes);
-  (await Promise.all(segments)).forEach((part, s) => out.set(new Uint8Array(part), s * size));
+  (await segments(seed, nbytes)).forEach((part, s) => out.set(new Uint8Array(part), s * 4 * SEGMENT));
   return out;
+}
+
+/**
+ * `count` values, segment by segment: Uint32Arrays of SEGMENT values (the last one shorter), on a
+ * little-endian machine views of WebCrypto's own buffers, so a mask is added without a copy.
+ */
+export async function expandSegments(seed, count) {
+  checkCount(count, "count");
+  const parts = await segments(seed, 4 * count);
+  if (LITTLE_ENDIAN) return parts.map((part) => new Uint32Array(part));
+  return parts.map((part) => {
+    const view = new DataView(part);
+    return Uint32Array.from({ length: part.byteLength / 4 }, (_, m) => view.getUint32(4 * m, true));
+  });
 }
 
 /** `count` uint32 values (a fresh, writable array). */
 export async function expand(seed, count) {
-  checkCount(count, "count");
-  const bytes = await keystream(seed, 4 * count);
-  if (LITTLE_ENDIAN) return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
-  const view = new DataView(bytes.buffer, bytes.byteOffset);
-  return Uint32Array.from({ length: count }, (_, m) => view.getUint32(4 * m, true));
+  const out = new Uint32Array(checkCount(count, "count"));
+  (await expandSegments(seed, count)).forEach((part, s) => out.set(part, s * SEGMENT));
+  return out;
 }
