@@ -17,6 +17,7 @@ on the order, so the result is the same bytes.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -27,18 +28,20 @@ from fedge.shared.secagg.prg import SEGMENT, Expander, check_seed
 WORKERS = min(8, os.cpu_count() or 1)
 MIN_WORK = 1 << 22  # values × masks a thread should have at least, for the hand-off to pay
 _helpers: ThreadPoolExecutor | None = None  # made once: a thread start costs ~1 ms on a busy machine
+_making = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
     global _helpers
-    if _helpers is None:
-        _helpers = ThreadPoolExecutor(max(1, WORKERS - 1), thread_name_prefix="fedge-masking")
-    return _helpers
+    with _making:
+        if _helpers is None:
+            _helpers = ThreadPoolExecutor(max(1, WORKERS - 1), thread_name_prefix="fedge-masking")
+        return _helpers
 
 
 def _forget_pool() -> None:
-    global _helpers
-    _helpers = None  # a forked child has the pool object, not its threads
+    global _helpers, _making
+    _helpers, _making = None, threading.Lock()  # a forked child has the pool object, not its threads
 
 
 os.register_at_fork(after_in_child=_forget_pool)
