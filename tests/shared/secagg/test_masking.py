@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,25 @@ def test_a_bad_seed_is_refused_before_anything_is_written(monkeypatch):
     with pytest.raises(ValueError, match="exactly 32 bytes"):
         mask(values, b"\xee" * 32, [(b"\x01" * 32, 1), (b"\x02" * 31, -1)], in_place=True)
     assert np.array_equal(values, np.arange(3 * SEGMENT, dtype=np.uint32))
+
+
+def _mask_in_child(queue) -> None:
+    values = np.zeros(3 * SEGMENT, np.uint32)
+    queue.put(mask(values, b"\x01" * 32, [(b"\x02" * 32, 1)]).tobytes())
+
+
+def test_a_forked_child_masks_with_its_own_helper_threads(monkeypatch):
+    """The parent's pool object is copied into a fork without its threads: the child makes its own."""
+    monkeypatch.setattr("fedge.shared.secagg.masking.MIN_WORK", 1)
+    values = np.zeros(3 * SEGMENT, np.uint32)
+    expected = mask(values, b"\x01" * 32, [(b"\x02" * 32, 1)])  # the parent's helpers now exist
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_mask_in_child, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=30) == expected.tobytes()
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
