@@ -55,10 +55,13 @@ class Coordinator:
         ``hold_s``: a secure-stage request that finds its stage still open waits up to this long
         for the stage to close, and is answered then (a long poll: the round moves on as soon as the
         last client arrives, not a poll interval later); at most ``holders`` requests wait at once,
-        so a daemon's worker threads are never all parked. 0 (in-process) never waits."""
+        so a daemon's worker threads are never all parked, and of them at most half are requests to
+        unmask, which wait while masked inputs still come: the uploads need workers too. 0
+        (in-process) never waits."""
         self.store = Store(data_dir)
         self.hold_s = hold_s
         self.holders = threading.BoundedSemaphore(max(1, holders))
+        self.input_holders = threading.BoundedSemaphore(max(1, holders // 2))
         self.chunk_bytes = chunk_bytes
         self.admin_credential = self.store.admin_credential()
         # the key published models are signed with: created at first start, never replaced
@@ -255,25 +258,31 @@ class Coordinator:
     def unmask(self, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
         client_id = self.store.authenticate(request.credential)
         task = self._task(request.task_id)
-        response = self._held(task, lambda: task.unmask(client_id, request))
+        response = self._held(task, lambda: task.unmask(client_id, request), self.input_holders)
         self.wake.set()
         return response
 
-    def _held(self, task: TaskRounds, call: Callable[[], _Staged]) -> _Staged:
+    def _held(self, task: TaskRounds, call: Callable[[], _Staged], *gates: threading.BoundedSemaphore) -> _Staged:
         """``call()``; while it says "ask again", once more each time the round moves, for up to
-        hold_s (a long poll, when a holder is free)."""
+        hold_s (a long poll, when a holder is free, and a place at every one of ``gates``)."""
         seen = task.transitions
         reply = call()
-        if not (reply.retry_after_ms and self.hold_s) or not self.holders.acquire(blocking=False):
+        if not (reply.retry_after_ms and self.hold_s):
             return reply
+        taken = []
+        for gate in (self.holders, *gates):
+            if not gate.acquire(blocking=False):
+                break
+            taken.append(gate)
         try:
             deadline = time.monotonic() + self.hold_s
-            while reply.retry_after_ms and (left := deadline - time.monotonic()) > 0:
+            while len(taken) == 1 + len(gates) and reply.retry_after_ms and (left := deadline - time.monotonic()) > 0:
                 task.wait_for_change(seen, left)
                 seen = task.transitions
                 reply = call()
         finally:
-            self.holders.release()
+            for gate in taken:
+                gate.release()
         return reply
 
     def _task(self, task_id: str) -> TaskRounds:

@@ -65,9 +65,10 @@ def start(
     """
     data_dir = Path(settings.data_dir)
     tls = settings.tls()  # first: a certificate that cannot serve stops the start before the store opens
-    # secure-stage long polls: at most half the workers wait, each at most STAGE_HOLD_S
+    # secure-stage long polls, each at most STAGE_HOLD_S: all workers but two may wait (requests to
+    # unmask, while uploads still need workers, half of those)
     coordinator = Coordinator(
-        tasks, data_dir, chunk_bytes=settings.chunk_kb * 1024, hold_s=STAGE_HOLD_S, holders=workers // 2
+        tasks, data_dir, chunk_bytes=settings.chunk_kb * 1024, hold_s=STAGE_HOLD_S, holders=workers - 2
     )
     limit = settings.max_message_mb * 1024 * 1024
     options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -63,14 +65,14 @@ class Recording(InProcessTransport):
         return super().upload_update(header, parts)
 
 
-def secure_federation(tmp_path, min_clients: int = 2, log: list | None = None, **options):
+def secure_federation(tmp_path, min_clients: int = 2, log: list | None = None, holders: int = 1, **options):
     task = TaskConfig(**{
         "name": TASK, "model": "mlp", "input_shape": (8,), "labels": ("a", "b", "c"), "rounds": 3,
         "clients_per_round": CLIENTS, "min_clients": min_clients, "over_selection": 1.0, "secagg": True,
         "secagg_clip": 2.0, **options,
     })  # fmt: skip
     clock = SimulatedClock()
-    coordinator = Coordinator([task], tmp_path / "coordinator", clock=clock)
+    coordinator = Coordinator([task], tmp_path / "coordinator", clock=clock, holders=holders)
     request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=CLIENTS)
     transport = Recording(coordinator, log if log is not None else [])
     agents = [
@@ -396,6 +398,35 @@ def test_an_agent_restarted_mid_round_sits_it_out_and_joins_the_next(tmp_path):
     assert task.version == 1 and task.last_metrics["clients"] == CLIENTS - 1  # the round went on without it
     play_round(coordinator, agents, np.random.default_rng(1), clock)
     assert task.version == 2 and task.last_metrics["clients"] == CLIENTS  # and it is back for the next
+
+
+def test_requests_to_unmask_take_at_most_half_the_long_poll_holders(tmp_path):
+    """While masked inputs still come, the uploads need the daemon's workers: of 4 holders, 2 may
+    hold requests to unmask; a third is answered at once. The held ones hear when inputs close."""
+    coordinator, agents, clock = secure_federation(tmp_path, holders=4)
+    task = coordinator.tasks[TASK]
+    step_until(coordinator, agents, lambda: len(task.live.secagg.inputs) == 3)  # in-process: no long polls
+    uploaded = [a for a in agents if a.secure is not None and a.secure.stage == "unmask"][:3]
+    assert len(uploaded) == 3
+    requests = [a.secure.pending for a in uploaded]
+    coordinator.hold_s = 20.0  # as a daemon: far longer than the test
+    held = []
+    for request in requests[:2]:
+        thread = threading.Thread(target=lambda r=request: held.append(coordinator.unmask(r)), daemon=True)
+        thread.start()
+        held.append(thread)
+    time.sleep(0.3)
+    assert all(t.is_alive() for t in held), "two requests to unmask wait for the inputs"
+    started = time.monotonic()
+    assert coordinator.unmask(requests[2]).retry_after_ms > 0  # no place left: "ask again", at once
+    assert time.monotonic() - started < 2
+    coordinator.hold_s = 0.0
+    play_round(coordinator, agents, np.random.default_rng(0), clock)  # the other inputs come; the stage moves
+    for thread in held[:2]:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+    assert [reply.survivors for reply in held[2:]] and all(not r.retry_after_ms for r in held[2:])
+    assert task.version == 1
 
 
 def test_a_client_asking_to_unmask_early_comes_back_about_when_the_last_input_is_due(tmp_path):
