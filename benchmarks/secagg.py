@@ -189,7 +189,7 @@ def masking_ms(params: int, clients: int, repeats: int = 3) -> tuple[float, int]
     """One client's cost to quantise and mask a P-parameter update with k neighbours."""
     k = automatic_neighbours(clients)
     t = automatic_threshold(k, clients)
-    plan = pb.SecAggPlan(neighbours=k, threshold=t, clip=1.0, max_clients=clients)
+    plan = pb.SecAggPlan(neighbours=k, threshold=t, clip=1.0, max_clients=clients, format=secagg.FORMAT)
     session = SecAggSession(pb.Assignment(round_id=1, secagg=plan), "credential")
     session.index = 0
     peer = secagg.PrivateKey.generate().public_bytes()

@@ -32,7 +32,8 @@ log = logging.getLogger("fedge.secagg")
 
 
 class PlanRefused(TransportError):
-    """This device refuses a secure assignment: its DP numbers are invalid or under the device's floor.
+    """This device refuses a secure assignment: it masks in another byte format, or its DP numbers
+    are invalid or under the device's floor.
 
     A TransportError with code FAILED_PRECONDITION, raised before any key is made or sent, so the
     agent forgets the round as one that moved on and checks in again later.
@@ -97,6 +98,15 @@ class SecAggSession:
 
     def _check_plan(self) -> float:
         p = self.plan
+        if p.format != secagg.FORMAT:
+            a = self.assignment
+            reason = (
+                f"round {a.round} of task {a.task_id!r} refused, no keys sent: the coordinator masks in secure "
+                f"aggregation format {p.format}, this client in format {secagg.FORMAT} (docs/secagg.md); "
+                "upgrade the older side"
+            )
+            log.warning("%s", reason)
+            raise PlanRefused(reason)
         try:
             return check_noise(
                 clip=p.clip,

@@ -53,7 +53,7 @@ from fedge.shared.models import model_spec
 from fedge.shared.nn import Model, Weights
 from fedge.shared.privacy import clip_update, gaussian_noise, plan_noise
 from fedge.shared.proto import coordinator_pb2 as pb
-from fedge.shared.secagg import Quantizer
+from fedge.shared.secagg import FORMAT, Quantizer
 from fedge.shared.training import TrainConfig
 
 log = logging.getLogger("fedge.rounds")
@@ -557,7 +557,7 @@ class TaskRounds:
         n = self.task.cohort_size
         k = self.task.secagg_neighbours or automatic_neighbours(n)
         t = self.task.secagg_threshold or automatic_threshold(k, n)
-        plan = pb.SecAggPlan(neighbours=k, threshold=t, clip=self.task.secagg_clip, max_clients=n)
+        plan = pb.SecAggPlan(neighbours=k, threshold=t, clip=self.task.secagg_clip, max_clients=n, format=FORMAT)
         plan.dp_clip = self.task.dp_clip
         if self.task.dp_noise:  # distributed DP: min_clients devices' noise is z × the sensitivity (docs/privacy.md)
             noise = plan_noise(

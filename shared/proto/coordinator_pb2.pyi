@@ -99,7 +99,7 @@ class Assignment(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., round_id: _Optional[int] = ..., round: _Optional[int] = ..., model_version: _Optional[int] = ..., model_spec_json: _Optional[str] = ..., tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., model_bytes: _Optional[int] = ..., plan: _Optional[_Union[TrainingPlan, _Mapping]] = ..., deadline_unix_ms: _Optional[int] = ..., secagg: _Optional[_Union[SecAggPlan, _Mapping]] = ..., trainable: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SecAggPlan(_message.Message):
-    __slots__ = ("neighbours", "threshold", "clip", "max_clients", "dp_clip", "dp_noise_stddev", "dp_min_clients", "dp_noise_multiplier")
+    __slots__ = ("neighbours", "threshold", "clip", "max_clients", "dp_clip", "dp_noise_stddev", "dp_min_clients", "dp_noise_multiplier", "format")
     NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     CLIP_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class SecAggPlan(_message.Message):
     DP_NOISE_STDDEV_FIELD_NUMBER: _ClassVar[int]
     DP_MIN_CLIENTS_FIELD_NUMBER: _ClassVar[int]
     DP_NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     neighbours: int
     threshold: int
     clip: float
@@ -116,7 +117,8 @@ class SecAggPlan(_message.Message):
     dp_noise_stddev: float
     dp_min_clients: int
     dp_noise_multiplier: float
-    def __init__(self, neighbours: _Optional[int] = ..., threshold: _Optional[int] = ..., clip: _Optional[float] = ..., max_clients: _Optional[int] = ..., dp_clip: _Optional[float] = ..., dp_noise_stddev: _Optional[float] = ..., dp_min_clients: _Optional[int] = ..., dp_noise_multiplier: _Optional[float] = ...) -> None: ...
+    format: int
+    def __init__(self, neighbours: _Optional[int] = ..., threshold: _Optional[int] = ..., clip: _Optional[float] = ..., max_clients: _Optional[int] = ..., dp_clip: _Optional[float] = ..., dp_noise_stddev: _Optional[float] = ..., dp_min_clients: _Optional[int] = ..., dp_noise_multiplier: _Optional[float] = ..., format: _Optional[int] = ...) -> None: ...
 
 class TrainingPlan(_message.Message):
     __slots__ = ("epochs", "batch_size", "lr", "optimizer", "momentum", "proximal_mu", "logit_adjustment", "steps", "holdout", "score_only")

@@ -47,7 +47,13 @@ from fedge.shared.secagg.shares import (
     reveal,
 )
 
+# The byte format a cohort masks with, sent in every SecAggPlan: a client that speaks another one
+# declines the round (masks made in two formats would not cancel). 1: the keystream from counter
+# block zero, until 2026-12-07; 2: the keystream in 256 KiB segments (docs/secagg.md).
+FORMAT = 2
+
 __all__ = [
+    "FORMAT",
     "PAIRWISE_MASK",
     "SHARE_ENCRYPTION",
     "DuplicateShare",

@@ -45,7 +45,7 @@ def noisy_plan(dim: int = DIM, **change) -> pb.SecAggPlan:
     noise = plan_noise(secagg_clip=0.5, max_clients=N, dp_clip=0.5, noise_multiplier=Z, min_clients=M, dim=dim)
     plan = pb.SecAggPlan(
         neighbours=4, threshold=3, clip=noise.clip, max_clients=N, dp_clip=noise.dp_clip,
-        dp_noise_stddev=noise.client_stddev, dp_min_clients=M, dp_noise_multiplier=Z,
+        dp_noise_stddev=noise.client_stddev, dp_min_clients=M, dp_noise_multiplier=Z, format=secagg.FORMAT,
     )  # fmt: skip
     for name, value in change.items():
         setattr(plan, name, value)
@@ -93,7 +93,7 @@ def test_a_refusal_is_a_failed_precondition_the_agent_treats_as_a_round_gone():
 
 
 def test_a_plan_without_noise_is_refused_only_by_a_device_that_requires_some():
-    plain = pb.SecAggPlan(neighbours=4, threshold=3, clip=8.0, max_clients=N)
+    plain = pb.SecAggPlan(neighbours=4, threshold=3, clip=8.0, max_clients=N, format=secagg.FORMAT)
     assert SecAggSession(assignment(plain), "credential").noise_multiplier == 0.0
     with pytest.raises(PlanRefused, match=r"adds no noise on this device; it requires a noise multiplier ≥ 0\.1"):
         SecAggSession(assignment(plain), "credential", PrivacyFloor(0.1))
@@ -334,3 +334,11 @@ def test_a_device_that_declines_a_round_in_the_clear_does_not_hold_it_up(tmp_pat
         assert sorted(r["status"] for r in status) == ["declined", "reported", "reported", "reported"]
     finally:
         coordinator.close()
+
+
+@pytest.mark.parametrize("other", [0, 1, secagg.FORMAT + 1])
+def test_a_plan_in_another_byte_format_is_refused_before_any_key_is_made(keys_made, other):
+    """Masks made in two formats would not cancel: the sum would be garbage, so the device sits it out."""
+    with pytest.raises(PlanRefused, match=f"format {other}, this client in format {secagg.FORMAT}") as refused:
+        SecAggSession(assignment(noisy_plan(format=other)), "credential")
+    assert keys_made == [] and refused.value.code == "FAILED_PRECONDITION"

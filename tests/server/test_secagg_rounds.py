@@ -170,7 +170,9 @@ def test_a_single_masked_input_looks_uniform(tmp_path):
 
 def secure_session() -> SecAggSession:
     assignment = pb.Assignment(
-        task_id="t", round_id=7, secagg=pb.SecAggPlan(neighbours=4, threshold=2, clip=1.0, max_clients=5)
+        task_id="t",
+        round_id=7,
+        secagg=pb.SecAggPlan(neighbours=4, threshold=2, clip=1.0, max_clients=5, format=secagg.FORMAT),
     )
     session = SecAggSession(assignment, "credential")
     session.index = 0

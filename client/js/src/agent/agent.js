@@ -27,7 +27,7 @@ import { KeyAgreementError } from "../secagg/keys.js";
 import { ShareDecryptionError } from "../secagg/shares.js";
 import { Backoff } from "./backoff.js";
 import { AgentStopped } from "./errors.js";
-import { SecAggSession } from "./secure.js";
+import { PlanRefused, SecAggSession } from "./secure.js";
 import { decodeWeights, encodeArrays, flatten, readSpecs } from "./tensors.js";
 
 /** Refusals that mean "that round is over": drop it and check in again. */
@@ -117,7 +117,7 @@ export class Agent extends EventTarget {
       try {
         session = await SecAggSession.start(value, this.credential, { floor: this.floor });
       } catch (error) {
-        if (!(error instanceof NoisePlanError)) throw error;
+        if (!(error instanceof NoisePlanError || error instanceof PlanRefused)) throw error;
         const reason = `round ${value.round} of task ${JSON.stringify(value.taskId)} refused, no keys sent`;
         return this.#sitOut(value, `${reason}: ${error.message}`);
       }

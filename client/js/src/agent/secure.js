@@ -13,6 +13,7 @@
  */
 
 import {
+  FORMAT,
   PrivateKey,
   PublicKey,
   Quantizer,
@@ -32,6 +33,11 @@ import {
 import { checkNoise, clipNorm, discreteGaussian } from "../privacy/index.js";
 import { readSpecs } from "./tensors.js";
 
+/** This device refuses a secure assignment before any key is made: it masks in another byte format. */
+export class PlanRefused extends Error {
+  name = "PlanRefused";
+}
+
 export class SecAggSession {
   /** Use SecAggSession.start (key generation is async). */
   constructor(assignment, credential, c, s, b) {
@@ -44,10 +50,17 @@ export class SecAggSession {
   }
 
   /**
-   * Checks the plan's DP numbers first (NoisePlanError, no key made), with `floor` the least
-   * noise multiplier this device accepts (0: none).
+   * Checks the plan first, before any key is made: its byte format (PlanRefused), then its DP
+   * numbers (NoisePlanError), with `floor` the least noise multiplier this device accepts (0: none).
    */
   static async start(assignment, credential, { floor = 0 } = {}) {
+    const format = assignment.secagg.format ?? 0;
+    if (format !== FORMAT) {
+      throw new PlanRefused(
+        `the coordinator masks in secure aggregation format ${format}, this client in format ${FORMAT} ` +
+          "(docs/secagg.md); upgrade the older side",
+      );
+    }
     const dim = updateSize(assignment);
     const noiseMultiplier = checkNoise(assignment.secagg, dim, floor);
     const [c, s] = await Promise.all([PrivateKey.generate(), PrivateKey.generate()]);

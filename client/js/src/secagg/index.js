@@ -16,6 +16,13 @@
  * throw TypeError or RangeError with the rule in the message.
  */
 
+/**
+ * The byte format a cohort masks with, in every SecAggPlan (fedge.shared.secagg.FORMAT): a client
+ * that speaks another one declines the round, since masks made in two formats would not cancel.
+ * 2: the keystream in 256 KiB segments (docs/secagg.md).
+ */
+export const FORMAT = 2;
+
 export { neighbours } from "./graph.js";
 export { LABELS, PAIRWISE_MASK, SALT, SHARE_ENCRYPTION, derive, info, pairwiseSeed, shareKey } from "./kdf.js";
 export { KeyAgreementError, PrivateKey, PublicKey, agree } from "./keys.js";

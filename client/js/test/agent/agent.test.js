@@ -329,7 +329,7 @@ async function playRound(coordinator) {
 
 test("agent: a secure round sends only a masked uint32 vector, and the masks cancel in the sum", async () => {
   const work = assignment({
-    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },
+    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0, format: secagg.FORMAT },
   });
   const coordinator = new SecureCoordinator(work);
   assert.equal(await playRound(coordinator), CLIENTS);
@@ -350,7 +350,7 @@ function noisyPlan(z, { stated = z } = {}) {
   const dim = readSpecs(tensorsAndBytes().tensors).reduce((n, s) => n + s.size, 0);
   const scale = new secagg.Quantizer(CLIP, CLIENTS).scale;
   const dpNoiseStddev = ((z * privacy.quantisedSensitivity(dpClip, scale, dim)) / Math.sqrt(CLIENTS)) * (1 + 1e-6);
-  const plan = { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip, dpNoiseStddev };
+  const plan = { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip, dpNoiseStddev, format: secagg.FORMAT };
   return { ...plan, dpMinClients: CLIENTS, dpNoiseMultiplier: stated };
 }
 
@@ -384,6 +384,17 @@ test("agent: a noise plan that gives less than it states is declined before any 
   assert.match(again.reason, /this one went on without us/, "the agent carries on, sitting this round out");
 });
 
+test("agent: a plan in another secure aggregation format is declined before any key is sent", async () => {
+  const plan = { ...noisyPlan(0.25), format: secagg.FORMAT - 1 }; // masks in two formats would not cancel
+  const coordinator = new SecureCoordinator(assignment({ secagg: plan }));
+  const agent = new Agent({ client: coordinator.client("c"), credential: "c", trainer: fixedTrainer(0), platform: "p" });
+  const first = await agent.attempt();
+  assert.match(first.reason, new RegExp(`format ${secagg.FORMAT - 1}, this client in format ${secagg.FORMAT}`));
+  assert.equal(coordinator.keys.size, 0);
+  assert.equal(coordinator.declines.length, 1);
+  assert.match((await agent.attempt()).reason, /this one went on without us/);
+});
+
 test("agent: a device's noise floor declines plans with less noise, and rounds without secure aggregation", async () => {
   const secure = new SecureCoordinator(assignment({ secagg: noisyPlan(0.25) }));
   const picky = new Agent({ client: secure.client("c"), credential: "c", trainer: fixedTrainer(0), floor: 0.5 });
@@ -400,7 +411,7 @@ test("agent: a device's noise floor declines plans with less noise, and rounds w
 
 test("agent: a masked input is made once and resent byte for byte after a failed upload or a restart", async () => {
   const work = assignment({
-    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },
+    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0, format: secagg.FORMAT },
   });
   const coordinator = new SecureCoordinator(work);
   const clients = [0, 1, 2].map((i) => coordinator.client(`c${i}`));
@@ -449,7 +460,7 @@ test("agent: a masked input is made once and resent byte for byte after a failed
 
 test("agent: a round that moved on is sat out until the next one opens", async () => {
   const work = assignment({
-    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0 },
+    secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0, format: secagg.FORMAT },
   });
   let current = work;
   const client = {
