@@ -99,14 +99,10 @@ class SecAggSession:
     def _check_plan(self) -> float:
         p = self.plan
         if p.format != secagg.FORMAT:
-            a = self.assignment
-            reason = (
-                f"round {a.round} of task {a.task_id!r} refused, no keys sent: the coordinator masks in secure "
-                f"aggregation format {p.format}, this client in format {secagg.FORMAT} (docs/secagg.md); "
-                "upgrade the older side"
+            raise self._refused(
+                f"the coordinator masks in secure aggregation format {p.format}, this client in format "
+                f"{secagg.FORMAT} (docs/secagg.md); upgrade the older side"
             )
-            log.warning("%s", reason)
-            raise PlanRefused(reason)
         try:
             return check_noise(
                 clip=p.clip,
@@ -119,10 +115,13 @@ class SecAggSession:
                 floor=self.floor.min_noise_multiplier,
             )
         except NoisePlanError as error:
-            a = self.assignment
-            reason = f"round {a.round} of task {a.task_id!r} refused, no keys sent: {error}"
-            log.warning("%s", reason)  # once a round: the agent then sits the round out
-            raise PlanRefused(reason) from None
+            raise self._refused(str(error)) from None
+
+    def _refused(self, why: str) -> PlanRefused:
+        a = self.assignment
+        reason = f"round {a.round} of task {a.task_id!r} refused, no keys sent: {why}"
+        log.warning("%s", reason)  # once a round: the agent then sits the round out
+        return PlanRefused(reason)
 
     def _ids(self) -> dict:
         return {"credential": self.credential, "task_id": self.assignment.task_id, "round_id": self.assignment.round_id}

@@ -412,11 +412,12 @@ def test_requests_to_unmask_take_at_most_half_the_long_poll_holders(tmp_path):
     assert len(uploaded) == 3
     requests = [a.secure.pending for a in uploaded]
     coordinator.hold_s = 20.0  # as a daemon: far longer than the test
-    held = []
-    for request in requests[:2]:
-        thread = threading.Thread(target=lambda r=request: held.append(coordinator.unmask(r)), daemon=True)
+    replies: list[pb.UnmaskResponse] = []
+    held = [
+        threading.Thread(target=lambda r=r: replies.append(coordinator.unmask(r)), daemon=True) for r in requests[:2]
+    ]
+    for thread in held:
         thread.start()
-        held.append(thread)
     time.sleep(0.3)
     assert all(t.is_alive() for t in held), "two requests to unmask wait for the inputs"
     started = time.monotonic()
@@ -424,10 +425,10 @@ def test_requests_to_unmask_take_at_most_half_the_long_poll_holders(tmp_path):
     assert time.monotonic() - started < 2
     coordinator.hold_s = 0.0
     play_round(coordinator, agents, np.random.default_rng(0), clock)  # the other inputs come; the stage moves
-    for thread in held[:2]:
+    for thread in held:
         thread.join(timeout=5)
         assert not thread.is_alive()
-    assert [reply.survivors for reply in held[2:]] and all(not r.retry_after_ms for r in held[2:])
+    assert len(replies) == 2 and all(r.survivors and not r.retry_after_ms for r in replies)  # the survivors, at once
     assert task.version == 1
 
 
