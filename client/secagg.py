@@ -187,17 +187,15 @@ class SecAggSession:
         flat = np.concatenate([d.ravel() for d in delta])
         if self.plan.dp_noise_stddev and flat.size != self.dim:  # the noise was checked for dim coordinates
             raise ValueError(f"expected an update of {self.dim} values, as the assignment's tensors, got {flat.size}")
-        quantized = secagg.Quantizer(self.plan.clip, self.plan.max_clients).quantize(flat, rng)
-        if self.plan.dp_noise_stddev:
-            noise = discrete_gaussian(quantized.shape, self.plan.dp_noise_stddev, rng)
-            quantized = quantized + noise.astype(np.uint32)  # two's complement: wraps mod 2^32 like the masks
+        noise = discrete_gaussian(flat.size, self.plan.dp_noise_stddev, rng) if self.plan.dp_noise_stddev else None
+        update = secagg.Quantizer(self.plan.clip, self.plan.max_clients).deferred(flat, rng, noise)
         pairs = []
         for j in sorted(self.bundles):  # neighbours that shared: exactly those that mask with us
             shared = secagg.agree(self.s, secagg.PublicKey.from_bytes(self.peers[j].mask_key))
             pairs.append(
                 (secagg.pairwise_seed(shared, self.assignment.round_id, self._me, j), secagg.sign(self._me, j))
             )
-        return secagg.mask(quantized, self.b, pairs, in_place=True)  # quantized is ours
+        return secagg.mask(update, self.b, pairs)  # quantised by the threads that mask it
 
     # -- unmask ----------------------------------------------------------------------------------
     def unmask_request(self, response: pb.UnmaskResponse) -> pb.UnmaskRequest:

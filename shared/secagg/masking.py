@@ -11,19 +11,23 @@ Masks are added one PRG segment of the output at a time (SEGMENT values: the sli
 keystream segment stay in cache while every mask passes over them, instead of streaming each
 whole mask through memory), and the segments are split among worker threads: AES in OpenSSL and
 numpy's additions release the GIL, so the cores share the work. The sum mod 2^32 does not depend
-on the order, so the result is the same bytes.
+on the order, so the result is the same bytes. A client's update comes as a ``Deferred``
+quantisation, and each thread quantises a segment just before it masks it.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
 from fedge.shared.secagg.prg import SEGMENT, Expander, check_seed
+from fedge.shared.secagg.quantize import Deferred
+
+Fill = Callable[[int, np.ndarray], None]
 
 WORKERS = min(8, os.cpu_count() or 1)
 MIN_WORK = 1 << 22  # values × masks a thread should have at least, for the hand-off to pay
@@ -60,8 +64,11 @@ def _check_values(values: object, what: str) -> np.ndarray:
     return values
 
 
-def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, remove: bool = False) -> np.ndarray:
-    """``out`` plus (minus, with ``remove``) every signed mask, in place."""
+def _apply(
+    out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, remove: bool = False, fill: Fill | None = None
+) -> np.ndarray:
+    """``out`` plus (minus, with ``remove``) every signed mask, in place; with ``fill``, each
+    segment is first filled by ``fill(start, segment)``, in the thread that masks it."""
     masks = list(seeds_with_signs)
     for seed, direction in masks:  # refused here, before any thread writes
         check_seed(seed)
@@ -71,9 +78,9 @@ def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, re
     segments = -(-out.size // SEGMENT)
     workers = max(1, min(WORKERS, segments, len(signed) * out.size // MIN_WORK))
     bounds = [segments * w // workers for w in range(workers + 1)]
-    helped = [_pool().submit(_add_range, out, signed, bounds[w], bounds[w + 1]) for w in range(1, workers)]
+    helped = [_pool().submit(_add_range, out, signed, bounds[w], bounds[w + 1], fill) for w in range(1, workers)]
     try:
-        _add_range(out, signed, 0, bounds[1])  # this thread takes the first part
+        _add_range(out, signed, 0, bounds[1], fill)  # this thread takes the first part
     finally:
         wait(helped)  # no helper writes into ``out`` once this returns or raises
     for part in helped:
@@ -81,11 +88,13 @@ def _apply(out: np.ndarray, seeds_with_signs: Iterable[tuple[bytes, int]], *, re
     return out
 
 
-def _add_range(out: np.ndarray, masks: list[tuple[bytes, int]], first: int, stop: int) -> None:
+def _add_range(out: np.ndarray, masks: list[tuple[bytes, int]], first: int, stop: int, fill: Fill | None) -> None:
     """Adds each sign·PRG(seed) to ``out``'s segments ``first`` … ``stop − 1``."""
     expanders = [(Expander(seed), direction) for seed, direction in masks]
     for segment in range(first, stop):
         part = out[segment * SEGMENT : (segment + 1) * SEGMENT]
+        if fill is not None:
+            fill(segment * SEGMENT, part)
         for expander, direction in expanders:
             mask = expander.segment(segment, part.size)
             if direction == 1:
@@ -94,13 +103,16 @@ def _add_range(out: np.ndarray, masks: list[tuple[bytes, int]], first: int, stop
                 np.subtract(part, mask, out=part)
 
 
-def mask(
-    values: np.ndarray, self_seed: bytes, pair_seeds: Sequence[tuple[bytes, int]], *, in_place: bool = False
-) -> np.ndarray:
-    """The masked input: quantised ``values`` plus the self mask plus every signed pairwise mask
-    (written over ``values`` with ``in_place``, which saves a copy of the update)."""
-    out = _check_values(values, "values")
-    return _apply(out if in_place else out.copy(), [(self_seed, 1), *pair_seeds])
+def mask(values: np.ndarray | Deferred, self_seed: bytes, pair_seeds: Sequence[tuple[bytes, int]]) -> np.ndarray:
+    """The masked input: quantised ``values`` plus the self mask plus every signed pairwise mask.
+
+    A ``Deferred`` update is quantised segment by segment by the threads that mask it, while each
+    segment is in cache: no pass over the whole update before masking, and the cores share it.
+    """
+    masks = [(self_seed, 1), *pair_seeds]
+    if isinstance(values, Deferred):
+        return _apply(np.empty(values.size, np.uint32), masks, fill=values.fill)
+    return _apply(_check_values(values, "values").copy(), masks)
 
 
 def remove_self_masks(total: np.ndarray, seeds: Iterable[bytes]) -> np.ndarray:

@@ -7,6 +7,7 @@ import pytest
 
 from fedge.shared.secagg.masking import mask, remove_pair_masks, remove_self_masks, sign
 from fedge.shared.secagg.prg import SEGMENT, expand
+from fedge.shared.secagg.quantize import Deferred, Quantizer
 
 
 def _pairs(entries: list[dict]) -> list[tuple[bytes, int]]:
@@ -79,21 +80,33 @@ def test_slices_and_threads_give_the_bytes_of_whole_expansions(size, monkeypatch
     assert np.array_equal(mask(values, b"\xee" * 32, pairs), expected)
 
 
-def test_masking_in_place_writes_over_the_values_with_the_same_result():
+def test_masking_leaves_the_values_alone():
     values = np.arange(1000, dtype=np.uint32)
-    pairs = [(b"\x01" * 32, 1), (b"\x02" * 32, -1)]
-    expected = mask(values, b"\xee" * 32, pairs)
-    assert not np.array_equal(values, expected)  # the default leaves the values alone
-    out = mask(values, b"\xee" * 32, pairs, in_place=True)
-    assert out is values and np.array_equal(values, expected)
+    out = mask(values, b"\xee" * 32, [(b"\x01" * 32, 1)])
+    assert out is not values and np.array_equal(values, np.arange(1000, dtype=np.uint32))
 
 
-def test_a_bad_seed_is_refused_before_anything_is_written(monkeypatch):
+@pytest.mark.parametrize("size", [1, 4 * SEGMENT + 3, 9 * SEGMENT + 1])
+def test_a_deferred_update_masks_to_the_bytes_of_quantising_first(size, monkeypatch):
+    """Quantised segment by segment in the masking threads, noise included: the same bytes as
+    quantising the whole update and then masking it."""
+    monkeypatch.setattr("fedge.shared.secagg.masking.MIN_WORK", 1)  # as many threads as segments allow
+    x = np.random.default_rng(size).normal(0, 0.5, size).astype(np.float32)
+    noise = np.random.default_rng(1).integers(-50, 50, size)
+    quantizer, pairs = Quantizer(1.0, 10), [(b"\x01" * 32, 1), (b"\x02" * 32, -1)]
+    whole = quantizer.deferred(x, np.random.default_rng(7), noise).result()
+    assert np.array_equal(whole, quantizer.quantize(x, np.random.default_rng(7)) + noise.astype(np.uint32))
+    deferred = quantizer.deferred(x, np.random.default_rng(7), noise)
+    assert np.array_equal(mask(deferred, b"\xee" * 32, pairs), mask(whole, b"\xee" * 32, pairs))
+
+
+def test_a_bad_seed_is_refused_before_anything_is_quantised(monkeypatch):
     monkeypatch.setattr("fedge.shared.secagg.masking.MIN_WORK", 1)  # threads would share the work
-    values = np.arange(3 * SEGMENT, dtype=np.uint32)
+    drawn = []
+    update = Deferred(Quantizer(1.0, 3), np.zeros(3 * SEGMENT), lambda low, high, out: drawn.append(low) or out)
     with pytest.raises(ValueError, match="exactly 32 bytes"):
-        mask(values, b"\xee" * 32, [(b"\x01" * 32, 1), (b"\x02" * 31, -1)], in_place=True)
-    assert np.array_equal(values, np.arange(3 * SEGMENT, dtype=np.uint32))
+        mask(update, b"\xee" * 32, [(b"\x01" * 32, 1), (b"\x02" * 31, -1)])
+    assert drawn == []
 
 
 def _mask_in_child(queue) -> None:

@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from fedge.shared.secagg.quantize import Quantizer
+from fedge.shared.secagg.prg import Expander
+from fedge.shared.secagg.quantize import SLICE, Quantizer, keyed_draws
 
 
 def test_values_replay_the_vector(vector):
@@ -36,6 +37,35 @@ def test_bits_leave_room_for_the_cohort_sum(n_clients, bits):
     quantizer = Quantizer(1.0, n_clients)
     assert quantizer.bits == bits
     assert n_clients * quantizer.levels < 2**32
+
+
+def test_rounding_draws_are_the_keystream_of_a_seed_from_the_generator():
+    """quantize(x, rng) is quantize_with(x, u), u = the AES words of 32 bytes of rng, read as
+    uint32 · 2^-32, slice i under the nonce i."""
+    x = np.random.default_rng(0).normal(0, 0.4, 2 * SLICE + 5)
+    seed = np.random.default_rng(9).bytes(32)
+    words = np.concatenate([Expander(seed).segment(i, min(SLICE, x.size - i * SLICE)) for i in range(3)])
+    quantizer = Quantizer(1.0, 7)
+    expected = quantizer.quantize_with(x, words * 2.0**-32)
+    assert np.array_equal(quantizer.quantize(x, np.random.default_rng(9)), expected)
+    assert not np.array_equal(quantizer.quantize(x, np.random.default_rng(10)), expected)
+    assert np.array_equal(keyed_draws(seed)(SLICE, SLICE + 5, np.empty(5)), words[SLICE : SLICE + 5] * 2.0**-32)
+
+
+def test_a_deferred_update_is_filled_from_slice_starts_only():
+    update = Quantizer(1.0, 3).deferred(np.zeros(2 * SLICE), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="slice start"):
+        update.fill(5, np.empty(10, np.uint32))
+    with pytest.raises(ValueError, match="within 65536 values"):
+        update.fill(SLICE, np.empty(SLICE + 1, np.uint32))
+
+
+def test_noise_must_be_integers_one_per_value():
+    quantizer = Quantizer(1.0, 3)
+    with pytest.raises(ValueError, match="expected 4 integers of noise, got float64"):
+        quantizer.deferred(np.zeros(4), np.random.default_rng(0), np.zeros(4))
+    with pytest.raises(ValueError, match="expected 4 integers of noise"):
+        quantizer.deferred(np.zeros(4), np.random.default_rng(0), np.zeros(3, np.int64))
 
 
 def test_largest_values_of_a_full_cohort_do_not_wrap():
