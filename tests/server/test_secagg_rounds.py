@@ -424,11 +424,13 @@ def test_requests_to_unmask_take_at_most_half_the_long_poll_holders(tmp_path):
     assert coordinator.unmask(requests[2]).retry_after_ms > 0  # no place left: "ask again", at once
     assert time.monotonic() - started < 2
     coordinator.hold_s = 0.0
-    play_round(coordinator, agents, np.random.default_rng(0), clock)  # the other inputs come; the stage moves
+    others = [a for a in agents if a not in uploaded[:2]]  # stopped as the inputs close: no reveal yet
+    step_until(coordinator, others, lambda: task.live.secagg.stage == "unmask")
     for thread in held:
         thread.join(timeout=5)
         assert not thread.is_alive()
     assert len(replies) == 2 and all(r.survivors and not r.retry_after_ms for r in replies)  # the survivors, at once
+    play_round(coordinator, agents, np.random.default_rng(0), clock)
     assert task.version == 1
 
 
