@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -226,11 +228,20 @@ def simulate(
         f"{', secure aggregation' if config.secagg else ''}, {config.backend} → {out}"
         f"{f' (resumed after round {done})' if resume else ''}"
     )
+    exit_on_termination()
     summary = _run_with_progress(run, config, out, console, resume, done)
     console.print(summary_table(summary))
     console.print(f"Wrote {out / 'metrics.jsonl'}, {out / 'summary.json'} and {out / 'plot.png'}")
     if summary.get("published"):
         console.print(f"Published {summary['published']}: list them with `fedge models list --data-dir {out}`")
+
+
+def exit_on_termination() -> None:
+    """SIGTERM or SIGHUP ends a run as Ctrl-C does, through its cleanup (the loopback backend stops
+    its daemon and agents, the metrics file is closed), with the exit status 128 + the signal.
+    The default would end this process alone and leave the loopback's processes running."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def _run_with_progress(

@@ -3,7 +3,9 @@ client, talking gRPC on 127.0.0.1 — the deployment, shrunk onto one machine.
 
 The run is set up the way an operator would set it up: a generated fedge.toml, client data
 folders in the documented format, enrolment tokens. Progress is read from the daemon's store.
-The same helpers start and kill daemons and agents for the fault-tolerance tests.
+The same helpers start and kill daemons and agents for the fault-tolerance tests. Every process
+started here stops once the runner that started it is gone, however it died
+(``shared/stopping.py``).
 
 With ``--dropout F`` (secure rounds), clients really vanish: before each round's stage drawn for
 it, an agent process exits abruptly (``simulation/vanish.py``), and the coordinator carries on
@@ -38,6 +40,7 @@ from fedge.client.datadir import write_local_data
 from fedge.server.config import ServerSettings, to_toml
 from fedge.server.store import Store
 from fedge.shared.nn import Model
+from fedge.shared.stopping import owned_env
 from fedge.shared.training import fit
 from fedge.simulation import vanish
 from fedge.simulation.config import SimulationConfig
@@ -79,7 +82,7 @@ class Daemon:
                 ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **QUIET_BLAS},
+                env={**os.environ, **QUIET_BLAS, **owned_env()},
             )
         address = _wait_for_address(process, data_dir / "server.json", log, timeout_s)
         return cls(process, config, data_dir, address, log)
@@ -127,7 +130,7 @@ def start_agent(
             [*command, "--seed", str(seed), *options],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **QUIET_BLAS, **(env or {})},
+            env={**os.environ, **QUIET_BLAS, **owned_env(), **(env or {})},
         )
 
 

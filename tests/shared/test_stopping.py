@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fedge.shared.stopping import StopSignals
+from fedge.shared.stopping import PARENT_ENV, StopSignals, owned_env
 
 
 @pytest.fixture
@@ -36,3 +36,31 @@ def test_without_a_signal_the_wait_times_out(restore_handlers):
     assert stop.wait(0.5) is False
     assert 0.45 <= time.monotonic() - started < 3
     assert stop.wait(0) is False
+
+
+def test_a_child_of_the_runner_named_in_the_environment_runs_on(restore_handlers, monkeypatch):
+    monkeypatch.setenv(PARENT_ENV, str(os.getppid()))
+    stop = StopSignals()
+    assert stop.owner == os.getppid() and not stop.orphaned
+    assert stop.wait(0.3) is False
+
+
+def test_a_process_whose_runner_is_gone_stops_at_once(restore_handlers, monkeypatch):
+    """Its parent is no longer the runner that started it (that died, and it was passed on)."""
+    monkeypatch.setenv(PARENT_ENV, str(os.getppid() + 100_000))
+    stop = StopSignals()
+    started = time.monotonic()
+    assert stop.orphaned and stop.is_set() and stop.wait(10) is True
+    assert time.monotonic() - started < 1
+    assert stop.received == []  # no signal came: the runner is gone
+
+
+@pytest.mark.parametrize("value", ["", "abc", "-1"])
+def test_without_a_runner_named_nothing_is_watched(restore_handlers, monkeypatch, value):
+    monkeypatch.setenv(PARENT_ENV, value)
+    stop = StopSignals()
+    assert stop.owner is None and not stop.is_set()
+
+
+def test_a_runner_names_itself_for_its_children():
+    assert owned_env() == {PARENT_ENV: str(os.getpid())}

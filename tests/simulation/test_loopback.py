@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +39,45 @@ def test_secure_aggregation_runs_over_real_processes(tmp_path):
     records = read_metrics(tmp_path / "metrics.jsonl")
     assert summary["secagg"] and [r["clients"] for r in records] == [4, 4, 4]
     assert summary["final_accuracy"] > 0.25  # 4 classes
+
+
+def processes_naming(out: Path, runner: int) -> list[int]:
+    """Live processes other than the runner whose command line names ``out``: its daemon and agents."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in (runner, os.getpid()):
+            continue
+        try:
+            named = str(out).encode() in (entry / "cmdline").read_bytes()
+            zombie = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone, not yet reaped
+        except OSError:  # it ended meanwhile
+            continue
+        if named and not zombie:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_runner_stopped_or_killed_leaves_no_daemon_or_agent_running(tmp_path, sig):
+    out = tmp_path / "run"
+    command = ["simulate", "--backend", "grpc", "--dataset", "synthetic-imu", "--rounds", "500", "--publish", "never"]
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "fedge", *command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().strip()):
+        assert runner.poll() is None and time.monotonic() < deadline, runner.stderr.read() if runner.stderr else ""
+        time.sleep(0.05)
+    daemon = json.loads((out / "loopback" / "coordinator" / "server.json").read_text())["pid"]
+    running = processes_naming(out, runner.pid)
+    assert daemon in running and len(running) >= 2  # the daemon and the agents
+
+    runner.send_signal(sig)
+    runner.wait(timeout=120)
+    # SIGTERM: the run stops them on its way out; SIGKILL: they notice the runner is gone
+    assert runner.returncode == (128 + signal.SIGTERM if sig == signal.SIGTERM else -signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while processes_naming(out, runner.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_naming(out, runner.pid) == []
