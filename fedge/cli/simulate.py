@@ -178,7 +178,7 @@ def simulate(
         typer.Option(
             "--resume",
             help="Carry on the stopped run in --out from its last committed round: give the command it was "
-            "started with, plus --resume (in-process backend).",
+            "started with, plus --resume.",
         ),
     ] = False,
 ) -> None:

@@ -5,7 +5,9 @@ The run is set up the way an operator would set it up: a generated fedge.toml, c
 folders in the documented format, enrolment tokens. Progress is read from the daemon's store.
 The same helpers start and kill daemons and agents for the fault-tolerance tests. Every process
 started here stops once the runner that started it is gone, however it died
-(``shared/stopping.py``).
+(``shared/stopping.py``), and a stopped run carries on (``--resume``) with the same store, the
+daemon on the same port (each client's credential is saved for that address) and the same
+client folders.
 
 With ``--dropout F`` (secure rounds), clients really vanish: before each round's stage drawn for
 it, an agent process exits abruptly (``simulation/vanish.py``), and the coordinator carries on
@@ -38,7 +40,7 @@ import numpy as np
 
 from fedge.client.datadir import write_local_data
 from fedge.server.config import ServerSettings, to_toml
-from fedge.server.store import Store
+from fedge.server.store import DATABASE, Store
 from fedge.shared.nn import Model
 from fedge.shared.stopping import owned_env
 from fedge.shared.training import fit
@@ -172,14 +174,16 @@ def deadlines(federation: Federation, config: SimulationConfig) -> dict[str, flo
     return {"secagg_timeout_s": round(stage_s, 1), "train_deadline_s": round(train_s, 1)}
 
 
-def vanishing_plan(config: SimulationConfig, clients: int) -> dict[int, dict[int, str]]:
+def vanishing_plan(config: SimulationConfig, clients: int, after: int = 0) -> dict[int, dict[int, str]]:
     """client index -> {round number: stage}: ``round(F × clients)`` clients per round, each at a
-    random secure stage, drawn as the in-process ``Dropouts`` draws them (same seed, same plan)."""
+    random secure stage, drawn as the in-process ``Dropouts`` draws them (same seed, same plan);
+    rounds up to ``after`` (done before a resume) are left out."""
     rng = np.random.default_rng([config.seed, 0xD80])
     plan: dict[int, dict[int, str]] = {}
     for number in range(1, config.rounds + 1):
         for index, stage in draw_vanishing(rng, clients, config.dropout).items():
-            plan.setdefault(index, {})[number] = stage
+            if number > after:
+                plan.setdefault(index, {})[number] = stage
     return plan
 
 
@@ -250,17 +254,25 @@ class Agents:
                 self._record(index)  # vanished in the last round, after the runner stopped looking
 
 
-def run_rounds(config: SimulationConfig, federation: Federation, workdir: Path) -> Iterator[dict[str, Any]]:
-    """Yield each committed round's metrics while the processes run the federation."""
-    config_path, folders = write_setup(federation, config, workdir)
+def run_rounds(
+    config: SimulationConfig, federation: Federation, workdir: Path, after: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield each committed round's metrics while the processes run the federation; with
+    ``after``, carry on the run stopped in ``workdir`` past that version (``stopped_setup``)."""
+    if after is None:
+        config_path, folders = write_setup(federation, config, workdir)
+        port = 0
+    else:
+        config_path, folders, port = stopped_setup(workdir, len(federation.clients))
     data_dir = workdir / "coordinator"
-    daemon = Daemon.start(config_path, data_dir, port=0)
+    daemon = Daemon.start(config_path, data_dir, port=port)
     store = Store(data_dir)
-    plan = vanishing_plan(config, len(folders)) if config.dropout else {}
+    plan = vanishing_plan(config, len(folders), after or 0) if config.dropout else {}
+    # a resumed client enrolled before keeps its credential (saved for the same address): no token used
     agents = Agents(daemon.address, store.create_tokens(len(folders)), folders, workdir, config.seed, plan)
     try:
         agents.start_all()
-        seen = 0
+        seen = after or 0
         while seen < config.rounds:
             for metrics in committed(store, seen):  # real processes wait in real time: waited_s 0
                 seen = metrics["version"]
@@ -272,6 +284,44 @@ def run_rounds(config: SimulationConfig, federation: Federation, workdir: Path) 
         agents.stop()
         daemon.stop()
         store.close()
+
+
+def stopped_setup(workdir: Path, clients: int, timeout_s: float = 60.0) -> tuple[Path, list[Path], int]:
+    """A stopped run's fedge.toml, client folders and port. The daemon starts again on the port it
+    had, since each client's credential is saved for that address, once the stopped run's daemon
+    has exited (its processes stop by themselves when their runner is gone; one that still runs
+    after ``timeout_s`` means the run was not stopped, and is refused)."""
+    data_dir = workdir / "coordinator"
+    info_path = data_dir / "server.json"
+    if not (data_dir / DATABASE).exists() or not info_path.exists():
+        raise FileNotFoundError(f"nothing to resume in {workdir}: no coordinator store there")
+    info = json.loads(info_path.read_text())
+    deadline = time.monotonic() + timeout_s
+    while _runs(int(info["pid"]), data_dir):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the run in {workdir} still runs (its daemon is process {info['pid']}): stop it first")
+        time.sleep(0.1)
+    folders = [workdir / "clients" / f"client-{index:03d}" for index in range(clients)]
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if missing:
+        raise FileNotFoundError(f"cannot resume the run in {workdir}: client folders are missing: {', '.join(missing)}")
+    return workdir / "fedge.toml", folders, int(info["address"].rsplit(":", 1)[1])
+
+
+def _runs(pid: int, data_dir: Path) -> bool:
+    """Whether process ``pid`` is still the daemon serving ``data_dir`` (a pid is reused once free)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:  # no such process (or no /proc: then trust the pid alone)
+        if Path("/proc").is_dir():
+            return False
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    return state != "Z" and str(data_dir).encode() in command
 
 
 def _check_alive(daemon: Daemon, agents: Agents) -> None:

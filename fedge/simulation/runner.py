@@ -32,9 +32,11 @@ def run(
     log = MetricsLog(out, records)
     after = (records[-1]["version"] if records else 0) if resume else None
     if config.backend == "grpc":
-        rounds, data_dir = loopback.run_rounds(config, federation, out / "loopback"), out / "loopback" / "coordinator"
+        data_dir = out / "loopback" / "coordinator"
+        rounds = loopback.run_rounds(config, federation, out / "loopback", after)
     else:
-        rounds, data_dir = run_rounds(config, federation, out / "coordinator", after), out / "coordinator"
+        data_dir = out / "coordinator"
+        rounds = run_rounds(config, federation, data_dir, after)
     try:
         for record in rounds:
             log.write(record)
@@ -96,8 +98,6 @@ def devices_score(records: list[dict[str, Any]], data_dir: Path) -> dict[str, An
 
 def previous_records(out: Path, config: SimulationConfig) -> list[dict[str, Any]]:
     """The rounds a stopped run in ``out`` reported, once its settings are checked to be these."""
-    if config.backend != "inprocess":
-        raise ValueError("--resume carries on in-process runs only: the loopback backend's clients re-enrol")
     saved = read_config(out)
     current = json.loads(json.dumps(config.to_dict()))  # as saved: tuples become lists
     changed = sorted(k for k in (saved.keys() | current.keys()) - RESUMABLE_CHANGES if saved.get(k) != current.get(k))

@@ -14,6 +14,7 @@ import pytest
 from fedge.server.store import Store
 from fedge.simulation import SimulationConfig, run
 from fedge.simulation.inprocess import TASK
+from fedge.simulation.loopback import stopped_setup
 from fedge.simulation.report import read_metrics
 
 RUN = ("simulate", "--dataset", "synthetic-imu", "--rounds", "24", "--local-epochs", "2", "--publish", "never")
@@ -37,8 +38,13 @@ def kill_after(process: subprocess.Popen[str], metrics: Path, rounds: int, timeo
     assert process.returncode == -signal.SIGKILL
 
 
+def store_dir(out: Path) -> Path:
+    """The run's coordinator store: the in-process backend's, or the loopback daemon's."""
+    return out / "loopback" / "coordinator" if (out / "loopback").exists() else out / "coordinator"
+
+
 def versions(out: Path) -> list[int]:
-    store = Store(out / "coordinator")
+    store = Store(store_dir(out))
     try:
         rows = store.query("SELECT version FROM versions WHERE task_id = ? AND version > 0 ORDER BY version", (TASK,))
         return [r["version"] for r in rows]
@@ -47,23 +53,29 @@ def versions(out: Path) -> list[int]:
 
 
 def clients(out: Path) -> int:
-    store = Store(out / "coordinator")
+    store = Store(store_dir(out))
     try:
         return store.query("SELECT COUNT(*) AS n FROM clients")[0]["n"]
     finally:
         store.close()
 
 
-@pytest.mark.parametrize("secure", [(), ("--secagg", "--dropout", "0.25")], ids=["plain", "secure"])
-def test_a_killed_run_resumes_from_its_last_committed_round_with_the_same_clients(tmp_path, secure):
-    """Killed mid-round (a secure round's sessions die with the process: that round is retried)."""
+@pytest.mark.parametrize(
+    "options",
+    [(), ("--secagg", "--dropout", "0.25"), ("--backend", "grpc"), ("--backend", "grpc", "--secagg")],
+    ids=["plain", "secure", "grpc", "grpc-secure"],
+)
+def test_a_killed_run_resumes_from_its_last_committed_round_with_the_same_clients(tmp_path, options):
+    """Killed mid-round (a secure round's sessions die with the process: that round is retried).
+    On the grpc backend the daemon and the clients stop once their runner is gone; the resumed
+    run starts the daemon again on its port, and the clients keep their credentials."""
     out = tmp_path / "run"
-    killed = fedge(*RUN, *secure, "--out", str(out))
+    killed = fedge(*RUN, *options, "--out", str(out))
     kill_after(killed, out / "metrics.jsonl", rounds=3)
     before = read_metrics(out / "metrics.jsonl")
     assert 3 <= len(before) < 24
 
-    resumed = fedge(*RUN, *secure, "--out", str(out), "--resume")
+    resumed = fedge(*RUN, *options, "--out", str(out), "--resume")
     stdout, stderr = resumed.communicate(timeout=300)
 
     assert resumed.returncode == 0, stderr
@@ -101,9 +113,9 @@ def test_resume_refuses_other_settings_and_names_them(tmp_path):
 def test_resume_needs_a_run_to_resume(tmp_path):
     config = SimulationConfig(dataset="synthetic-imu", rounds=2, local_epochs=1)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        run(config, tmp_path, resume=True)
-    with pytest.raises(ValueError, match="in-process runs only"):
-        run(SimulationConfig(**{**config.to_dict(), "backend": "grpc"}), tmp_path, resume=True)
+        run(config, tmp_path / "inprocess", resume=True)
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        run(SimulationConfig(**{**config.to_dict(), "backend": "grpc"}), tmp_path / "grpc", resume=True)
 
 
 def test_the_cli_refuses_resume_without_out():
@@ -118,3 +130,22 @@ def test_resume_refuses_a_corrupt_config_with_a_clear_error(tmp_path, content):
     (tmp_path / "config.json").write_text(content)
     with pytest.raises(ValueError, match="is not the JSON fedge simulate wrote"):
         run(SimulationConfig(dataset="synthetic-imu", rounds=2, local_epochs=1), tmp_path, resume=True)
+
+
+def test_a_grpc_run_that_still_runs_is_not_resumed_beside_itself(tmp_path):
+    """Two daemons on one port and one store would serve the same clients: refused, naming the daemon."""
+    out = tmp_path / "run"
+    running = fedge(*RUN, "--backend", "grpc", "--out", str(out))
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.jsonl").exists() or not (out / "metrics.jsonl").read_text():
+            assert running.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(RuntimeError, match=r"still runs \(its daemon is process \d+\): stop it first"):
+            stopped_setup(out / "loopback", clients=4, timeout_s=0.5)
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.communicate(timeout=120)
+    assert running.returncode == 128 + signal.SIGTERM
+    toml, folders, port = stopped_setup(out / "loopback", clients=4)  # stopped now: its setup, its port
+    assert toml.exists() and len(folders) == 4 and port > 0
