@@ -36,6 +36,7 @@ log = logging.getLogger("fedge.agent")
 Samples = tuple[np.ndarray, np.ndarray]  # inputs and labels
 ROUND_MOVED_ON = {"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND"}
 SIT_OUT_S = 1.0  # how often a client that left a secure round asks whether the next one opened
+STATE_FILE = ".fedge-agent.json"  # in the device's data folder: its credential for each server
 
 
 class AgentStopped(RuntimeError):

@@ -45,7 +45,7 @@ def client(
 
     It survives coordinator restarts and network loss (exponential backoff with jitter).
     """
-    from fedge.client.agent import Agent, AgentStopped, LocalTrainer, load_credential, save_credential
+    from fedge.client.agent import STATE_FILE, Agent, AgentStopped, LocalTrainer, load_credential, save_credential
     from fedge.client.datadir import load_local_data
     from fedge.client.secagg import PrivacyFloor
     from fedge.client.transport import GrpcTransport
@@ -55,7 +55,7 @@ def client(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     log = logging.getLogger("fedge.client")
     local = load_local_data(data)
-    state = state or data / ".fedge-agent.json"
+    state = state or data / STATE_FILE
     # vanish: unchanged outside `fedge simulate --backend grpc --dropout`
     trust = client_tls(tls, tls_ca)
     transport = vanish.wrap(GrpcTransport(server, tls=trust))

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from fedge.client.agent import STATE_FILE, load_credential
 from fedge.client.datadir import write_local_data
 from fedge.server.config import ServerSettings, to_toml
 from fedge.server.store import DATABASE, Store
@@ -268,8 +269,8 @@ def run_rounds(
     daemon = Daemon.start(config_path, data_dir, port=port)
     store = Store(data_dir)
     plan = vanishing_plan(config, len(folders), after or 0) if config.dropout else {}
-    # a resumed client enrolled before keeps its credential (saved for the same address): no token used
-    agents = Agents(daemon.address, store.create_tokens(len(folders)), folders, workdir, config.seed, plan)
+    tokens = enrolment_tokens(store, folders, daemon.address)
+    agents = Agents(daemon.address, tokens, folders, workdir, config.seed, plan)
     try:
         agents.start_all()
         seen = after or 0
@@ -284,6 +285,14 @@ def run_rounds(
         agents.stop()
         daemon.stop()
         store.close()
+
+
+def enrolment_tokens(store: Store, folders: list[Path], address: str) -> list[str]:
+    """A token for each client not enrolled with the daemon at ``address`` yet, "" for one whose
+    saved credential holds (a resumed run's): no unused token is left behind in the store."""
+    new = [load_credential(folder / STATE_FILE, address) is None for folder in folders]
+    tokens = iter(store.create_tokens(sum(new)))
+    return [next(tokens) if needed else "" for needed in new]
 
 
 def stopped_setup(workdir: Path, clients: int, timeout_s: float = 60.0) -> tuple[Path, list[Path], int]:

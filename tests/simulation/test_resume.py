@@ -60,6 +60,14 @@ def clients(out: Path) -> int:
         store.close()
 
 
+def unused_tokens(out: Path) -> int:
+    store = Store(store_dir(out))
+    try:
+        return store.query("SELECT COUNT(*) AS n FROM tokens WHERE used_at IS NULL")[0]["n"]
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     "options",
     [(), ("--secagg", "--dropout", "0.25"), ("--backend", "grpc"), ("--backend", "grpc", "--secagg")],
@@ -84,6 +92,7 @@ def test_a_killed_run_resumes_from_its_last_committed_round_with_the_same_client
     assert records[: len(before)] == before  # what was reported stays as it was
     assert [r["version"] for r in records] == list(range(1, 25)) == versions(out)  # each round once
     assert clients(out) == 4  # the same four clients: none enrolled again
+    assert unused_tokens(out) == 0  # and no token was made for them
     summary = json.loads((out / "summary.json").read_text())
     assert summary["final_accuracy"] == records[-1]["accuracy"]
     assert summary["duration_s"] == pytest.approx(sum(r["duration_s"] for r in records))
