@@ -84,7 +84,10 @@ def test_a_killed_run_resumes_from_its_last_committed_round_with_the_same_client
     assert 3 <= len(before) < 24
 
     resumed = fedge(*RUN, *options, "--out", str(out), "--resume")
-    stdout, stderr = resumed.communicate(timeout=300)
+    try:
+        stdout, stderr = resumed.communicate(timeout=300)
+    finally:
+        resumed.kill()  # a run that hangs is not left behind (the loopback's processes follow it)
 
     assert resumed.returncode == 0, stderr
     assert f"resumed after round {len(before)}" in " ".join(stdout.split())
