@@ -43,29 +43,26 @@ def store_dir(out: Path) -> Path:
     return out / "loopback" / "coordinator" if (out / "loopback").exists() else out / "coordinator"
 
 
-def versions(out: Path) -> list[int]:
+def query(out: Path, sql: str, *args: object) -> list:
+    """Rows from the run's coordinator store."""
     store = Store(store_dir(out))
     try:
-        rows = store.query("SELECT version FROM versions WHERE task_id = ? AND version > 0 ORDER BY version", (TASK,))
-        return [r["version"] for r in rows]
+        return store.query(sql, args)
     finally:
         store.close()
+
+
+def versions(out: Path) -> list[int]:
+    rows = query(out, "SELECT version FROM versions WHERE task_id = ? AND version > 0 ORDER BY version", TASK)
+    return [r["version"] for r in rows]
 
 
 def clients(out: Path) -> int:
-    store = Store(store_dir(out))
-    try:
-        return store.query("SELECT COUNT(*) AS n FROM clients")[0]["n"]
-    finally:
-        store.close()
+    return query(out, "SELECT COUNT(*) AS n FROM clients")[0]["n"]
 
 
 def unused_tokens(out: Path) -> int:
-    store = Store(store_dir(out))
-    try:
-        return store.query("SELECT COUNT(*) AS n FROM tokens WHERE used_at IS NULL")[0]["n"]
-    finally:
-        store.close()
+    return query(out, "SELECT COUNT(*) AS n FROM tokens WHERE used_at IS NULL")[0]["n"]
 
 
 @pytest.mark.parametrize(
