@@ -60,21 +60,25 @@ def processes_naming(out: Path, runner: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_a_runner_stopped_or_killed_leaves_no_daemon_or_agent_running(tmp_path, sig):
-    out = tmp_path / "run"
+    out, log = tmp_path / "run", tmp_path / "runner.log"
     command = ["simulate", "--backend", "grpc", "--dataset", "synthetic-imu", "--rounds", "500", "--publish", "never"]
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "fedge", *command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 120
-    while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().strip()):
-        assert runner.poll() is None and time.monotonic() < deadline, runner.stderr.read() if runner.stderr else ""
-        time.sleep(0.05)
-    daemon = json.loads((out / "loopback" / "coordinator" / "server.json").read_text())["pid"]
-    running = processes_naming(out, runner.pid)
-    assert daemon in running and len(running) >= 2  # the daemon and the agents
+    with open(log, "w") as errors:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "fedge", *command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=errors
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().strip()):
+            assert runner.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        daemon = json.loads((out / "loopback" / "coordinator" / "server.json").read_text())["pid"]
+        running = processes_naming(out, runner.pid)
+        assert daemon in running and len(running) >= 2  # the daemon and the agents
 
-    runner.send_signal(sig)
-    runner.wait(timeout=120)
+        runner.send_signal(sig)
+        runner.wait(timeout=120)
+    finally:
+        runner.kill()  # no-op once it has exited; the run's processes follow it either way
     # SIGTERM: the run stops them on its way out; SIGKILL: they notice the runner is gone
     assert runner.returncode == (128 + signal.SIGTERM if sig == signal.SIGTERM else -signal.SIGKILL)
     deadline = time.monotonic() + 30
