@@ -58,7 +58,7 @@ def processes_naming(out: Path, runner: int) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=["SIGTERM", "SIGHUP", "SIGKILL"])
 def test_a_runner_stopped_or_killed_leaves_no_daemon_or_agent_running(tmp_path, sig):
     out, log = tmp_path / "run", tmp_path / "runner.log"
     command = ["simulate", "--backend", "grpc", "--dataset", "synthetic-imu", "--rounds", "500", "--publish", "never"]
@@ -79,8 +79,8 @@ def test_a_runner_stopped_or_killed_leaves_no_daemon_or_agent_running(tmp_path, 
         runner.wait(timeout=120)
     finally:
         runner.kill()  # no-op once it has exited; the run's processes follow it either way
-    # SIGTERM: the run stops them on its way out; SIGKILL: they notice the runner is gone
-    assert runner.returncode == (128 + signal.SIGTERM if sig == signal.SIGTERM else -signal.SIGKILL)
+    # SIGTERM, SIGHUP: the run stops them on its way out; SIGKILL: they notice the runner is gone
+    assert runner.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + sig)
     deadline = time.monotonic() + 30
     while processes_naming(out, runner.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
