@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-from fedge.shared.secagg.prg import SEGMENT, Expander, check_seed
+from fedge.shared.secagg.prg import SEGMENT, Expander, check_seed, scratch
 from fedge.shared.secagg.quantize import Deferred
 
 Fill = Callable[[int, np.ndarray], None]
@@ -90,13 +90,13 @@ def _apply(
 
 def _add_range(out: np.ndarray, masks: list[tuple[bytes, int]], first: int, stop: int, fill: Fill | None) -> None:
     """Adds each sign·PRG(seed) to ``out``'s segments ``first`` … ``stop − 1``."""
-    expanders = [(Expander(seed), direction) for seed, direction in masks]
+    expanders, buffer = [(Expander(seed), direction) for seed, direction in masks], scratch()
     for segment in range(first, stop):
         part = out[segment * SEGMENT : (segment + 1) * SEGMENT]
         if fill is not None:
             fill(segment * SEGMENT, part)
         for expander, direction in expanders:
-            mask = expander.segment(segment, part.size)
+            mask = expander.segment(segment, part.size, buffer)
             if direction == 1:
                 np.add(part, mask, out=part)
             else:

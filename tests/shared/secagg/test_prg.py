@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from fedge.shared.secagg.prg import SEGMENT, Expander, expand, keystream
+from fedge.shared.secagg.prg import SEGMENT, Expander, expand, keystream, scratch
 
 
 def test_expansions_replay_the_vectors(vector):
@@ -74,6 +74,12 @@ def test_a_segment_reads_where_the_expansion_is():
     whole = expand(seed, SEGMENT + 3000)
     assert np.array_equal(Expander(seed).segment(1, 3000), whole[SEGMENT:])
     assert np.array_equal(Expander(seed).segment(0), whole[:SEGMENT])
+
+
+def test_a_segment_written_into_a_reused_buffer_is_the_same_values():
+    seed, buffer = bytes(range(32)), scratch()
+    for index, count in [(2, SEGMENT), (0, 5), (1, SEGMENT - 1)]:  # a short one after a long one, and back
+        assert np.array_equal(Expander(seed).segment(index, count, buffer), Expander(seed).segment(index, count))
 
 
 def test_a_shorter_keystream_is_a_prefix_across_segments():
