@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from fedge.cli.output import configure_logging
 from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
 from fedge.shared.stopping import Stop, StopSignals
 
@@ -52,7 +53,7 @@ def client(
     from fedge.simulation import vanish
 
     stop = StopSignals()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging()
     log = logging.getLogger("fedge.client")
     local = load_local_data(data)
     state = state or data / STATE_FILE

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from fedge.cli.server import STATIC_HELP, TLS_CERT_HELP, TLS_KEY_HELP, configure_logging
+from fedge.cli.output import configure_logging
+from fedge.cli.server import STATIC_HELP, TLS_CERT_HELP, TLS_KEY_HELP
 from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
 
 

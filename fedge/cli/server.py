@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from fedge.cli.output import configure_logging
 
 CONFIG_HELP = "fedge.toml to read (default: ./fedge.toml if present, else the embedded defaults)."
 STATIC_HELP = "Folder of the built web client the gateway serves (default: client/js/dist of a checkout)."
@@ -55,15 +56,3 @@ def server(
     overrides |= {"tls_cert": tls_cert and str(tls_cert), "tls_key": tls_key and str(tls_key)}
     settings = load_config(find_config(config), overrides)
     serve_forever(settings.server, settings.tasks, static or default_static_dir())
-
-
-def configure_logging(verbose: bool) -> None:
-    """The daemons' log format: one line per event, DEBUG with --verbose."""
-    from rich.logging import RichHandler
-
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
-    )
-    logging.getLogger("fedge.gateway.websockets").setLevel(logging.DEBUG if verbose else logging.WARNING)
