@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: the browser end-to-end tests drive Debian's Chromium through Playwright (never `playwright install`).
-SYSTEM_PACKAGES=(python3-venv python3-dev dataset-fashion-mnist chromium)
+# systemd: its systemd-analyze checks the service units in deploy/systemd.
+SYSTEM_PACKAGES=(python3-venv python3-dev dataset-fashion-mnist chromium systemd)
 # The JavaScript client (client/js) needs Node.js >= 20 with npm; Debian's only where none is installed.
 command -v node >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 

@@ -11,20 +11,48 @@ from typing import Annotated
 import typer
 
 from fedge.cli.output import configure_logging
-from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
+from fedge.cli.tls import TLS_ENVIRONMENT, TlsCaOption, TlsOption, client_tls
 from fedge.shared.stopping import Stop, StopSignals
+
+# Each setting can come from the environment instead (a flag wins): systemd's EnvironmentFile or a
+# container's env keeps the token off the command line, where any local user could read it.
+ENVIRONMENT = {
+    "server": "FEDGE_SERVER",
+    "data": "FEDGE_DATA",
+    "token": "FEDGE_TOKEN",
+    "name": "FEDGE_NAME",
+    "state": "FEDGE_STATE",
+    "min_dp_noise": "FEDGE_MIN_DP_NOISE",
+    **TLS_ENVIRONMENT,
+}
 
 
 def client(
-    server: Annotated[str, typer.Option(help="Coordinator address HOST:PORT.")],
-    data: Annotated[Path, typer.Option(help="Local data folder (docs/client-data.md); `fedge data split` makes some.")],
+    server: Annotated[str, typer.Option(envvar=ENVIRONMENT["server"], help="Coordinator address HOST:PORT.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            envvar=ENVIRONMENT["data"], help="Local data folder (docs/client-data.md); `fedge data split` makes some."
+        ),
+    ],
     token: Annotated[
-        str | None, typer.Option(help="One-time enrolment token, needed on the first run only.", show_default=False)
+        str | None,
+        typer.Option(
+            envvar=ENVIRONMENT["token"],
+            help="One-time enrolment token, needed on the first run only.",
+            show_default=False,
+        ),
     ] = None,
-    name: Annotated[str, typer.Option(help="A name the operator sees in `fedge status`.")] = "",
+    name: Annotated[
+        str, typer.Option(envvar=ENVIRONMENT["name"], help="A name the operator sees in `fedge status`.")
+    ] = "",
     state: Annotated[
         Path | None,
-        typer.Option(help="Where the credential is kept (default: DATA/.fedge-agent.json).", show_default=False),
+        typer.Option(
+            envvar=ENVIRONMENT["state"],
+            help="Where the credential is kept (default: DATA/.fedge-agent.json).",
+            show_default=False,
+        ),
     ] = None,
     exit_when_done: Annotated[
         bool, typer.Option("--exit-when-done", help="Stop once every task has completed.")
@@ -34,6 +62,7 @@ def client(
         float,
         typer.Option(
             min=0.0,
+            envvar=ENVIRONMENT["min_dp_noise"],
             help="Refuse secure rounds whose on-device DP noise gives this device a noise multiplier under Z "
             "(docs/privacy.md); 0: accept rounds without noise.",
             metavar="Z",
@@ -82,7 +111,10 @@ def _enroll(transport, token: str | None, name: str, stop: Stop) -> str:
     from fedge.client.transport import TransportError
 
     if not token:
-        raise ValueError("this client has not enrolled with this server yet: pass --token (from `fedge token create`)")
+        raise ValueError(
+            "this client has not enrolled with this server yet: pass --token or set "
+            f"{ENVIRONMENT['token']} (from `fedge token create`)"
+        )
     backoff, nonce = Backoff(), secrets.token_urlsafe(18)
     while not stop.is_set():
         try:

@@ -13,13 +13,20 @@ if TYPE_CHECKING:
 
 tls_app = typer.Typer(help="TLS certificates for the coordinator's ports.", no_args_is_help=True)
 
+TLS_ENVIRONMENT = {"tls": "FEDGE_TLS", "tls_ca": "FEDGE_TLS_CA"}
 TlsOption = Annotated[
-    bool, typer.Option("--tls", help="Reach the daemon over TLS, trusting the system's CA roots (see --tls-ca).")
+    bool,
+    typer.Option(
+        "--tls",
+        envvar=TLS_ENVIRONMENT["tls"],
+        help="Reach the daemon over TLS, trusting the system's CA roots (see --tls-ca).",
+    ),
 ]
 TlsCaOption = Annotated[
     Path | None,
     typer.Option(
         "--tls-ca",
+        envvar=TLS_ENVIRONMENT["tls_ca"],
         help="Reach the daemon over TLS, trusting this CA certificate (PEM); for a self-signed daemon, its "
         "certificate file (docs/tls.md).",
         show_default=False,

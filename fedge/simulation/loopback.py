@@ -38,8 +38,10 @@ from typing import Any
 
 import numpy as np
 
+from fedge.cli.client import ENVIRONMENT as AGENT_ENVIRONMENT
 from fedge.client.agent import STATE_FILE, load_credential
 from fedge.client.datadir import write_local_data
+from fedge.server.config import ENVIRONMENT as SERVER_ENVIRONMENT
 from fedge.server.config import ServerSettings, to_toml
 from fedge.server.store import DATABASE, Store
 from fedge.shared.nn import Model
@@ -51,6 +53,15 @@ from fedge.simulation.inprocess import Federation, committed, draw_vanishing
 
 # One BLAS thread per process: N agents on 2 cores would otherwise spin against each other.
 QUIET_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Settings a real daemon or agent reads from the environment; the run's own come as flags and its
+# fedge.toml, which a FEDGE_HTTP_PORT or FEDGE_TLS_CA left in the shell would override.
+SETTINGS_ENVIRONMENT = {*SERVER_ENVIRONMENT.values(), *AGENT_ENVIRONMENT.values()}
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process the run starts: this one's, less the settings variables."""
+    inherited = {key: value for key, value in os.environ.items() if key not in SETTINGS_ENVIRONMENT}
+    return {**inherited, **QUIET_BLAS, **owned_env(), **(extra or {})}
 
 
 def free_port() -> int:
@@ -85,7 +96,7 @@ class Daemon:
                 ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **QUIET_BLAS, **owned_env()},
+                env=child_env(),
             )
         address = _wait_for_address(process, data_dir / "server.json", log, timeout_s)
         return cls(process, config, data_dir, address, log)
@@ -133,7 +144,7 @@ def start_agent(
             [*command, "--seed", str(seed), *options],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **QUIET_BLAS, **owned_env(), **(env or {})},
+            env=child_env(env),
         )
 
 

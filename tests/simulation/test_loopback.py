@@ -85,3 +85,17 @@ def test_a_runner_stopped_or_killed_leaves_no_daemon_or_agent_running(tmp_path, 
     while processes_naming(out, runner.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert processes_naming(out, runner.pid) == []
+
+
+def test_settings_left_in_the_shell_do_not_reach_the_runs_daemon_or_agents(monkeypatch):
+    """An operator's FEDGE_HTTP_PORT or FEDGE_TLS_CA would override the run's own fedge.toml and flags."""
+    from fedge.simulation.loopback import child_env
+
+    for name, value in [("FEDGE_HTTP_PORT", "8080"), ("FEDGE_TLS_CERT", "c.pem"), ("FEDGE_TLS_CA", "ca.pem")]:
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FEDGE_TOKEN", "fedge-token-x")
+    monkeypatch.setenv("FEDGE_FASHION_MNIST_DIR", "/data/fashion")  # where data is, not how to serve
+    env = child_env({"FEDGE_SIMULATION_VANISH": "2"})
+    assert not {"FEDGE_HTTP_PORT", "FEDGE_TLS_CERT", "FEDGE_TLS_CA", "FEDGE_TOKEN"} & set(env)
+    assert env["FEDGE_FASHION_MNIST_DIR"] == "/data/fashion" and env["FEDGE_SIMULATION_VANISH"] == "2"
+    assert env["OPENBLAS_NUM_THREADS"] == "1" and env["FEDGE_PARENT_PID"] == str(os.getpid())
