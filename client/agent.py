@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fedge.client.datadir import DataFolder, LocalDataError
 from fedge.client.secagg import NO_FLOOR, PlanRefused, PrivacyFloor, SecAggSession, refuse_unprotected
 from fedge.client.transport import Transport, TransportError
 from fedge.shared import codec, secagg
@@ -91,14 +92,36 @@ class Trainer(Protocol):
 
 
 class LocalTrainer:
-    """Trains on the device's samples with the engine; keeps the model between rounds."""
+    """Trains on the device's samples with the engine; keeps the model between rounds.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+    Given its data ``folder``, it takes the folder's new samples before each round's work.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, folder: DataFolder | None = None) -> None:
         if len(x) == 0:
             raise AgentStopped("the local data folder holds no samples")
-        self.x, self.y = x, y
+        self.x, self.y, self.folder = x, y, folder
         self._model: tuple[str, Model] | None = None
         self._split: tuple[float, Samples, Samples | None] | None = None
+
+    @classmethod
+    def on_folder(cls, folder: DataFolder) -> LocalTrainer:
+        return cls(folder.data.x, folder.data.y, folder)
+
+    def _take_new_samples(self) -> None:
+        """The folder's samples if they changed; while it cannot be read, those read before."""
+        if self.folder is None:
+            return
+        try:
+            data = self.folder.refresh()
+        except LocalDataError as error:
+            log.warning("local data unreadable for now, training on the %d samples read before: %s", len(self.y), error)
+            return
+        if data is not None:
+            log.info("local data changed: %d samples in %d files (were %d)", len(data), len(data.files), len(self.y))
+            self.x, self.y = data.x, data.y
+            self._split = None  # a new held-out split
+            self._model = None  # and the samples' shape checked against the model again
 
     def __call__(
         self,
@@ -108,6 +131,7 @@ class LocalTrainer:
         rng: np.random.Generator,
         trainable: Sequence[str] = (),
     ) -> tuple[Weights, int, dict[str, float]]:
+        self._take_new_samples()
         model = self.model(spec_json)
         model.set_weights(start)
         model.train_only(trainable)
@@ -124,6 +148,7 @@ class LocalTrainer:
     def score(self, spec_json: str, weights: Weights, holdout: float) -> tuple[int, dict[str, float]] | None:
         """(samples scored, eval_loss and eval_accuracy) of ``weights`` on the held-out samples;
         None when the device holds none out."""
+        self._take_new_samples()
         _, held = self.split(holdout)
         if held is None:
             return None

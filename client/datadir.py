@@ -9,8 +9,9 @@ The format (docs/client-data.md has a worked example)::
     DIR/*.csv       hand-made samples: one per row, flattened, the label (name or id) last
 
 Sample files are read in sorted name order and concatenated, so a sensor logger can add one
-file per recording session. Every problem raises `LocalDataError` (a ValueError) whose message
-names the file and says "expected X, got Y".
+file per recording session; `DataFolder` reads the folder again when its files change, so the
+agent trains on the sessions added while it runs. Every problem raises `LocalDataError` (a
+ValueError) whose message names the file and says "expected X, got Y".
 """
 
 from __future__ import annotations
@@ -108,6 +109,40 @@ def load_local_data(folder: Path) -> LocalData:
     return LocalData(
         x, y, meta.labels, meta.sample_shape, meta.dataset, meta.normalisation, names, meta.layout, meta.client
     )
+
+
+@dataclass
+class DataFolder:
+    """A data folder that may change while the agent runs, most often a logger adding a session
+    file: ``refresh`` reads it again once its listing changed (names, sizes, modification times)."""
+
+    path: Path
+    data: LocalData
+    listing: tuple[tuple[str, int, int], ...]
+
+    @classmethod
+    def open(cls, path: Path) -> DataFolder:
+        listing = _listing(Path(path))  # before reading: a file changed meanwhile is read again next time
+        return cls(Path(path), load_local_data(path), listing)
+
+    def refresh(self) -> LocalData | None:
+        """The samples as they are now if the folder changed since the last read, else None.
+
+        Raises LocalDataError while the folder cannot be read, for instance a file that a
+        writer has not finished: the data read before stays, and the next call tries again.
+        """
+        listing = _listing(self.path)
+        if listing == self.listing:
+            return None
+        self.data, self.listing = load_local_data(self.path), listing
+        return self.data
+
+
+def _listing(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """What tells a changed folder apart: meta.json and each sample file, with size and mtime."""
+    files = [folder / META, *_sample_files(folder)] if folder.is_dir() else []
+    stats = [(path.name, path.stat()) for path in files if path.exists()]
+    return tuple((name, stat.st_size, stat.st_mtime_ns) for name, stat in stats)
 
 
 def write_local_data(

@@ -76,7 +76,7 @@ def client(
     It survives coordinator restarts and network loss (exponential backoff with jitter).
     """
     from fedge.client.agent import STATE_FILE, Agent, AgentStopped, LocalTrainer, load_credential, save_credential
-    from fedge.client.datadir import load_local_data
+    from fedge.client.datadir import DataFolder
     from fedge.client.secagg import PrivacyFloor
     from fedge.client.transport import GrpcTransport
     from fedge.simulation import vanish
@@ -84,14 +84,15 @@ def client(
     stop = StopSignals()
     configure_logging()
     log = logging.getLogger("fedge.client")
-    local = load_local_data(data)
+    folder = DataFolder.open(data)
+    local = folder.data
     state = state or data / STATE_FILE
     # vanish: unchanged outside `fedge simulate --backend grpc --dropout`
     trust = client_tls(tls, tls_ca)
     transport = vanish.wrap(GrpcTransport(server, tls=trust))
     credential = load_credential(state, server, tls=trust is not None) or _enroll(transport, token, name, stop)
     save_credential(state, server, credential, tls=trust is not None)
-    agent = Agent(transport, credential, LocalTrainer(local.x, local.y), seed=seed, floor=PrivacyFloor(min_dp_noise))
+    agent = Agent(transport, credential, LocalTrainer.on_folder(folder), seed=seed, floor=PrivacyFloor(min_dp_noise))
     log.info("agent ready: %d samples of %s, coordinator %s", len(local), local.dataset, server)
 
     def report(outcome) -> None:

@@ -235,3 +235,47 @@ def test_the_server_line_names_the_gateway_and_a_certificate_due_for_renewal():
     )
     plain = {**about, "tls": False, "certificate_expires": None, "gateway": None, "started": now - 3 * 3600 - 120}
     assert server_line(plain, now) == "server 0.0.0.0:7070 (plaintext), up 3h 2m, signing key 4095e82002ed4ae3"
+
+
+def test_an_agent_trains_on_the_sessions_a_logger_adds_to_its_folder_while_it_runs(tmp_path):
+    import sqlite3
+
+    import numpy as np
+
+    config = small_config(tmp_path, rounds=30)
+    text = config.read_text().replace("clients_per_round = 2", "clients_per_round = 1")
+    config.write_text(text.replace("min_clients = 2", "min_clients = 1"))
+    daemon, agent = Daemon.start(config, tmp_path / "data", free_port()), None
+    try:
+        token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
+        assert fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split")).returncode == 0
+        folder = tmp_path / "split" / "client-000"
+        command = [sys.executable, "-m", "fedge", "client", "--server", daemon.address, "--token", token]
+        log = tmp_path / "agent.log"
+        with open(log, "w") as out:
+            agent = subprocess.Popen([*command, "--data", str(folder)], stdout=out, stderr=out)
+        database = tmp_path / "data" / "fedge.sqlite"
+
+        def examples() -> list[int]:
+            with sqlite3.connect(database) as db:
+                rows = db.execute("SELECT num_examples FROM participants WHERE status = 'reported' ORDER BY round_id")
+                return [n for (n,) in rows]
+
+        def wait_for(condition) -> None:
+            deadline = time.monotonic() + 90
+            while not condition():
+                assert agent.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+
+        wait_for(lambda: len(examples()) >= 1)
+        before = examples()[0]
+        with np.load(next(folder.glob("*.npz"))) as first:  # a logger's next session: 5 more windows
+            np.savez(folder / "session-0001.npz", x=first["x"][:5], y=first["y"][:5])
+        wait_for(lambda: examples()[-1] == before + 5)
+        assert "local data changed" in log.read_text()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+    finally:
+        if agent is not None:
+            agent.kill()
+        daemon.stop()

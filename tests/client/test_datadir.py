@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from fedge.client.datadir import LocalDataError, load_local_data, write_local_data
+from fedge.client.datadir import DataFolder, LocalDataError, load_local_data, write_local_data
 
 LABELS = ("walk", "run", "sit")
 NORMALISATION = {"method": "standardise", "channels": ["x", "y"], "mean": [0.0, 0.0], "std": [1.0, 1.0]}
@@ -201,3 +201,28 @@ def test_write_refuses_samples_that_would_not_load(tmp_path):
         write_local_data(tmp_path / "new", x.astype(np.float64), y, LABELS, dataset="demo", normalisation={})
     assert "expected x float32, got x float64" in str(error.value)
     assert not (tmp_path / "new").exists()
+
+
+def test_a_watched_folder_is_read_again_only_once_its_files_change(tmp_path):
+    folder = DataFolder.open(folder_with(tmp_path, n=4))
+    assert len(folder.data) == 4 and folder.refresh() is None  # unchanged: nothing read
+    x, y = samples(3, start=100.0)
+    np.savez(folder.path / "session-0001.npz", x=x, y=y)  # a logger's next session
+    grown = folder.refresh()
+    assert grown is not None and len(grown) == 7 and grown.x[4:].tolist() == x.tolist()
+    assert folder.refresh() is None
+    (folder.path / "session-0001.npz").unlink()
+    assert len(folder.refresh()) == 4
+
+
+def test_a_half_written_file_is_refused_until_it_is_whole_and_the_samples_read_before_stay(tmp_path):
+    folder = DataFolder.open(folder_with(tmp_path, n=4))
+    x, y = samples(2, start=50.0)
+    np.savez(tmp_path / "whole.npz", x=x, y=y)
+    whole = (tmp_path / "whole.npz").read_bytes()
+    (folder.path / "session-0001.npz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(LocalDataError, match=r"session-0001\.npz"):
+        folder.refresh()
+    assert len(folder.data) == 4
+    (folder.path / "session-0001.npz").write_bytes(whole)
+    assert len(folder.refresh()) == 6

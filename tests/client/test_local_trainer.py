@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 
 from fedge.client.agent import LocalTrainer
+from fedge.client.datadir import DataFolder, write_local_data
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
 from fedge.shared.training import TrainConfig, evaluate, holdout_split
@@ -40,3 +42,22 @@ def test_without_a_holdout_every_sample_trains_and_no_eval_metric_is_sent():
     _, examples, metrics = trainer(spec_json, start, TrainConfig(batch_size=8), np.random.default_rng(2))
     assert examples == 60
     assert set(metrics) == {"train_loss", "train_accuracy"}
+
+
+def test_a_trainer_on_a_folder_trains_on_the_sessions_added_since_the_last_round(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    x = (rng.normal(size=(30, 4, 2)) + y[:, None, None]).astype(np.float32)
+    write_local_data(tmp_path, x[:20], y[:20], ["a", "b", "c"], dataset="demo", normalisation={})
+    trainer = LocalTrainer.on_folder(DataFolder.open(tmp_path))
+    spec = json.dumps(model_spec("mlp", (4, 2), 3))
+    start, plan = Model(json.loads(spec), seed=1).get_weights(), TrainConfig(batch_size=8)
+    assert trainer(spec, start, plan, np.random.default_rng(1))[1] == 20
+
+    np.savez(tmp_path / "session-0001.npz", x=x[20:], y=y[20:])
+    assert trainer(spec, start, plan, np.random.default_rng(1))[1] == 30
+
+    (tmp_path / "session-0002.npz").write_bytes(b"PK\x03\x04 half written")
+    with caplog.at_level(logging.WARNING, logger="fedge.agent"):
+        assert trainer(spec, start, plan, np.random.default_rng(1))[1] == 30  # what it had, not a crash
+    assert "session-0002.npz" in caplog.text and "training on the 30 samples read before" in caplog.text
