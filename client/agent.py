@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fedge.client.datadir import DataFolder, LocalDataError
+from fedge.client.datadir import LocalData, LocalDataError
 from fedge.client.secagg import NO_FLOOR, PlanRefused, PrivacyFloor, SecAggSession, refuse_unprotected
 from fedge.client.transport import Transport, TransportError
 from fedge.shared import codec, secagg
@@ -91,34 +91,44 @@ class Trainer(Protocol):
         ...
 
 
+class SampleSource(Protocol):
+    """Where a device's samples come from, a data folder or the device's own reader (``DataFolder``,
+    ``Reader``): the samples it gave last, and a fresh look (None: unchanged; LocalDataError:
+    unreadable for now)."""
+
+    data: LocalData
+
+    def refresh(self) -> LocalData | None: ...
+
+
 class LocalTrainer:
     """Trains on the device's samples with the engine; keeps the model between rounds.
 
-    Given its data ``folder``, it takes the folder's new samples before each round's work.
+    Given their ``source``, it takes the source's new samples before each round's work.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, folder: DataFolder | None = None) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, source: SampleSource | None = None) -> None:
         if len(x) == 0:
             raise AgentStopped("the local data folder holds no samples")
-        self.x, self.y, self.folder = x, y, folder
+        self.x, self.y, self.source = x, y, source
         self._model: tuple[str, Model] | None = None
         self._split: tuple[float, Samples, Samples | None] | None = None
 
     @classmethod
-    def on_folder(cls, folder: DataFolder) -> LocalTrainer:
-        return cls(folder.data.x, folder.data.y, folder)
+    def on(cls, source: SampleSource) -> LocalTrainer:
+        return cls(source.data.x, source.data.y, source)
 
     def _take_new_samples(self) -> None:
-        """The folder's samples if they changed; while it cannot be read, those read before."""
-        if self.folder is None:
+        """The source's samples if they changed; while it cannot be read, those read before."""
+        if self.source is None:
             return
         try:
-            data = self.folder.refresh()
+            data = self.source.refresh()
         except LocalDataError as error:
             log.warning("local data unreadable for now, training on the %d samples read before: %s", len(self.y), error)
             return
         if data is not None:
-            log.info("local data changed: %d samples in %d files (were %d)", len(data), len(data.files), len(self.y))
+            log.info("local data changed: %d samples (were %d)", len(data), len(self.y))
             self.x, self.y = data.x, data.y
             self._split = None  # a new held-out split
             self._model = None  # and the samples' shape checked against the model again

@@ -19,6 +19,7 @@ from fedge.shared.stopping import Stop, StopSignals
 ENVIRONMENT = {
     "server": "FEDGE_SERVER",
     "data": "FEDGE_DATA",
+    "reader": "FEDGE_READER",
     "token": "FEDGE_TOKEN",
     "name": "FEDGE_NAME",
     "state": "FEDGE_STATE",
@@ -30,11 +31,23 @@ ENVIRONMENT = {
 def client(
     server: Annotated[str, typer.Option(envvar=ENVIRONMENT["server"], help="Coordinator address HOST:PORT.")],
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            envvar=ENVIRONMENT["data"], help="Local data folder (docs/client-data.md); `fedge data split` makes some."
+            envvar=ENVIRONMENT["data"],
+            help="Local data folder (docs/client-data.md); `fedge data split` makes some.",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            envvar=ENVIRONMENT["reader"],
+            help="Instead of --data: MODULE:FUNCTION returning the samples (x, y), MODULE a module or a .py file "
+            "(docs/client-data.md).",
+            metavar="MODULE:FUNCTION",
+            show_default=False,
+        ),
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option(
@@ -50,7 +63,7 @@ def client(
         Path | None,
         typer.Option(
             envvar=ENVIRONMENT["state"],
-            help="Where the credential is kept (default: DATA/.fedge-agent.json).",
+            help="Where the credential is kept (default: DATA/.fedge-agent.json; with --reader, ./.fedge-agent.json).",
             show_default=False,
         ),
     ] = None,
@@ -77,6 +90,7 @@ def client(
     """
     from fedge.client.agent import STATE_FILE, Agent, AgentStopped, LocalTrainer, load_credential, save_credential
     from fedge.client.datadir import DataFolder
+    from fedge.client.reader import Reader
     from fedge.client.secagg import PrivacyFloor
     from fedge.client.transport import GrpcTransport
     from fedge.simulation import vanish
@@ -84,15 +98,17 @@ def client(
     stop = StopSignals()
     configure_logging()
     log = logging.getLogger("fedge.client")
-    folder = DataFolder.open(data)
-    local = folder.data
-    state = state or data / STATE_FILE
+    if (data is None) == (reader is None):
+        raise typer.BadParameter("expected exactly one of them", param_hint="--data / --reader")
+    source = DataFolder.open(data) if data is not None else Reader.open(str(reader))
+    local = source.data
+    state = state or (data or Path()) / STATE_FILE
     # vanish: unchanged outside `fedge simulate --backend grpc --dropout`
     trust = client_tls(tls, tls_ca)
     transport = vanish.wrap(GrpcTransport(server, tls=trust))
     credential = load_credential(state, server, tls=trust is not None) or _enroll(transport, token, name, stop)
     save_credential(state, server, credential, tls=trust is not None)
-    agent = Agent(transport, credential, LocalTrainer.on_folder(folder), seed=seed, floor=PrivacyFloor(min_dp_noise))
+    agent = Agent(transport, credential, LocalTrainer.on(source), seed=seed, floor=PrivacyFloor(min_dp_noise))
     log.info("agent ready: %d samples of %s, coordinator %s", len(local), local.dataset, server)
 
     def report(outcome) -> None:

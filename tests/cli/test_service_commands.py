@@ -279,3 +279,47 @@ def test_an_agent_trains_on_the_sessions_a_logger_adds_to_its_folder_while_it_ru
         if agent is not None:
             agent.kill()
         daemon.stop()
+
+
+def test_an_agent_trains_on_what_its_reader_returns_and_needs_exactly_one_source(tmp_path):
+    import sqlite3
+
+    reader = tmp_path / "sensor.py"
+    reader.write_text(
+        "import numpy as np\n\n"
+        "def windows():\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    return rng.normal(size=(24, 50, 6)).astype(np.float32), np.arange(24) % 4\n"
+    )
+    both = fedge("client", "--server", "127.0.0.1:1", "--data", str(tmp_path), "--reader", f"{reader}:windows")
+    neither = fedge("client", "--server", "127.0.0.1:1")
+    for refused in (both, neither):
+        assert refused.returncode == 2 and "expected exactly one of them" in refused.stderr, refused.stderr
+
+    config = small_config(tmp_path, rounds=30)
+    text = config.read_text().replace("clients_per_round = 2", "clients_per_round = 1")
+    config.write_text(text.replace("min_clients = 2", "min_clients = 1"))
+    daemon, agent = Daemon.start(config, tmp_path / "data", free_port()), None
+    try:
+        token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
+        command = [sys.executable, "-m", "fedge", "client", "--server", daemon.address, "--token", token]
+        env = {**os.environ, "FEDGE_READER": f"{reader}:windows"}  # as a service's environment file sets it
+        with open(tmp_path / "agent.log", "w") as log:
+            agent = subprocess.Popen(command, stdout=log, stderr=log, cwd=tmp_path, env=env)
+        query = "SELECT num_examples FROM participants WHERE status = 'reported'"
+        deadline = time.monotonic() + 90
+        while True:
+            with sqlite3.connect(tmp_path / "data" / "fedge.sqlite") as db:
+                reported = [n for (n,) in db.execute(query)]
+            if reported:
+                break
+            assert agent.poll() is None and time.monotonic() < deadline, (tmp_path / "agent.log").read_text()
+            time.sleep(0.2)
+        assert reported[0] == 24
+        assert (tmp_path / ".fedge-agent.json").exists()  # no data folder: the credential in the working folder
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+    finally:
+        if agent is not None:
+            agent.kill()
+        daemon.stop()

@@ -49,7 +49,7 @@ def test_a_trainer_on_a_folder_trains_on_the_sessions_added_since_the_last_round
     y = np.arange(30) % 3
     x = (rng.normal(size=(30, 4, 2)) + y[:, None, None]).astype(np.float32)
     write_local_data(tmp_path, x[:20], y[:20], ["a", "b", "c"], dataset="demo", normalisation={})
-    trainer = LocalTrainer.on_folder(DataFolder.open(tmp_path))
+    trainer = LocalTrainer.on(DataFolder.open(tmp_path))
     spec = json.dumps(model_spec("mlp", (4, 2), 3))
     start, plan = Model(json.loads(spec), seed=1).get_weights(), TrainConfig(batch_size=8)
     assert trainer(spec, start, plan, np.random.default_rng(1))[1] == 20
