@@ -97,7 +97,9 @@ def start(
     address = f"{settings.host}:{port}"
     fingerprint = coordinator.signing_key.public_key().fingerprint()
     about = describe(address, tls, web, settings, fingerprint)
-    (data_dir / "server.json").write_text(json.dumps(about) + "\n")
+    written = data_dir / "server.json.tmp"  # then renamed: a reader (fedge status, a runner) never sees half of it
+    written.write_text(json.dumps(about) + "\n")
+    os.replace(written, data_dir / "server.json")
     coordinator.about = about  # `fedge status` shows it
     stop_event = threading.Event()
     runner = threading.Thread(target=coordinator.run, args=(stop_event,), name="fedge-rounds", daemon=True)
