@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform as platform_module
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -428,7 +429,7 @@ def load_credential(path: Path, server: str, tls: bool = False) -> str | None:
     """
     if not path.exists():
         return None
-    saved = json.loads(path.read_text()).get(server)
+    saved = _read_state(path).get(server)
     if isinstance(saved, str):  # written before TLS existed: plaintext
         return saved
     if saved is None:
@@ -442,7 +443,30 @@ def load_credential(path: Path, server: str, tls: bool = False) -> str | None:
 
 
 def save_credential(path: Path, server: str, credential: str, tls: bool = False) -> None:
-    saved = json.loads(path.read_text()) if path.exists() else {}
+    """Kept for the next start, atomically: a crash or a power cut while saving leaves the file
+    as it was, and the credential is readable by this user only from the first byte."""
+    saved = _read_state(path) if path.exists() else {}
     saved[server] = {"credential": credential, "tls": tls}
-    path.write_text(json.dumps(saved))
-    path.chmod(0o600)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(saved))
+            handle.flush()
+            os.fsync(handle.fileno())  # an enrolment spends its token: its credential must outlive a power cut
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    path.chmod(0o600)  # a file saved before was created with the umask's mode
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not an agent state file ({error}): move it away and enrol with a new token"
+        ) from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} is not an agent state file (a JSON object): move it away and enrol with a new token")
+    return saved

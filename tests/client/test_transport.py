@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -146,3 +147,35 @@ def test_a_credential_issued_over_tls_is_never_loaded_for_plaintext(tmp_path):
     assert load_credential(state, "c:3") is None
     state.write_text('{"a:1": "fedge-client-old"}')  # a file from before TLS: a bare credential
     assert load_credential(state, "a:1") == "fedge-client-old"
+
+
+def test_a_credential_is_saved_whole_or_not_at_all_and_for_this_user_only(tmp_path, monkeypatch):
+    from fedge.client import agent
+
+    state = tmp_path / ".fedge-agent.json"
+    previous = os.umask(0o022)  # the usual umask: a plain write would leave the file world-readable
+    try:
+        agent.save_credential(state, "a:1", "fedge-client-first")
+    finally:
+        os.umask(previous)
+    assert state.stat().st_mode & 0o777 == 0o600
+
+    def power_cut(source, target):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(agent.os, "replace", power_cut)
+    with pytest.raises(OSError, match="power cut"):
+        agent.save_credential(state, "b:2", "fedge-client-second")
+    assert agent.load_credential(state, "a:1") == "fedge-client-first"  # the file as it was
+    assert agent.load_credential(state, "b:2") is None
+    assert [path.name for path in tmp_path.iterdir()] == [state.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("content", ["", '{"a:1": {"credenti', "[]"])
+def test_a_damaged_state_file_is_refused_with_what_to_do(tmp_path, content):
+    from fedge.client.agent import load_credential
+
+    state = tmp_path / ".fedge-agent.json"
+    state.write_text(content)
+    with pytest.raises(ValueError, match=r"is not an agent state file .*move it away and enrol with a new token"):
+        load_credential(state, "a:1")
