@@ -379,7 +379,10 @@ class Agent:
         delay = self.backoff.next()
         log.warning("coordinator unreachable or failing (%s); retrying in %.1f s", error, delay)
         if error.code == "UNAVAILABLE" and self.backoff.failures == 1:  # once per outage: what to check
-            log.warning("is the coordinator running at that address, and does it serve TLS (--tls-ca) or plaintext?")
+            log.warning(
+                "is the coordinator running at that address, does it serve TLS (--tls-ca) or plaintext, "
+                "and does it ask for a client certificate (--tls-identity)?"
+            )
         return Outcome(wait_s=delay, reason=error.message)
 
     def _leave(self) -> None:

@@ -46,6 +46,7 @@ ENVIRONMENT = {
     "http_port": "FEDGE_HTTP_PORT",
     "tls_cert": "FEDGE_TLS_CERT",
     "tls_key": "FEDGE_TLS_KEY",
+    "tls_client_ca": "FEDGE_TLS_CLIENT_CA",
 }
 FLAGS = {
     "host": "--host",
@@ -54,6 +55,7 @@ FLAGS = {
     "http_port": "--http-port",
     "tls_cert": "--tls-cert",
     "tls_key": "--tls-key",
+    "tls_client_ca": "--tls-client-ca",
 }
 LR_SCHEDULES = ("cosine", "constant")
 PUBLISH_POLICIES = ("never", "every", "best")  # docs/configuration.md: when a committed version is published
@@ -96,6 +98,7 @@ class ServerSettings:
     chunk_kb: int = 512
     tls_cert: str = ""  # PEM certificate (chain) both ports serve; "" with tls_key "": plaintext
     tls_key: str = ""
+    tls_client_ca: str = ""  # mutual TLS: gRPC clients must present a certificate this CA issued
 
     def __post_init__(self) -> None:
         _require("server", "host", bool(self.host), "to name an interface", self.host)
@@ -109,10 +112,12 @@ class ServerSettings:
         for key, other in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
             value = getattr(self, key)
             _require("server", key, bool(value) or not getattr(self, other), f"to be set with {other}", value)
+        ok = bool(self.tls_cert) or not self.tls_client_ca
+        _require("server", "tls_client_ca", ok, "only with tls_cert and tls_key: mutual TLS is TLS", self.tls_client_ca)
 
     def tls(self) -> ServerTls | None:
         """The loaded certificate and key, or None for plaintext; a bad file raises TlsError here."""
-        return ServerTls.load(self.tls_cert, self.tls_key) if self.tls_cert else None
+        return ServerTls.load(self.tls_cert, self.tls_key, self.tls_client_ca or None) if self.tls_cert else None
 
 
 @dataclass(frozen=True)
@@ -405,7 +410,7 @@ class _Loader:
         arguments = self.arguments(ServerSettings, table, ("server",), "server")
         if self.folder is not None:  # relative to the file's folder, not to wherever the daemon starts
             arguments["data_dir"] = self.folder / arguments.get("data_dir", ServerSettings().data_dir)
-            for key in ("tls_cert", "tls_key"):
+            for key in ("tls_cert", "tls_key", "tls_client_ca"):
                 if arguments.get(key):
                     arguments[key] = str(self.folder / Path(arguments[key]).expanduser())
         settings = {

@@ -104,7 +104,7 @@ def start(
     stop_event = threading.Event()
     runner = threading.Thread(target=coordinator.run, args=(stop_event,), name="fedge-rounds", daemon=True)
     runner.start()
-    scheme = "with TLS" if tls else "plaintext"
+    scheme = ("with mutual TLS" if tls.mutual else "with TLS") if tls else "plaintext"
     days_left = tls.days_left() if tls else math.inf
     if days_left < RENEW_DAYS:
         log.warning("the TLS certificate %s expires in %.0f days: renew it", tls.paths[0], days_left)
@@ -120,6 +120,7 @@ def describe(address: str, tls: ServerTls | None, web: Any, settings: Any, finge
         "pid": os.getpid(),
         "started": time.time(),
         "tls": tls is not None,
+        "client_certificates": bool(tls and tls.mutual),
         "certificate_expires": tls.expires.timestamp() if tls else None,
         "gateway": f"{scheme}://{settings.host}:{settings.http_port}/" if web else None,
         "signing_key": fingerprint,

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from fedge.cli.output import table_console
-from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
+from fedge.cli.tls import TlsCaOption, TlsIdentityOption, TlsOption, client_tls
 
 if TYPE_CHECKING:
     from fedge.shared.tls import ClientTls
@@ -88,7 +88,8 @@ def refusal(address: str, error: Any) -> ValueError:
     if code == "UNAVAILABLE":
         return ValueError(
             f"cannot reach the daemon at {address} (UNAVAILABLE: {error.details()}): is it running, and does it "
-            "serve TLS (pass --tls-ca or --tls) or plaintext?"
+            "serve TLS (pass --tls-ca or --tls) or plaintext, and does it ask for a client certificate "
+            "(--tls-identity)?"
         )
     return ValueError(f"the daemon at {address} refused: {code}: {error.details()}")
 
@@ -169,15 +170,16 @@ def create(
     admin_token: AdminTokenOption = None,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
 ) -> None:
     """Print new one-time enrolment tokens, one per line (or join links, with --link or --qr)."""
     if not (link or qr):
-        for token in backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).create_tokens(count):
+        for token in backend(server, data_dir, admin_token, client_tls(tls, tls_ca, tls_identity)).create_tokens(count):
             print(token)
         return
     base = base_url or configured_base_url(server)
     key = model_key(data_dir)
-    for token in backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).create_tokens(count):
+    for token in backend(server, data_dir, admin_token, client_tls(tls, tls_ca, tls_identity)).create_tokens(count):
         print(join_link(base, token, key))
         if qr:
             print(qr_code(join_link(base, token, key)))
@@ -245,9 +247,10 @@ def revoke(
     admin_token: AdminTokenOption = None,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
 ) -> None:
     """Revoke an enrolment token or an enrolled client (its credential stops working)."""
-    kind = backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).revoke(token_or_client_id)
+    kind = backend(server, data_dir, admin_token, client_tls(tls, tls_ca, tls_identity)).revoke(token_or_client_id)
     print(f"revoked {kind} {token_or_client_id}")
 
 
@@ -258,9 +261,10 @@ def status(
     admin_token: AdminTokenOption = None,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
 ) -> None:
     """Show tasks, their recent rounds (and the version each committed), clients, latest metrics."""
-    document = backend(server, data_dir, admin_token, client_tls(tls, tls_ca)).status()
+    document = backend(server, data_dir, admin_token, client_tls(tls, tls_ca, tls_identity)).status()
     if as_json:
         print(json.dumps(document, indent=2))
         return
@@ -277,7 +281,8 @@ def server_line(about: dict[str, Any], now: float) -> str:
 
     if about["tls"]:
         days = (about["certificate_expires"] - now) / 86400
-        transport = f"TLS, certificate expires in {days:.0f} days" + (" (renew it)" if days < RENEW_DAYS else "")
+        kind = "mutual TLS" if about.get("client_certificates") else "TLS"
+        transport = f"{kind}, certificate expires in {days:.0f} days" + (" (renew it)" if days < RENEW_DAYS else "")
     else:
         transport = "plaintext"
     parts = [f"server {about['address']} ({transport})", f"up {_duration(now - about['started'])}"]

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from fedge.cli.output import configure_logging
-from fedge.cli.tls import TLS_ENVIRONMENT, TlsCaOption, TlsOption, client_tls
+from fedge.cli.tls import TLS_ENVIRONMENT, TlsCaOption, TlsIdentityOption, TlsOption, client_tls
 from fedge.shared.stopping import Stop, StopSignals
 
 # Each setting can come from the environment instead (a flag wins): systemd's EnvironmentFile or a
@@ -83,6 +83,7 @@ def client(
     ] = 0.0,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
 ) -> None:
     """Run the agent until stopped: check in, train on local data when asked, upload the update.
 
@@ -104,7 +105,7 @@ def client(
     local = source.data
     state = state or (data or Path()) / STATE_FILE
     # vanish: unchanged outside `fedge simulate --backend grpc --dropout`
-    trust = client_tls(tls, tls_ca)
+    trust = client_tls(tls, tls_ca, tls_identity)
     transport = vanish.wrap(GrpcTransport(server, tls=trust))
     credential = load_credential(state, server, tls=trust is not None) or _enroll(transport, token, name, stop)
     save_credential(state, server, credential, tls=trust is not None)

@@ -9,7 +9,7 @@ import typer
 
 from fedge.cli.output import configure_logging
 from fedge.cli.server import STATIC_HELP, TLS_CERT_HELP, TLS_KEY_HELP
-from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
+from fedge.cli.tls import TlsCaOption, TlsIdentityOption, TlsOption, client_tls
 
 
 def gateway(
@@ -21,6 +21,7 @@ def gateway(
     tls_key: Annotated[Path | None, typer.Option(help=TLS_KEY_HELP, show_default=False)] = None,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every socket and request.")] = False,
 ) -> None:
     """Serve browsers: their calls over a WebSocket (/ws) to the coordinator, the web client, /healthz.
@@ -42,7 +43,6 @@ def gateway(
         raise typer.BadParameter("expected --tls-cert and --tls-key together", param_hint="--tls-cert/--tls-key")
     served = ServerTls.load(tls_cert, tls_key) if tls_cert and tls_key else None
     configure_logging(verbose)
-    gateway = Gateway(
-        coordinator, host, port, static or default_static_dir(), tls=served, coordinator_tls=client_tls(tls, tls_ca)
-    )
+    dialling = client_tls(tls, tls_ca, tls_identity)
+    gateway = Gateway(coordinator, host, port, static or default_static_dir(), tls=served, coordinator_tls=dialling)
     asyncio.run(serve_until_signalled(gateway))

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from fedge.cli.admin import DataDirOption, ServerOption, refusal
 from fedge.cli.output import table_console
-from fedge.cli.tls import TlsCaOption, TlsOption, client_tls
+from fedge.cli.tls import TlsCaOption, TlsIdentityOption, TlsOption, client_tls
 
 if TYPE_CHECKING:
     from fedge.shared.tls import ClientTls
@@ -231,10 +231,11 @@ def list_models(
     data_dir: DataDirOption = None,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifests as JSON, for scripts.")] = False,
 ) -> None:
     """Every published model, oldest first, with its held-out metrics."""
-    origin, _ = source(server, data_dir, client_tls(tls, tls_ca))
+    origin, _ = source(server, data_dir, client_tls(tls, tls_ca, tls_identity))
     entries = origin.entries(task)
     if as_json:
         print(json.dumps([e.manifest | {"signature": e.signature.hex()} for e in entries], indent=2))
@@ -268,13 +269,14 @@ def pull(
     data_dir: DataDirOption = None,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
     public_key: PublicKeyOption = None,
 ) -> None:
     """Download a model with its manifest and signature, verified when a key is known."""
     from fedge.shared import registry
 
     task, version = parse_name(name)
-    origin, data_dir = source(server, data_dir, client_tls(tls, tls_ca))
+    origin, data_dir = source(server, data_dir, client_tls(tls, tls_ca, tls_identity))
     published = origin.fetch(task, version, "int8" if int8 else "fp32")
     key = pinned_key(public_key, data_dir)
     manifest = checked(published, key, task, version) if key is not None else None
@@ -300,10 +302,11 @@ def verify(
     data_dir: DataDirOption = None,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
     public_key: PublicKeyOption = None,
 ) -> None:
     """Check the signature, the manifest and the model file; exits non-zero on any mismatch."""
-    _, manifest = resolve(name, server, data_dir, public_key, int8, client_tls(tls, tls_ca))
+    _, manifest = resolve(name, server, data_dir, public_key, int8, client_tls(tls, tls_ca, tls_identity))
     print(
         f"ok: {manifest.task} version {manifest.version} ({manifest.quantization}), "
         f"sha256 {manifest.sha256[:16]}…, {manifest.size} bytes, signature verified"
@@ -323,6 +326,7 @@ def predict(
     data_dir: DataDirOption = None,
     tls: TlsOption = False,
     tls_ca: TlsCaOption = None,
+    tls_identity: TlsIdentityOption = None,
     public_key: PublicKeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every probability as JSON.")] = False,
 ) -> None:
@@ -330,7 +334,7 @@ def predict(
     from fedge.shared.data import normalise
     from fedge.shared.onnx import runtime
 
-    published, manifest = resolve(name, server, data_dir, public_key, int8, client_tls(tls, tls_ca))
+    published, manifest = resolve(name, server, data_dir, public_key, int8, client_tls(tls, tls_ca, tls_identity))
     x = read_samples(inputs, tuple(manifest.input["shape"]))
     if not normalised and manifest.input["normalisation"]:
         x = normalise(x, manifest.input["normalisation"])

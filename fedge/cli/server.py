@@ -40,6 +40,14 @@ def server(
     static: Annotated[Path | None, typer.Option(help=STATIC_HELP, show_default=False)] = None,
     tls_cert: Annotated[Path | None, typer.Option(help=TLS_CERT_HELP, show_default=False)] = None,
     tls_key: Annotated[Path | None, typer.Option(help=TLS_KEY_HELP, show_default=False)] = None,
+    tls_client_ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="Mutual TLS: PEM CA(s) whose client certificates gRPC clients must present (default: from the "
+            "config; docs/tls.md).",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request-level event.")] = False,
 ) -> None:
     """Run the coordinator: rounds over gRPC, state in a SQLite file. Stops cleanly on Ctrl-C / SIGTERM.
@@ -54,5 +62,6 @@ def server(
     configure_logging(verbose)
     overrides = {"host": host, "port": port, "data_dir": data_dir, "http_port": http_port}
     overrides |= {"tls_cert": tls_cert and str(tls_cert), "tls_key": tls_key and str(tls_key)}
+    overrides |= {"tls_client_ca": tls_client_ca and str(tls_client_ca)}
     settings = load_config(find_config(config), overrides)
     serve_forever(settings.server, settings.tasks, static or default_static_dir())

@@ -323,3 +323,40 @@ def test_an_agent_trains_on_what_its_reader_returns_and_needs_exactly_one_source
         if agent is not None:
             agent.kill()
         daemon.stop()
+
+
+def test_an_operator_requires_client_certificates_and_a_device_presents_one(tmp_path):
+    """fedge tls client-ca / client-cert, tls_client_ca in fedge.toml, and an agent with FEDGE_TLS_IDENTITY."""
+    config = small_config(tmp_path)
+    trust = serve_tls(config, tmp_path)
+    assert fedge("tls", "client-ca", "--cert", "tls/clients.crt", "--key", "ca.key", cwd=tmp_path).returncode == 0
+    issued = fedge(
+        "tls", "client-cert", "--name", "device-7", "--ca-cert", "tls/clients.crt", "--ca-key", "ca.key", cwd=tmp_path
+    )
+    assert issued.returncode == 0 and "--tls-identity device-7.pem" in issued.stdout, issued.stderr
+    config.write_text(config.read_text().replace('tls_client_ca = ""', 'tls_client_ca = "tls/clients.crt"'))
+    daemon, agent = Daemon.start(config, tmp_path / "data", free_port()), None
+    try:
+        status = ("status", "--server", daemon.address, "--data-dir", str(tmp_path / "data"), *trust)
+        refused = fedge(*status)
+        assert refused.returncode == 2 and "--tls-identity" in refused.stderr  # what to check
+        shown = fedge(*status, "--tls-identity", str(tmp_path / "device-7.pem"))
+        assert shown.returncode == 0 and "(mutual TLS, certificate expires in" in shown.stdout, shown.stderr
+
+        token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
+        assert fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split")).returncode == 0
+        folder = tmp_path / "split" / "client-000"
+        command = [sys.executable, "-m", "fedge", "client", "--server", daemon.address, "--token", token, *trust]
+        env = {**os.environ, "FEDGE_TLS_IDENTITY": str(tmp_path / "device-7.pem")}
+        agent = subprocess.Popen([*command, "--data", str(folder)], stderr=subprocess.PIPE, text=True, env=env)
+        credential = folder / ".fedge-agent.json"
+        deadline = time.monotonic() + 60
+        while not credential.exists() and agent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert credential.exists(), "the agent never enrolled"
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=20) == 0, agent.stderr.read()
+    finally:
+        if agent is not None:
+            agent.kill()
+        daemon.stop()

@@ -81,7 +81,7 @@ def test_docs_describe_every_key():
 
 def test_corrupt_toml_is_refused_with_its_line(tmp_path):
     path = write(tmp_path, edited("rounds = 30", "rounds 30"))
-    assert error_of(path) == f"{path} line 43: Expected '=' after a key in a key/value pair (column 8)"
+    assert error_of(path) == f"{path} line 47: Expected '=' after a key in a key/value pair (column 8)"
 
 
 def test_value_out_of_range_is_refused_with_its_line(tmp_path):
@@ -93,7 +93,7 @@ def test_value_out_of_range_is_refused_with_its_line(tmp_path):
 
 def test_wrong_type_names_what_was_expected_and_what_was_given(tmp_path):
     path = write(tmp_path, edited("rounds = 30", 'rounds = "ten"'))
-    assert error_of(path).endswith("line 43: task 'har': expected rounds to be an integer, got string \"ten\"")
+    assert error_of(path).endswith("line 47: task 'har': expected rounds to be an integer, got string \"ten\"")
 
 
 def test_integer_is_accepted_where_a_number_is_expected(tmp_path):
@@ -103,7 +103,7 @@ def test_integer_is_accepted_where_a_number_is_expected(tmp_path):
 
 def test_unknown_key_is_named(tmp_path):
     message = error_of(write(tmp_path, edited("rounds = 30", "round = 30")))
-    assert "line 43: task 'har': unknown key 'round' (did you mean 'rounds'?)" in message
+    assert "line 47: task 'har': unknown key 'round' (did you mean 'rounds'?)" in message
     assert "known keys: name, model, input_shape, labels, rounds," in message
 
 
@@ -149,7 +149,7 @@ def test_each_range_is_checked_at_its_line(tmp_path, old, new, expected):
 
 def test_unknown_model_lists_the_zoo(tmp_path):
     message = error_of(write(tmp_path, edited('model = "har-cnn1d"', 'model = "resnet"')))
-    assert "line 35: task 'har': expected model one of mlp, har-cnn1d, digits-cnn, squeezenet-mini, got 'resnet'" in (
+    assert "line 39: task 'har': expected model one of mlp, har-cnn1d, digits-cnn, squeezenet-mini, got 'resnet'" in (
         message
     )
 

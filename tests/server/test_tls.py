@@ -36,7 +36,7 @@ class TlsDaemon:
 
     @property
     def trust(self) -> ClientTls:
-        return ClientTls.from_ca_file(self.cert)
+        return ClientTls.from_files(self.cert)
 
     def service(self, tls: ClientTls | None) -> Service:
         chan = channel(self.running.address, tls)
@@ -160,7 +160,7 @@ def test_a_certificate_that_does_not_load_stops_the_start_with_its_path(tmp_path
         start(ServerSettings(**{**settings.__dict__, "tls_key": str(tmp_path / "other.key")}), [small_task()])
     running = start(settings, [small_task()])  # the refused start left the data dir usable
     try:
-        response = grpc.channel_ready_future(channel(running.address, ClientTls.from_ca_file(cert)))
+        response = grpc.channel_ready_future(channel(running.address, ClientTls.from_files(cert)))
         response.result(timeout=5)
     finally:
         running.stop(grace=0.5)
