@@ -21,7 +21,7 @@ import pytest
 
 from fedge.server.config import ServerSettings, TaskConfig
 from fedge.server.daemon import Running, start
-from fedge.shared.tls import create_certificate
+from fedge.shared.tls import create_certificate, create_client_ca, issue_client_identity
 from fedge.simulation.loopback import start_agent
 from tests.cohort import (
     ROUNDS,
@@ -164,3 +164,37 @@ def test_node_client_enrols_over_tls_only_when_it_trusts_the_certificate(node: s
     assert forgot.wait(30) == 2
     assert "was issued over TLS: pass --tls-ca" in log.read_text()
     assert "enrolment: coordinator unreachable (" in log.read_text()
+
+
+def test_node_client_presents_its_client_certificate_to_a_mutual_tls_daemon(node: str, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    create_certificate(cert, key, ["localhost", "127.0.0.1"])
+    ca, ca_key, identity = tmp_path / "clients.crt", tmp_path / "clients.key", tmp_path / "device.pem"
+    create_client_ca(ca, ca_key, "clients")
+    issue_client_identity(ca, ca_key, identity, "device")
+    settings = ServerSettings(
+        port=0, http_port=0, data_dir=tmp_path / "c", tls_cert=str(cert), tls_key=str(key), tls_client_ca=str(ca)
+    )
+    running = start(settings, [secure_task()])
+    store = running.coordinator.store
+    (folder, other, *_) = data_folders(tmp_path / "clients")
+    with_identity, without = store.create_tokens(2)
+    log = tmp_path / "fedge-node.log"
+    common = ["--server", running.address, "--exit-when-done", "--tls-ca", str(cert)]
+    anonymous = start_node_client(node, *common, "--token", without, "--data", str(other), log=log)
+    device = start_node_client(
+        node, *common, "--token", with_identity, "--data", str(folder), "--tls-identity", str(identity), log=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not store.query("SELECT 1 FROM clients WHERE platform LIKE 'node-%'"):
+            assert device.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.25)
+        time.sleep(2)  # the client without a certificate has been retrying all along
+        assert anonymous.poll() is None, log.read_text()[-2000:]
+        assert len(store.query("SELECT 1 FROM clients")) == 1  # it never got past the handshake
+    finally:
+        for process in (anonymous, device):
+            process.terminate()
+            process.wait(10)
+        running.stop()

@@ -13,7 +13,8 @@ import { ClientError, runClient } from "../src/node/agent.js";
 import { predictCommand } from "../src/node/models.js";
 
 const USAGE = `usage: fedge-node [run] --server HOST:PORT --data FOLDER [--token TOKEN] [--name NAME] [--state FILE]
-                        [--backend wasm|cpu] [--min-dp-noise Z] [--tls | --tls-ca FILE] [--exit-when-done]
+                        [--backend wasm|cpu] [--min-dp-noise Z] [--tls | --tls-ca FILE] [--tls-identity FILE]
+                        [--exit-when-done]
        fedge-node predict --model DIR|URL --key HEX --input FILE [--top K] [--normalised] [--json]
 
 run: take part in training rounds (docs/node.md)
@@ -26,6 +27,8 @@ run: take part in training rounds (docs/node.md)
   --min-dp-noise Z     refuse rounds whose on-device DP noise gives this device a multiplier under Z
   --tls                reach the daemon over TLS, trusting Node's CA roots
   --tls-ca FILE        reach the daemon over TLS, trusting this PEM certificate (a self-signed daemon's own)
+  --tls-identity FILE  for a daemon that asks for client certificates: this client's certificate and key,
+                       one PEM file (\`fedge tls client-cert\`)
   --exit-when-done     stop once every task has completed
 
 predict: verify a published model with the coordinator's key, then run it with ONNX Runtime
@@ -48,6 +51,7 @@ const COMMANDS = {
       "min-dp-noise": { type: "string", default: "0" },
       tls: { type: "boolean", default: false },
       "tls-ca": { type: "string" },
+      "tls-identity": { type: "string" },
       "exit-when-done": { type: "boolean", default: false },
     },
     required: ["server", "data"],
@@ -59,7 +63,7 @@ const COMMANDS = {
       if (!(Number.isFinite(floor) && floor >= 0)) {
         throw new ClientError(`--min-dp-noise must be a number ≥ 0, got ${values["min-dp-noise"]}`);
       }
-      const tls = values["tls-ca"] ? { ca: await readTrust(values["tls-ca"]) } : values.tls;
+      const tls = await trust(values);
       const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
       await runClient({ ...values, floor, tls, exitWhenDone: values["exit-when-done"], signal: stop.signal, log });
     },
@@ -98,11 +102,18 @@ function parse(argv) {
   return [command, values];
 }
 
-async function readTrust(path) {
+/** What --tls, --tls-ca and --tls-identity ask for: false (plaintext), true (Node's CA roots), or { ca, identity }. */
+async function trust(values) {
+  const ca = values["tls-ca"] ? await readPem(values["tls-ca"], "CA certificate") : undefined;
+  const identity = values["tls-identity"] ? await readPem(values["tls-identity"], "client identity") : undefined;
+  return ca || identity ? { ca, identity } : values.tls;
+}
+
+async function readPem(path, what) {
   try {
     return await readFile(path, "utf8");
   } catch (error) {
-    throw new ClientError(`cannot read the TLS CA certificate ${path}: ${error.code ?? error.message}`);
+    throw new ClientError(`cannot read the TLS ${what} ${path}: ${error.code ?? error.message}`);
   }
 }
 

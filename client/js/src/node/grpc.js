@@ -26,14 +26,20 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // the Python agent's default
 export class GrpcCoordinatorClient {
   /**
    * `address`: the daemon's gRPC HOST:PORT. `tls`: false (plaintext), true (TLS trusting Node's CA
-   * roots), or `{ ca }` with PEM text to trust instead, as `fedge client --tls` / `--tls-ca`.
+   * roots), or `{ ca, identity }`: PEM text to trust instead of the roots, and this client's
+   * certificate and key in one PEM text for a daemon that asks for them, as `fedge client --tls` /
+   * `--tls-ca` / `--tls-identity`.
    */
   constructor(address, { timeoutMs = 60_000, tls = false } = {}) {
+    const nodeOptions = {
+      ...(tls?.ca ? { ca: tls.ca } : {}),
+      ...(tls?.identity ? { cert: tls.identity, key: tls.identity } : {}), // Node reads each block it needs
+    };
     this.transport = createGrpcTransport({
       baseUrl: `${tls ? "https" : "http"}://${address}`,
       readMaxBytes: MAX_MESSAGE_BYTES,
       writeMaxBytes: MAX_MESSAGE_BYTES,
-      ...(tls?.ca ? { nodeOptions: { ca: tls.ca } } : {}),
+      ...(Object.keys(nodeOptions).length ? { nodeOptions } : {}),
     });
     this.stub = createClient(Coordinator, this.transport);
     this.options = { timeoutMs };
