@@ -125,7 +125,7 @@ class LocalTrainer:
             return
         try:
             data = self.source.refresh()
-        except LocalDataError as error:
+        except (LocalDataError, OSError) as error:  # a file being written, a permission, a disk unmounted
             log.warning("local data unreadable for now, training on the %d samples read before: %s", len(self.y), error)
             return
         if data is not None:

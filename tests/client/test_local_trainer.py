@@ -61,3 +61,24 @@ def test_a_trainer_on_a_folder_trains_on_the_sessions_added_since_the_last_round
     with caplog.at_level(logging.WARNING, logger="fedge.agent"):
         assert trainer(spec, start, plan, np.random.default_rng(1))[1] == 30  # what it had, not a crash
     assert "session-0002.npz" in caplog.text and "training on the 30 samples read before" in caplog.text
+
+
+def test_a_source_the_system_cannot_read_for_now_keeps_the_samples_read_before(tmp_path, caplog):
+    class Unmounted:
+        """A data folder on a disk that went away: reading it fails with an OSError, not a format error."""
+
+        def __init__(self, folder: DataFolder) -> None:
+            self.data = folder.data
+
+        def refresh(self):
+            raise PermissionError(13, "Permission denied", str(tmp_path / "part-0000.npz"))
+
+    device, spec, start = _device()
+    x = device.x.reshape(60, 4, 2)  # a data folder holds windows: (W, C) per sample
+    write_local_data(tmp_path, x, device.y, ["a", "b", "c"], dataset="d", normalisation={})
+    trainer = LocalTrainer.on(Unmounted(DataFolder.open(tmp_path)))
+    spec = json.dumps(model_spec("mlp", (4, 2), 3))
+    start = Model(json.loads(spec), seed=1).get_weights()
+    with caplog.at_level(logging.WARNING, logger="fedge.agent"):
+        assert trainer(spec, start, TrainConfig(batch_size=8), np.random.default_rng(1))[1] == 60
+    assert "Permission denied" in caplog.text
