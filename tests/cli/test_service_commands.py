@@ -237,41 +237,48 @@ def test_the_server_line_names_the_gateway_and_a_certificate_due_for_renewal():
     assert server_line(plain, now) == "server 0.0.0.0:7070 (plaintext), up 3h 2m, signing key 4095e82002ed4ae3"
 
 
-def test_an_agent_trains_on_the_sessions_a_logger_adds_to_its_folder_while_it_runs(tmp_path):
-    import sqlite3
-
-    import numpy as np
-
+def one_agent_daemon(tmp_path) -> tuple[Daemon, str]:
+    """A daemon whose rounds need one report, and a token for the agent."""
     config = small_config(tmp_path, rounds=30)
     text = config.read_text().replace("clients_per_round = 2", "clients_per_round = 1")
     config.write_text(text.replace("min_clients = 2", "min_clients = 1"))
-    daemon, agent = Daemon.start(config, tmp_path / "data", free_port()), None
+    daemon = Daemon.start(config, tmp_path / "data", free_port())
+    return daemon, fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
+
+
+def reported_examples(data_dir) -> list[int]:
+    """The examples each report counted, round by round, as the store holds them."""
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "fedge.sqlite") as db:
+        rows = db.execute("SELECT num_examples FROM participants WHERE status = 'reported' ORDER BY round_id")
+        return [n for (n,) in rows]
+
+
+def wait_until(condition, process: subprocess.Popen, log, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+def test_an_agent_trains_on_the_sessions_a_logger_adds_to_its_folder_while_it_runs(tmp_path):
+    import numpy as np
+
+    (daemon, token), agent = one_agent_daemon(tmp_path), None
     try:
-        token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
         assert fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split")).returncode == 0
         folder = tmp_path / "split" / "client-000"
         command = [sys.executable, "-m", "fedge", "client", "--server", daemon.address, "--token", token]
         log = tmp_path / "agent.log"
         with open(log, "w") as out:
             agent = subprocess.Popen([*command, "--data", str(folder)], stdout=out, stderr=out)
-        database = tmp_path / "data" / "fedge.sqlite"
-
-        def examples() -> list[int]:
-            with sqlite3.connect(database) as db:
-                rows = db.execute("SELECT num_examples FROM participants WHERE status = 'reported' ORDER BY round_id")
-                return [n for (n,) in rows]
-
-        def wait_for(condition) -> None:
-            deadline = time.monotonic() + 90
-            while not condition():
-                assert agent.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-
-        wait_for(lambda: len(examples()) >= 1)
+        examples = lambda: reported_examples(tmp_path / "data")  # noqa: E731
+        wait_until(lambda: len(examples()) >= 1, agent, log)
         before = examples()[0]
         with np.load(next(folder.glob("*.npz"))) as first:  # a logger's next session: 5 more windows
             np.savez(folder / "session-0001.npz", x=first["x"][:5], y=first["y"][:5])
-        wait_for(lambda: examples()[-1] == before + 5)
+        wait_until(lambda: examples()[-1] == before + 5, agent, log)
         assert "local data changed" in log.read_text()
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0
@@ -282,8 +289,6 @@ def test_an_agent_trains_on_the_sessions_a_logger_adds_to_its_folder_while_it_ru
 
 
 def test_an_agent_trains_on_what_its_reader_returns_and_needs_exactly_one_source(tmp_path):
-    import sqlite3
-
     reader = tmp_path / "sensor.py"
     reader.write_text(
         "import numpy as np\n\n"
@@ -296,26 +301,15 @@ def test_an_agent_trains_on_what_its_reader_returns_and_needs_exactly_one_source
     for refused in (both, neither):
         assert refused.returncode == 2 and "expected exactly one of them" in refused.stderr, refused.stderr
 
-    config = small_config(tmp_path, rounds=30)
-    text = config.read_text().replace("clients_per_round = 2", "clients_per_round = 1")
-    config.write_text(text.replace("min_clients = 2", "min_clients = 1"))
-    daemon, agent = Daemon.start(config, tmp_path / "data", free_port()), None
+    (daemon, token), agent = one_agent_daemon(tmp_path), None
     try:
-        token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
         command = [sys.executable, "-m", "fedge", "client", "--server", daemon.address, "--token", token]
         env = {**os.environ, "FEDGE_READER": f"{reader}:windows"}  # as a service's environment file sets it
-        with open(tmp_path / "agent.log", "w") as log:
-            agent = subprocess.Popen(command, stdout=log, stderr=log, cwd=tmp_path, env=env)
-        query = "SELECT num_examples FROM participants WHERE status = 'reported'"
-        deadline = time.monotonic() + 90
-        while True:
-            with sqlite3.connect(tmp_path / "data" / "fedge.sqlite") as db:
-                reported = [n for (n,) in db.execute(query)]
-            if reported:
-                break
-            assert agent.poll() is None and time.monotonic() < deadline, (tmp_path / "agent.log").read_text()
-            time.sleep(0.2)
-        assert reported[0] == 24
+        log = tmp_path / "agent.log"
+        with open(log, "w") as out:
+            agent = subprocess.Popen(command, stdout=out, stderr=out, cwd=tmp_path, env=env)
+        wait_until(lambda: reported_examples(tmp_path / "data"), agent, log)
+        assert reported_examples(tmp_path / "data")[0] == 24
         assert (tmp_path / ".fedge-agent.json").exists()  # no data folder: the credential in the working folder
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0

@@ -129,6 +129,17 @@ def test_node_client_with_an_unknown_token_exits_with_the_reason(node: str, tmp_
         running.stop()
 
 
+def only_the_first_enrols(store, admitted: subprocess.Popen, refused: subprocess.Popen, log: Path) -> None:
+    """``admitted`` enrols; ``refused`` keeps retrying, never reaching the daemon: its token is not spent."""
+    deadline = time.monotonic() + 60
+    while not store.query("SELECT 1 FROM clients WHERE platform LIKE 'node-%'"):
+        assert admitted.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.25)
+    time.sleep(2)  # the other has been retrying all along, saying why
+    assert refused.poll() is None, log.read_text()[-2000:]
+    assert len(store.query("SELECT 1 FROM clients")) == 1
+
+
 def test_node_client_enrols_over_tls_only_when_it_trusts_the_certificate(node: str, tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     create_certificate(cert, key, ["localhost", "127.0.0.1"])
@@ -146,13 +157,7 @@ def test_node_client_enrols_over_tls_only_when_it_trusts_the_certificate(node: s
         node, *common, "--token", tls_token, "--data", str(folder), "--tls-ca", str(cert), log=log
     )
     try:
-        deadline = time.monotonic() + 60
-        while not store.query("SELECT 1 FROM clients WHERE platform LIKE 'node-%'"):
-            assert trusting.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.25)
-        time.sleep(2)  # the plaintext client has been retrying all along, saying why
-        assert plaintext.poll() is None, log.read_text()[-2000:]
-        assert len(store.query("SELECT 1 FROM clients")) == 1  # its token is not spent: it never reached the daemon
+        only_the_first_enrols(store, trusting, plaintext, log)
     finally:
         for process in (plaintext, trusting):
             process.terminate()
@@ -186,13 +191,7 @@ def test_node_client_presents_its_client_certificate_to_a_mutual_tls_daemon(node
         node, *common, "--token", with_identity, "--data", str(folder), "--tls-identity", str(identity), log=log
     )
     try:
-        deadline = time.monotonic() + 60
-        while not store.query("SELECT 1 FROM clients WHERE platform LIKE 'node-%'"):
-            assert device.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.25)
-        time.sleep(2)  # the client without a certificate has been retrying all along
-        assert anonymous.poll() is None, log.read_text()[-2000:]
-        assert len(store.query("SELECT 1 FROM clients")) == 1  # it never got past the handshake
+        only_the_first_enrols(store, device, anonymous, log)
     finally:
         for process in (anonymous, device):
             process.terminate()
