@@ -154,10 +154,7 @@ def create_certificate(cert_path: Path, key_path: Path, hosts: Sequence[str], da
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False),
         key,
     )
-    _write_secret(key_path, _key_pem(key))
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return fingerprint(certificate)
+    return _write_pair(cert_path, key_path, certificate, key)
 
 
 def create_client_ca(cert_path: Path, key_path: Path, name: str, days: int = CLIENT_CA_DAYS) -> str:
@@ -166,10 +163,7 @@ def create_client_ca(cert_path: Path, key_path: Path, name: str, days: int = CLI
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name), _ORGANISATION])
     certificate = _ca(subject, key, days)
-    _write_secret(key_path, _key_pem(key))
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return fingerprint(certificate)
+    return _write_pair(cert_path, key_path, certificate, key)
 
 
 def issue_client_identity(
@@ -283,6 +277,14 @@ def _key_pem(key: Any) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def _write_pair(cert_path: Path, key_path: Path, certificate: x509.Certificate, key: Any) -> str:
+    """The key (mode 0600) and its certificate; the certificate's fingerprint, to print."""
+    _write_secret(key_path, _key_pem(key))
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return fingerprint(certificate)
 
 
 def _write_secret(path: Path, data: bytes) -> None:
