@@ -94,7 +94,7 @@ class Trainer(Protocol):
 
 class SampleSource(Protocol):
     """Where a device's samples come from, a data folder or the device's own reader (``DataFolder``,
-    ``Reader``): the samples it gave last, and a fresh look (None: unchanged; LocalDataError:
+    ``Reader``): the samples it gave last, and a fresh look (None: unchanged; LocalDataError or OSError:
     unreadable for now)."""
 
     data: LocalData
