@@ -288,6 +288,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
     if "centralized_accuracy" in summary:
         gap = summary["centralized_accuracy"] - summary["final_accuracy"]
         rows.append(("centralized accuracy", f"{summary['centralized_accuracy']:.4f} (gap {gap * 100:+.1f} points)"))
+    if "secagg_neighbours" in summary:
+        missing, failed = summary["secagg_missing_inputs"], summary["secagg_failed_rounds"]
+        outcome = f"{missing} selected clients sent no masked input; {failed} rounds failed and were retried"
+        rows.append(("secure aggregation", f"SecAgg+, k = {summary['secagg_neighbours']}, "
+                     f"t = {summary['secagg_threshold']}: {outcome}"))  # fmt: skip
     if "epsilon" in summary:
         rows.append(("privacy", f"(ε = {summary['epsilon']:.3g}, δ = {summary['delta']:g}) over all rounds"))
     rows.append(("time", f"{summary['duration_s']:.1f} s"))

@@ -66,6 +66,7 @@ def run(
         "final_loss": records[-1]["loss"],
         **({"epsilon": records[-1]["epsilon"], "delta": records[-1]["delta"]} if "epsilon" in records[-1] else {}),
         **devices_score(records, data_dir),
+        **(secure_rounds(federation, data_dir) if config.secagg else {}),
         "best_accuracy": max(r["accuracy"] for r in records),
         "duration_s": sum(r["duration_s"] for r in records),
         "config": config.to_dict(),
@@ -94,6 +95,32 @@ def devices_score(records: list[dict[str, Any]], data_dir: Path) -> dict[str, An
     if "eval_accuracy" in scores:
         return {"devices_accuracy": scores["eval_accuracy"], "devices_version": scores["version"]}
     return {"devices_accuracy": records[-1]["eval_accuracy"], "devices_version": records[-1]["version"] - 1}
+
+
+def secure_rounds(federation: Federation, data_dir: Path) -> dict[str, Any]:
+    """How the secure rounds went, as the coordinator's store tells it: the neighbours and
+    threshold they masked with, selected clients that sent no masked input, rounds retried."""
+    from fedge.server.secagg import automatic_neighbours, automatic_threshold
+
+    task, store = federation.task, Store(data_dir)
+    try:
+        missing = store.query(
+            "SELECT COUNT(*) AS n FROM participants JOIN rounds USING (round_id)"
+            " WHERE task_id = ? AND phase = 'committed' AND status != 'reported'",
+            (TASK,),
+        )[0]["n"]
+        failed = store.query("SELECT COUNT(*) AS n FROM rounds WHERE task_id = ? AND phase = 'failed'", (TASK,))
+    finally:
+        store.close()
+    n = task.cohort_size
+    k = task.secagg_neighbours or automatic_neighbours(n)
+    t = task.secagg_threshold or automatic_threshold(k, n)
+    return {
+        "secagg_neighbours": min(k, n - 1),  # the neighbours a client has: at most the n - 1 others
+        "secagg_threshold": t,
+        "secagg_missing_inputs": missing,
+        "secagg_failed_rounds": failed[0]["n"],
+    }
 
 
 def previous_records(out: Path, config: SimulationConfig) -> list[dict[str, Any]]:

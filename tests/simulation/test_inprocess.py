@@ -160,3 +160,21 @@ def test_a_dropout_vanishes_from_the_current_round_not_from_the_last_ones_leftov
     assert not dropouts.gone(0, agent(5, "unmask"))  # round 5's session still finishes
     assert dropouts.gone(0, agent(6, "unmask"))
     assert not dropouts.gone(1, agent(6, "unmask"))  # not drawn
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.25])
+def test_a_secure_run_sums_up_its_rounds_from_the_coordinators_store(tmp_path, dropout):
+    from fedge.cli.simulate import summary_table
+
+    config = SimulationConfig(**{**SMALL, "clients": 8, "partition": "iid"}, secagg=True, dropout=dropout)
+    summary = run(config, tmp_path)
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert (summary["secagg_neighbours"], summary["secagg_threshold"]) == (7, 4)  # every other client, of 8
+    # what the store counts is what the rounds reported: every client is selected every round
+    assert summary["secagg_missing_inputs"] == sum(8 - r["clients"] for r in records)
+    assert (summary["secagg_missing_inputs"] > 0) == (dropout > 0) and summary["secagg_failed_rounds"] == 0
+    rows = {row[0]: row[1] for row in zip(*(column._cells for column in summary_table(summary).columns), strict=True)}
+    assert rows["secure aggregation"] == (
+        f"SecAgg+, k = 7, t = 4: {summary['secagg_missing_inputs']} selected clients sent no masked input; "
+        "0 rounds failed and were retried"
+    )
