@@ -28,6 +28,7 @@ from fedge.client.datadir import LocalData, LocalDataError
 from fedge.client.secagg import NO_FLOOR, PlanRefused, PrivacyFloor, SecAggSession, refuse_unprotected
 from fedge.client.transport import Transport, TransportError
 from fedge.shared import codec, secagg
+from fedge.shared.models import is_external
 from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.shared.stopping import Stop
@@ -118,6 +119,12 @@ class LocalTrainer:
     @classmethod
     def on(cls, source: SampleSource) -> LocalTrainer:
         return cls(source.data.x, source.data.y, source)
+
+    def refuses(self, spec_json: str) -> str | None:
+        """Why this device sits out a task: an external model lives in its clients' own code."""
+        if is_external(json.loads(spec_json)):
+            return "the task's model is external (a Flower client's): this device runs fedge's trainer, not --flower"
+        return None
 
     def _take_new_samples(self) -> None:
         """The source's samples if they changed; while it cannot be read, those read before."""
@@ -225,6 +232,12 @@ class Agent:
         assignment = response.assignment
         if assignment.round_id == self.left:
             return Outcome(wait_s=SIT_OUT_S, reason="waiting for the next round: this one went on without us")
+        refusal = getattr(self.trainer, "refuses", None)  # a trainer that cannot build every model says so
+        reason = refusal(assignment.model_spec_json) if refusal is not None else None
+        if reason:
+            self.left = assignment.round_id
+            self._decline(assignment, reason)
+            return Outcome(wait_s=SIT_OUT_S, reason=reason)
         if assignment.plan.score_only:  # no update leaves the device: no privacy floor to check
             return self._score(assignment)
         try:

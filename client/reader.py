@@ -47,17 +47,28 @@ class Reader:
 
 def load_function(spec: str) -> Callable[[], Any]:
     """MODULE:FUNCTION, MODULE a module name or a .py file."""
+    try:
+        function = load_attribute(spec)
+    except ValueError as error:
+        raise LocalDataError(f"reader {error}") from None
+    if not callable(function):
+        module_name, _, name = spec.rpartition(":")
+        raise LocalDataError(f"reader {spec!r}: expected a function {name} in {module_name}, got {function!r}")
+    return function
+
+
+def load_attribute(spec: str) -> Any:
+    """What MODULE:NAME names, MODULE a module name or the path of a .py file (ValueError: why not)."""
     module_name, _, name = spec.rpartition(":")
     if not module_name or not name.isidentifier():
-        raise LocalDataError(f"reader {spec!r}: expected MODULE:FUNCTION (e.g. my_sensor:samples or reader.py:samples)")
+        raise ValueError(f"{spec!r}: expected MODULE:NAME (e.g. my_sensor:samples or reader.py:samples)")
     try:
         module = _load_file(Path(module_name)) if module_name.endswith(".py") else importlib.import_module(module_name)
     except Exception as error:  # the device's code: any failure to load it is reported the same way
-        raise LocalDataError(f"reader {spec!r}: cannot load {module_name}: {type(error).__name__}: {error}") from error
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise LocalDataError(f"reader {spec!r}: expected a function {name} in {module_name}, got {function!r}")
-    return function
+        raise ValueError(f"{spec!r}: cannot load {module_name}: {type(error).__name__}: {error}") from error
+    if not hasattr(module, name):
+        raise ValueError(f"{spec!r}: {module_name} has no {name}")
+    return getattr(module, name)
 
 
 def _load_file(path: Path) -> Any:

@@ -34,7 +34,7 @@ from typing import Any
 
 from fedge.server.strategies import STRATEGIES, Strategy, make_strategy
 from fedge.shared.data import DATASETS
-from fedge.shared.models import ZOO
+from fedge.shared.models import EXTERNAL, ZOO, external_spec, read_parameters
 from fedge.shared.tls import ServerTls
 from fedge.shared.training import TrainConfig, cosine_lr
 
@@ -151,6 +151,7 @@ class TaskConfig:
     publish_metric: str = "accuracy"
     publish_int8: bool = False
     init_from: str = ""
+    initial_weights: str = ""  # model = "external": an .npz of the clients' model's parameters
     train_layers: tuple[str, ...] = ()
     strategy_options: dict[str, float] = field(default_factory=dict)
     training: TrainConfig = field(default_factory=TrainConfig)
@@ -200,7 +201,7 @@ class TaskConfig:
         min_rule = f"in 1..clients_per_round ({self.clients_per_round})"
         for key, ok, rule in (
             ("name", isinstance(self.name, str) and TASK_NAME.fullmatch(self.name), "of a-z, 0-9 and '-'"),
-            ("model", self.model in ZOO, f"one of {', '.join(ZOO)}"),
+            ("model", self.model in ZOO or self.external, f"one of {', '.join(ZOO)}, or 'external'"),
             (
                 "input_shape",
                 shape and all(_is_int(d) and d > 0 for d in shape),
@@ -248,6 +249,36 @@ class TaskConfig:
             ("train_layers", all(isinstance(x, str) and x for x in self.train_layers), "to name layers"),
         ):
             _require(f"task {self.name!r}", key, bool(ok), rule, getattr(self, key))
+        self._check_external()
+
+    @property
+    def external(self) -> bool:
+        """The clients' own model (a Flower NumPyClient's), known here by its parameters only."""
+        return self.model == EXTERNAL
+
+    def _check_external(self) -> None:
+        owner, external = f"task {self.name!r}", self.external
+        rule = "to name an .npz of the parameters when model = 'external', and only then"
+        _require(owner, "initial_weights", bool(self.initial_weights) == external, rule, self.initial_weights)
+        if not external:
+            return
+        cannot = "with model = 'external': the coordinator cannot run the clients' model"
+        _require(owner, "evaluate_on", not self.evaluate_on, f"'' {cannot}", self.evaluate_on)
+        _require(owner, "publish", self.publish == "never", f"'never' {cannot}", self.publish)
+        _require(owner, "init_from", not self.init_from, f"'' {cannot}", self.init_from)
+        _require(owner, "train_layers", not self.train_layers, f"to be empty {cannot}", self.train_layers)
+        try:
+            read_parameters(self.initial_weights)
+        except ValueError as error:
+            raise FieldError("initial_weights", f"{owner}: {error}") from None
+
+    def model_spec(self) -> dict[str, Any]:
+        """What devices build: the zoo's layers, or an external model's parameters."""
+        if self.external:
+            return external_spec(*read_parameters(self.initial_weights))
+        from fedge.shared.models import model_spec
+
+        return model_spec(self.model, self.input_shape, self.num_classes)
 
     def _check_layers(self) -> None:
         if not self.train_layers:
@@ -465,8 +496,9 @@ class _Loader:
         owner = f"task {table['name']!r}" if isinstance(table.get("name"), str) else f"task #{index + 1}"
         arguments = self.arguments(TaskConfig, {k: v for k, v in table.items() if k != "training"}, path, owner)
         arguments["training"] = self.training(table.get("training", {}), (*path, "training"), owner)
-        if arguments.get("init_from") and self.folder is not None:  # like data_dir: relative to the file
-            arguments["init_from"] = str(self.folder / Path(arguments["init_from"]).expanduser())
+        for key in ("init_from", "initial_weights"):
+            if arguments.get(key) and self.folder is not None:  # like data_dir: relative to the file
+                arguments[key] = str(self.folder / Path(arguments[key]).expanduser())
         try:
             return TaskConfig(**arguments)
         except FieldError as error:

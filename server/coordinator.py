@@ -26,7 +26,6 @@ from fedge.server.serving import Catalog
 from fedge.server.store import Store
 from fedge.server.strategies.base import readout
 from fedge.shared import codec, data, registry
-from fedge.shared.models import model_spec
 from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import coordinator_pb2 as pb
@@ -87,7 +86,7 @@ class Coordinator:
                 f"task {task.name!r}: publish = 'best' compares held-out metrics: it needs evaluate_on, or"
                 " publish_metric = 'eval_accuracy' with [task.training] holdout (the devices' scores)"
             )
-        spec = model_spec(task.model, tuple(task.input_shape), len(task.labels))
+        spec = task.model_spec()
         evaluate = held_out_evaluator(splits.heldout, spec) if splits is not None else None
         committed = partial(self.committed, task.name)
         publisher = Publisher(task, spec, self.registry_root, self.signing_key, splits, committed)

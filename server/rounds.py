@@ -49,7 +49,7 @@ from fedge.server.store import Store
 from fedge.server.strategies import make_strategy
 from fedge.server.strategies.base import Aggregator, ScaledMean, Update, readout
 from fedge.shared import codec, data, training
-from fedge.shared.models import model_spec
+from fedge.shared.models import read_parameters
 from fedge.shared.nn import Model, Weights
 from fedge.shared.privacy import clip_update, gaussian_noise, plan_noise
 from fedge.shared.proto import coordinator_pb2 as pb
@@ -136,7 +136,7 @@ class TaskRounds:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified at every phase change
         self.transitions = 0  # phase changes so far: a waiter compares it with what it saw
-        self.spec = model_spec(task.model, tuple(task.input_shape), len(task.labels))
+        self.spec = task.model_spec()
         self.evaluate = evaluate
         self.last_metrics: dict[str, Any] = {}
         self.noise_rng = np.random.default_rng()  # fresh OS entropy: DP noise must not be predictable
@@ -146,14 +146,18 @@ class TaskRounds:
 
             # the population is unknown, so no amplification by sampling is claimed (rate 1)
             self.accountant = PrivacyAccountant(task.dp_noise, 1.0, task.dp_delta)
-        model = Model(self.spec, seed=task.seed)
-        self.names = model.parameter_names
+        if task.external:  # the clients' own model: its parameters as the operator saved them
+            self.names, first = read_parameters(task.initial_weights)
+            fresh: Callable[[], Weights] = lambda: first  # noqa: E731
+        else:
+            model = Model(self.spec, seed=task.seed)
+            self.names = model.parameter_names
+            fresh = (lambda: initial(model)) if initial is not None else model.get_weights
         self.trained = trained_indices(self.names, task.train_layers)  # what clients train and report
         self.strategy = make_strategy(task.strategy, **task.strategy_options)
         self.version = store.task_version(self.task_id)
         if self.version is None:
-            start = initial(model) if initial is not None else model.get_weights()
-            self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, start)
+            self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, fresh())
         self.weights = store.load_weights(self.task_id, self.version)
         self.strategy.load_state(store.load_state(self.task_id, self.version) or self.strategy.state())
         self.specs = codec.specs_for(self.weights, self.names)

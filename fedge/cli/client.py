@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +20,7 @@ ENVIRONMENT = {
     "server": "FEDGE_SERVER",
     "data": "FEDGE_DATA",
     "reader": "FEDGE_READER",
+    "flower": "FEDGE_FLOWER",
     "token": "FEDGE_TOKEN",
     "name": "FEDGE_NAME",
     "state": "FEDGE_STATE",
@@ -48,6 +49,16 @@ def client(
             show_default=False,
         ),
     ] = None,
+    flower: Annotated[
+        str | None,
+        typer.Option(
+            envvar=ENVIRONMENT["flower"],
+            help="Instead of --data: a Flower NumPyClient to run unchanged, MODULE:NAME naming it, its class or a "
+            "function that makes one, for tasks with model = 'external' (docs/flower.md).",
+            metavar="MODULE:NAME",
+            show_default=False,
+        ),
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option(
@@ -63,7 +74,7 @@ def client(
         Path | None,
         typer.Option(
             envvar=ENVIRONMENT["state"],
-            help="Where the credential is kept (default: DATA/.fedge-agent.json; with --reader, ./.fedge-agent.json).",
+            help="Where the credential is kept (default: DATA/.fedge-agent.json; without --data, ./.fedge-agent.json).",
             show_default=False,
         ),
     ] = None,
@@ -89,9 +100,7 @@ def client(
 
     It survives coordinator restarts and network loss (exponential backoff with jitter).
     """
-    from fedge.client.agent import STATE_FILE, Agent, AgentStopped, LocalTrainer, load_credential, save_credential
-    from fedge.client.datadir import DataFolder
-    from fedge.client.reader import Reader
+    from fedge.client.agent import STATE_FILE, Agent, AgentStopped, load_credential, save_credential
     from fedge.client.secagg import PrivacyFloor
     from fedge.client.transport import GrpcTransport
     from fedge.simulation import vanish
@@ -99,18 +108,17 @@ def client(
     stop = StopSignals()
     configure_logging()
     log = logging.getLogger("fedge.client")
-    if (data is None) == (reader is None):
-        raise typer.BadParameter("expected exactly one of them", param_hint="--data / --reader")
-    source = DataFolder.open(data) if data is not None else Reader.open(str(reader))
-    local = source.data
+    if sum(option is not None for option in (data, reader, flower)) != 1:
+        raise typer.BadParameter("expected exactly one of them", param_hint="--data / --reader / --flower")
+    trainer, what = _trainer(data, reader, flower)
     state = state or (data or Path()) / STATE_FILE
     # vanish: unchanged outside `fedge simulate --backend grpc --dropout`
     trust = client_tls(tls, tls_ca, tls_identity)
     transport = vanish.wrap(GrpcTransport(server, tls=trust))
     credential = load_credential(state, server, tls=trust is not None) or _enroll(transport, token, name, stop)
     save_credential(state, server, credential, tls=trust is not None)
-    agent = Agent(transport, credential, LocalTrainer.on(source), seed=seed, floor=PrivacyFloor(min_dp_noise))
-    log.info("agent ready: %d samples of %s, coordinator %s", len(local), local.dataset, server)
+    agent = Agent(transport, credential, trainer, seed=seed, floor=PrivacyFloor(min_dp_noise))
+    log.info("agent ready: %s, coordinator %s", what, server)
 
     def report(outcome) -> None:
         if outcome.trained_round is not None:
@@ -122,6 +130,19 @@ def client(
         raise typer.Exit(_fail(str(error))) from None
     finally:
         transport.close()
+
+
+def _trainer(data: Path | None, reader: str | None, flower: str | None) -> tuple[Any, str]:
+    """What trains on this device, and how the log names it."""
+    from fedge.client.agent import LocalTrainer
+    from fedge.client.datadir import DataFolder
+    from fedge.client.flower import FlowerTrainer
+    from fedge.client.reader import Reader
+
+    if flower is not None:
+        return FlowerTrainer.load(flower), f"the Flower client {flower}"
+    source = DataFolder.open(data) if data is not None else Reader.open(str(reader))
+    return LocalTrainer.on(source), f"{len(source.data)} samples of {source.data.dataset}"
 
 
 def _enroll(transport, token: str | None, name: str, stop: Stop) -> str:
@@ -164,7 +185,9 @@ def figures(metrics: Mapping[str, float]) -> str:
     """ " (training loss 0.23, accuracy 0.917; the model received: 0.85 on held-out samples)", or "" without figures."""
     if "train_loss" not in metrics:
         return ""
-    trained = f"training loss {metrics['train_loss']:.3g}, accuracy {metrics['train_accuracy']:.3f}"
+    trained = f"training loss {metrics['train_loss']:.3g}"
+    if "train_accuracy" in metrics:  # a Flower client reports what it likes
+        trained += f", accuracy {metrics['train_accuracy']:.3f}"
     if "eval_accuracy" in metrics:
         trained += f"; the model received: {metrics['eval_accuracy']:.3f} on held-out samples"
     return f" ({trained})"

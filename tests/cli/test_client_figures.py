@@ -18,3 +18,7 @@ def test_a_scoring_round_is_logged_as_scored_not_trained():
     assert round_line(3, trained) == "round 3: trained and reported (training loss 0.234, accuracy 0.917)"
     scored = {"eval_loss": 0.4, "eval_accuracy": 0.85}
     assert round_line(31, scored) == "round 31: scored the model received: 0.850 on held-out samples"
+
+
+def test_a_flower_clients_round_is_logged_with_the_figures_it_reported():
+    assert round_line(3, {"train_loss": 0.25}) == "round 3: trained and reported (training loss 0.25)"

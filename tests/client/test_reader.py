@@ -54,10 +54,11 @@ def test_a_reader_loads_from_a_file_or_a_module_and_gives_checked_samples(tmp_pa
 @pytest.mark.parametrize(
     ("spec", "reason"),
     [
-        ("samples", "expected MODULE:FUNCTION"),
+        ("samples", "expected MODULE:NAME"),
         ("no_such_module_here:samples", "cannot load no_such_module_here: ModuleNotFoundError"),
         ("{dir}/missing.py:samples", "cannot load .*missing.py: FileNotFoundError"),
-        ("{file}:nothing", "expected a function nothing in"),
+        ("{file}:nothing", "sensor.py has no nothing"),
+        ("{file}:SESSIONS", "expected a function SESSIONS in"),
         ("{file}:broken", r"failed: OSError: serial port /dev/ttyUSB0 is gone"),
     ],
 )

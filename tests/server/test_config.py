@@ -149,9 +149,8 @@ def test_each_range_is_checked_at_its_line(tmp_path, old, new, expected):
 
 def test_unknown_model_lists_the_zoo(tmp_path):
     message = error_of(write(tmp_path, edited('model = "har-cnn1d"', 'model = "resnet"')))
-    assert "line 39: task 'har': expected model one of mlp, har-cnn1d, digits-cnn, squeezenet-mini, got 'resnet'" in (
-        message
-    )
+    expected = "expected model one of mlp, har-cnn1d, digits-cnn, squeezenet-mini, or 'external', got 'resnet'"
+    assert f"line 39: task 'har': {expected}" in message
 
 
 def test_unknown_strategy_lists_the_strategies(tmp_path):

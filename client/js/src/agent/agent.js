@@ -101,6 +101,10 @@ export class Agent extends EventTarget {
     if (value.roundId === this.left) {
       return outcome({ waitS: SIT_OUT_S, reason: "waiting for the next round: this one went on without us" });
     }
+    if ("external" in JSON.parse(value.modelSpecJson)) {
+      // model = "external": the clients' own model (a Flower NumPyClient's), which only `fedge client --flower` trains
+      return this.#sitOut(value, "the task's model is external (a Flower client's): this device cannot train it");
+    }
     try {
       this.#announce(value);
     } catch (error) {

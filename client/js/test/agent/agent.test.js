@@ -409,6 +409,15 @@ test("agent: a device's noise floor declines plans with less noise, and rounds w
   assert.throws(() => new Agent({ client: plain, credential: "c", trainer: fixedTrainer(0), floor: -1 }), /floor/);
 });
 
+test("agent: a task whose model is external (a Flower client's) is declined and sat out", async () => {
+  const external = JSON.stringify({ external: [{ name: "arr_0", shape: [2], dtype: "float32" }] });
+  const plain = fakeClient(assignment({ modelSpecJson: external }));
+  const agent = new Agent({ client: plain, credential: "c", trainer: fixedTrainer(0) });
+  assert.match((await agent.attempt()).reason, /the task's model is external/);
+  assert.equal(plain.uploads.length, 1, "one decline, no update");
+  assert.match(plain.uploads[0].header.decline, /external \(a Flower client's\)/);
+});
+
 test("agent: a masked input is made once and resent byte for byte after a failed upload or a restart", async () => {
   const work = assignment({
     secagg: { neighbours: 2, threshold: 2, clip: CLIP, maxClients: CLIENTS, dpClip: 0, dpNoiseStddev: 0, format: secagg.FORMAT },
