@@ -82,7 +82,8 @@ def node_or_skip() -> str:
     return path
 
 
-def start_node_client(node: str, *args: str, log: Path) -> subprocess.Popen:
-    """A `fedge-node` process with ``args``, its output appended to ``log``."""
+def start_node_client(node: str, *args: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A `fedge-node` process with ``args`` (and ``env`` added to the environment), its output appended to ``log``."""
     with open(log, "a") as out:
-        return subprocess.Popen([node, str(NODE_CLIENT), *args], stdout=out, stderr=subprocess.STDOUT)
+        command, environment = [node, str(NODE_CLIENT), *args], {**os.environ, **(env or {})}
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)

@@ -113,15 +113,19 @@ def test_node_client_and_python_agents_complete_secure_rounds(node: str, server:
     assert [c["name"] for c in clients] == ["desk-1"], clients
 
 
-def test_node_client_with_an_unknown_token_exits_with_the_reason(node: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["flags", "environment"])
+def test_node_client_with_an_unknown_token_exits_with_the_reason(node: str, tmp_path: Path, given: str) -> None:
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=tmp_path / "coordinator")
     running = start(settings, [secure_task()])
     try:
         (folder, *_) = data_folders(tmp_path / "clients")
         log = tmp_path / "fedge-node.log"
-        process = start_node_client(
-            node, "--server", running.address, "--token", "guessed", "--data", str(folder), log=log
-        )
+        if given == "flags":
+            args = ["--server", running.address, "--token", "guessed", "--data", str(folder)]
+            process = start_node_client(node, *args, log=log)
+        else:  # as a service's environment file gives them, the variables `fedge client` reads
+            env = {"FEDGE_SERVER": running.address, "FEDGE_TOKEN": "guessed", "FEDGE_DATA": str(folder)}
+            process = start_node_client(node, log=log, env=env)
         assert process.wait(60) == 2
         assert "error: enrolment refused: unknown enrolment token" in log.read_text()
         assert not (folder / ".fedge-node.json").exists()

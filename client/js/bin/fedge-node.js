@@ -17,7 +17,8 @@ const USAGE = `usage: fedge-node [run] --server HOST:PORT --data FOLDER [--token
                         [--exit-when-done]
        fedge-node predict --model DIR|URL --key HEX --input FILE [--top K] [--normalised] [--json]
 
-run: take part in training rounds (docs/node.md)
+run: take part in training rounds (docs/node.md); each option may come from its FEDGE_ variable instead, as
+     for \`fedge client\` (FEDGE_SERVER, FEDGE_DATA, FEDGE_TOKEN, …; a flag wins)
   --server HOST:PORT   the coordinator's gRPC address
   --data FOLDER        a folder of samples (meta.json and .npz/.csv files; \`fedge data split\` makes some)
   --token TOKEN        one-time enrolment token, needed on the first run only
@@ -39,6 +40,8 @@ predict: verify a published model with the coordinator's key, then run it with O
   --normalised         the samples are already normalised (skip the manifest's step)
   --json               every probability, as JSON`;
 
+const TRUE = new Set(["1", "true", "yes", "y", "on"]); // what click takes as true, for FEDGE_TLS
+
 const COMMANDS = {
   run: {
     options: {
@@ -53,6 +56,18 @@ const COMMANDS = {
       "tls-ca": { type: "string" },
       "tls-identity": { type: "string" },
       "exit-when-done": { type: "boolean", default: false },
+    },
+    // as `fedge client` reads them: one environment file (a systemd unit's) serves either agent
+    environment: {
+      server: "FEDGE_SERVER",
+      data: "FEDGE_DATA",
+      token: "FEDGE_TOKEN",
+      name: "FEDGE_NAME",
+      state: "FEDGE_STATE",
+      "min-dp-noise": "FEDGE_MIN_DP_NOISE",
+      tls: "FEDGE_TLS",
+      "tls-ca": "FEDGE_TLS_CA",
+      "tls-identity": "FEDGE_TLS_IDENTITY",
     },
     required: ["server", "data"],
     async run(values, stop) {
@@ -92,11 +107,19 @@ function parse(argv) {
   const name = COMMANDS[argv[0]] ? argv[0] : "run";
   const command = COMMANDS[name];
   const args = name === argv[0] ? argv.slice(1) : argv;
-  const { values } = parseArgs({ args, options: { ...command.options, help: { type: "boolean", short: "h" } } });
+  const options = Object.fromEntries(Object.entries(command.options).map(([key, { default: _, ...rest }]) => [key, rest]));
+  const { values } = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } } });
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
   }
+  for (const [option, variable] of Object.entries(command.environment ?? {})) {
+    const text = process.env[variable]; // a flag wins; an empty variable counts as unset
+    if (values[option] === undefined && text) {
+      values[option] = command.options[option].type === "boolean" ? TRUE.has(text.toLowerCase()) : text;
+    }
+  }
+  for (const [option, { default: fallback }] of Object.entries(command.options)) values[option] ??= fallback;
   const missing = command.required.filter((option) => !values[option]);
   if (missing.length) throw new ClientError(`${missing.map((m) => `--${m}`).join(", ")} required\n${USAGE}`);
   return [command, values];
