@@ -108,9 +108,9 @@ class FlowerTrainer:
             got = len(arrays) if arrays is not None else type(parameters).__name__
             raise AgentStopped(f"{self.name}: expected fit to return {len(start)} arrays, got {got}")
         for i, (array, first) in enumerate(zip(arrays, start, strict=True)):
-            if array.shape != first.shape or array.dtype.kind != "f":
+            if array.shape != first.shape or array.dtype.kind not in "fiu":  # ints: a BatchNorm's batch count
                 got = f"{array.dtype} {array.shape}"
-                raise AgentStopped(f"{self.name}: expected parameter {i} as floats of shape {first.shape}, got {got}")
+                raise AgentStopped(f"{self.name}: expected parameter {i} as numbers of shape {first.shape}, got {got}")
             if not np.isfinite(array).all():
                 raise AgentStopped(f"{self.name}: parameter {i} holds NaN or infinity after fit")
         return [a.astype(np.float32) for a in arrays]

@@ -38,6 +38,13 @@ def test_fit_gets_the_plan_and_its_result_becomes_the_update():
     assert np.allclose(delta[0], trained[0]) and START[0].sum() == 0  # the global model was not written into
 
 
+def test_integer_parameters_travel_as_float32_like_the_rest():
+    """PyTorch's state_dict holds a BatchNorm's batch count as int64; the operator saved it as float32."""
+    counted = Broken(fit=([np.ones((2, 3), np.float32), np.array([5, 6, 7], np.int64)], 5, {}))
+    delta, _, _ = FlowerTrainer(counted)(EXTERNAL, START, TrainConfig(), np.random.default_rng(0))
+    assert delta[1].dtype == np.float32 and delta[1].tolist() == [5.0, 6.0, 7.0]
+
+
 def test_evaluate_scores_the_received_model():
     trainer = FlowerTrainer.load(f"{CLIENT}:make_client")
     examples, scores = trainer.score(EXTERNAL, START, 0.0)
@@ -85,7 +92,8 @@ class Broken:
         (Broken(error=RuntimeError("CUDA out of memory")), "fit failed: RuntimeError: CUDA out of memory"),
         (Broken(fit=START), r"expected fit to return \(parameters, num_examples, metrics\)"),
         (Broken(fit=(START[:1], 5, {})), "expected fit to return 2 arrays, got 1"),
-        (Broken(fit=([np.zeros((3, 2)), START[1]], 5, {})), r"parameter 0 as floats of shape \(2, 3\)"),
+        (Broken(fit=([np.zeros((3, 2)), START[1]], 5, {})), r"parameter 0 as numbers of shape \(2, 3\)"),
+        (Broken(fit=([np.full((2, 3), "x"), START[1]], 5, {})), r"parameter 0 as numbers of shape \(2, 3\), got <U1"),
         (Broken(fit=([np.full((2, 3), np.nan), START[1]], 5, {})), "parameter 0 holds NaN"),
         (Broken(fit=(START, 0, {})), "num_examples as an int >= 1, got 0"),
     ],
