@@ -8,7 +8,8 @@ methods as Flower's runtime would:
     evaluate(parameters, config)  -> (loss, num_examples, metrics)         in a scoring round
 
 ``parameters`` is the global model as a list of float32 arrays, in the order of the task's
-``initial_weights``, and ``config`` the round's plan: ``round``, ``epochs`` (also as
+``initial_weights``, and ``config`` the round's plan: ``round`` (the rounds this device has
+trained, this one included), ``epochs`` (also as
 ``local_epochs``), ``batch_size``, ``lr``, ``proximal_mu`` and ``holdout``. What fit returns is
 checked (same shapes, finite) and becomes the update; its numeric metrics travel with it. The
 coordinator's task is ``model = "external"`` (docs/flower.md): this trainer refuses any other,
@@ -85,6 +86,8 @@ class FlowerTrainer:
         if not isinstance(returned, tuple | list) or len(returned) != 3:
             raise AgentStopped(f"{self.name}: expected evaluate to return (loss, num_examples, metrics)")
         loss, examples, metrics = returned
+        if not _is_number(loss):
+            raise AgentStopped(f"{self.name}: expected evaluate's loss as a number, got {loss!r}")
         scores = {"eval_loss": float(loss)}
         if isinstance(metrics, Mapping) and _is_number(metrics.get("accuracy")):
             scores["eval_accuracy"] = float(metrics["accuracy"])

@@ -45,6 +45,15 @@ def test_integer_parameters_travel_as_float32_like_the_rest():
     assert delta[1].dtype == np.float32 and delta[1].tolist() == [5.0, 6.0, 7.0]
 
 
+def test_an_evaluate_without_a_numeric_loss_stops_the_agent():
+    class Wordy(Broken):
+        def evaluate(self, parameters, config):
+            return "low", 5, {}
+
+    with pytest.raises(AgentStopped, match="expected evaluate's loss as a number, got 'low'"):
+        FlowerTrainer(Wordy()).score(EXTERNAL, START, 0.0)
+
+
 def test_evaluate_scores_the_received_model():
     trainer = FlowerTrainer.load(f"{CLIENT}:make_client")
     examples, scores = trainer.score(EXTERNAL, START, 0.0)
