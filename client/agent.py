@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform as platform_module
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +27,7 @@ from fedge.client.datadir import LocalData, LocalDataError
 from fedge.client.secagg import NO_FLOOR, PlanRefused, PrivacyFloor, SecAggSession, refuse_unprotected
 from fedge.client.transport import Transport, TransportError
 from fedge.shared import codec, secagg
+from fedge.shared.files import write_atomically
 from fedge.shared.models import is_external
 from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import coordinator_pb2 as pb
@@ -463,17 +463,8 @@ def save_credential(path: Path, server: str, credential: str, tls: bool = False)
     as it was, and the credential is readable by this user only from the first byte."""
     saved = _read_state(path) if path.exists() else {}
     saved[server] = {"credential": credential, "tls": tls}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(saved))
-            handle.flush()
-            os.fsync(handle.fileno())  # an enrolment spends its token: its credential must outlive a power cut
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    path.chmod(0o600)  # a file saved before was created with the umask's mode
+    # durable: an enrolment spends its token, so its credential must outlive a power cut
+    write_atomically(path, json.dumps(saved).encode(), private=True, durable=True)
 
 
 def _read_state(path: Path) -> dict[str, Any]:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
+
+from fedge.shared.files import write_atomically
 
 FORMAT = "fedge-client-data"
 VERSION = 1
@@ -176,8 +177,8 @@ def write_local_data(
         _fail(folder, "a normalisation of JSON numbers, lists and strings", f"{error}")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FIRST_FILE
-    _write_atomically(path, lambda handle: np.savez(handle, x=x, y=y))
-    _write_atomically(folder / META, lambda handle: handle.write(text.encode()))
+    write_atomically(path, lambda handle: np.savez(handle, x=x, y=y))
+    write_atomically(folder / META, lambda handle: handle.write(text.encode()))
     return path
 
 
@@ -314,14 +315,6 @@ def _check_samples(source: Path, x: np.ndarray, y: np.ndarray, meta: _Meta) -> N
     if not finite.all():
         bad = np.flatnonzero(~finite)
         _fail(source, "finite values in x", f"NaN or Inf in {len(bad)} samples (the first is sample {bad[0]})")
-
-
-def _write_atomically(path: Path, write: Any) -> None:
-    """Write to a hidden temporary file, then rename, so a reader never sees half a file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
-        write(handle)
-    os.replace(temporary, path)
 
 
 def _json_lines(fields: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from fedge.server.coordinator import Coordinator
 from fedge.server.gateway import Gateway, GatewayThread
 from fedge.server.service import AdminServicer, CoordinatorServicer, ErrorInterceptor, RegistryServicer
+from fedge.shared.files import write_atomically
 from fedge.shared.proto import admin_pb2_grpc, coordinator_pb2_grpc, registry_pb2_grpc
 from fedge.shared.stopping import StopSignals
 from fedge.shared.tls import RENEW_DAYS, ServerTls
@@ -97,9 +98,7 @@ def start(
     address = f"{settings.host}:{port}"
     fingerprint = coordinator.signing_key.public_key().fingerprint()
     about = describe(address, tls, web, settings, fingerprint)
-    written = data_dir / "server.json.tmp"  # then renamed: a reader (fedge status, a runner) never sees half of it
-    written.write_text(json.dumps(about) + "\n")
-    os.replace(written, data_dir / "server.json")
+    write_atomically(data_dir / "server.json", (json.dumps(about) + "\n").encode())  # runners poll for it
     coordinator.about = about  # `fedge status` shows it
     stop_event = threading.Event()
     runner = threading.Thread(target=coordinator.run, args=(stop_event,), name="fedge-rounds", daemon=True)

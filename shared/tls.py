@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import ipaddress
-import os
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from fedge.shared.files import write_atomically
 
 SELF_SIGNED_DAYS = 825  # the longest lifetime Apple's platforms accept for a TLS server certificate
 CLIENT_CA_DAYS = 3650  # a device's certificate outlives no CA; a CA is replaced deliberately
@@ -290,10 +291,7 @@ def _write_pair(cert_path: Path, key_path: Path, certificate: x509.Certificate, 
 def _write_secret(path: Path, data: bytes) -> None:
     """``data`` into ``path``, readable by this user only from the first byte."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(data)
-    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+    write_atomically(path, data, private=True)
 
 
 def _alternative_name(host: str) -> x509.GeneralName:

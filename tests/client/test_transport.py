@@ -163,7 +163,7 @@ def test_a_credential_is_saved_whole_or_not_at_all_and_for_this_user_only(tmp_pa
     def power_cut(source, target):
         raise OSError("power cut")
 
-    monkeypatch.setattr(agent.os, "replace", power_cut)
+    monkeypatch.setattr(os, "replace", power_cut)
     with pytest.raises(OSError, match="power cut"):
         agent.save_credential(state, "b:2", "fedge-client-second")
     assert agent.load_credential(state, "a:1") == "fedge-client-first"  # the file as it was
