@@ -49,7 +49,7 @@ from fedge.server.store import Store
 from fedge.server.strategies import make_strategy
 from fedge.server.strategies.base import Aggregator, ScaledMean, Update, readout
 from fedge.shared import codec, data, training
-from fedge.shared.models import read_parameters
+from fedge.shared.models import external_spec, read_parameters
 from fedge.shared.nn import Model, Weights
 from fedge.shared.privacy import clip_update, gaussian_noise, plan_noise
 from fedge.shared.proto import coordinator_pb2 as pb
@@ -136,7 +136,6 @@ class TaskRounds:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified at every phase change
         self.transitions = 0  # phase changes so far: a waiter compares it with what it saw
-        self.spec = task.model_spec()
         self.evaluate = evaluate
         self.last_metrics: dict[str, Any] = {}
         self.noise_rng = np.random.default_rng()  # fresh OS entropy: DP noise must not be predictable
@@ -148,8 +147,10 @@ class TaskRounds:
             self.accountant = PrivacyAccountant(task.dp_noise, 1.0, task.dp_delta)
         if task.external:  # the clients' own model: its parameters as the operator saved them
             self.names, first = read_parameters(task.initial_weights)
+            self.spec = external_spec(self.names, first)  # read once, not again through task.model_spec()
             fresh: Callable[[], Weights] = lambda: first  # noqa: E731
         else:
+            self.spec = task.model_spec()
             model = Model(self.spec, seed=task.seed)
             self.names = model.parameter_names
             fresh = (lambda: initial(model)) if initial is not None else model.get_weights
