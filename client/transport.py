@@ -133,28 +133,28 @@ class InProcessTransport:
         self.coordinator = coordinator
 
     def enroll(self, request: pb.EnrollRequest) -> pb.EnrollResponse:
-        return _local_call(lambda: self.coordinator.enroll(request))
+        return local_call(lambda: self.coordinator.enroll(request))
 
     def check_in(self, request: pb.CheckInRequest) -> pb.CheckInResponse:
-        return _local_call(lambda: self.coordinator.check_in(request))
+        return local_call(lambda: self.coordinator.check_in(request))
 
     def download_model(self, request: pb.DownloadModelRequest, size: int) -> bytes | bytearray:
-        return _local_call(lambda: self.coordinator.model_data(request))
+        return local_call(lambda: self.coordinator.model_data(request))
 
     def upload_update(self, header: pb.UpdateHeader, parts: Sequence[codec.Buffer]) -> pb.UploadUpdateResponse:
-        return _local_call(lambda: self.coordinator.upload(header, parts))
+        return local_call(lambda: self.coordinator.upload(header, parts))
 
     def advertise_keys(self, request: pb.AdvertiseKeysRequest) -> pb.AdvertiseKeysResponse:
-        return _local_call(lambda: self.coordinator.advertise_keys(request))
+        return local_call(lambda: self.coordinator.advertise_keys(request))
 
     def share_keys(self, request: pb.ShareKeysRequest) -> pb.ShareKeysResponse:
-        return _local_call(lambda: self.coordinator.share_keys(request))
+        return local_call(lambda: self.coordinator.share_keys(request))
 
     def unmask(self, request: pb.UnmaskRequest) -> pb.UnmaskResponse:
-        return _local_call(lambda: self.coordinator.unmask(request))
+        return local_call(lambda: self.coordinator.unmask(request))
 
 
-def _local_call(call: Callable[[], T]) -> T:
+def local_call(call: Callable[[], T]) -> T:
     try:
         return call()
     except Exception as error:

@@ -37,6 +37,7 @@ class ModelName(StrEnum):
 class Backend(StrEnum):
     inprocess = "inprocess"
     grpc = "grpc"
+    ray = "ray"
 
 
 class PublishPolicy(StrEnum):
@@ -131,7 +132,8 @@ def simulate(
     backend: Annotated[
         Backend,
         typer.Option(
-            help="inprocess: clients take turns in this process; grpc: a real daemon and a process per client."
+            help="inprocess: clients take turns in this process; grpc: a real daemon and a process per client; "
+            "ray: the coordinator and the clients as Ray actors, here or on the cluster RAY_ADDRESS names."
         ),
     ] = Backend.inprocess,
     secagg: Annotated[
@@ -141,7 +143,8 @@ def simulate(
         float,
         typer.Option(
             help="With --secagg: fraction of clients that vanish each round, at a random stage "
-            "(grpc: the client process exits there, and is restarted for the next round)."
+            "(grpc: the client process exits there, and is restarted for the next round; "
+            "ray: the client drops the round, and joins the next)."
         ),
     ] = 0.0,
     dp_clip: Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ from fedge.shared.training import TrainConfig
 # on 2 cores (60,000 images cost ~25 s per epoch there).
 SENSORS = {"model": "har-cnn1d", "partition": "natural", "rounds": 30, "local_epochs": 2}
 IMAGES = {"model": "digits-cnn", "partition": "iid", "rounds": 10, "local_epochs": 1}
-BACKENDS = ("inprocess", "grpc")
+BACKENDS = ("inprocess", "grpc", "ray")
 DEFAULTS: dict[str, dict[str, str | int]] = {"watch": SENSORS, "synthetic-imu": SENSORS, "fashion-mnist": IMAGES}
 
 
@@ -61,10 +62,13 @@ class SimulationConfig:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"expected 0 <= dropout < 1, got {self.dropout}")
         if self.dropout and not self.secagg:
-            # either backend: in-process clients skip their turns, gRPC agent processes exit (simulation/vanish.py)
+            # every backend: in-process clients skip their turns, gRPC agent processes exit (simulation/vanish.py),
+            # Ray actors' agents drop the round
             raise ValueError("--dropout drops clients at secure-aggregation stages: it needs --secagg")
         if self.backend not in BACKENDS:
             raise ValueError(f"expected backend in {BACKENDS}, got {self.backend!r}")
+        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise ValueError("the ray backend needs Ray, which is not installed: pip install 'fedge[ray]'")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"expected lr schedule 'cosine' or 'constant', got {self.lr_schedule!r}")
         self.train_config()  # validates epochs, batch size, lr, optimizer now, not mid-run

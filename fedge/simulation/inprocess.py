@@ -80,7 +80,12 @@ class Federation:
 
 
 def start_coordinator(
-    federation: Federation, data_dir: Path, clock: Callable[[], float] = time.time, resume: bool = False
+    task: TaskConfig,
+    splits: data.Splits,
+    data_dir: Path,
+    clock: Callable[[], float] = time.time,
+    resume: bool = False,
+    hold_s: float = 0.0,
 ) -> Coordinator:
     """The run's coordinator: a fresh one (a previous run's store in ``data_dir`` is replaced) or,
     with ``resume``, the stopped run's, which carries on from its last committed round."""
@@ -88,7 +93,7 @@ def start_coordinator(
         shutil.rmtree(data_dir, ignore_errors=True)
     elif not (data_dir / DATABASE).exists():
         raise FileNotFoundError(f"nothing to resume in {data_dir}: no coordinator store there")
-    return Coordinator([federation.task], data_dir, splits={TASK: federation.splits}, clock=clock)
+    return Coordinator([task], data_dir, splits={task.name: splits}, clock=clock, hold_s=hold_s)
 
 
 def enroll_agents(
@@ -96,29 +101,32 @@ def enroll_agents(
 ) -> list[Agent]:
     """One agent per client, enrolled now, or the same clients again when ``saved`` holds their
     credentials (a resumed run); newly enrolled credentials are written there."""
-    if saved is not None and saved.exists():
-        credentials = json.loads(saved.read_text(encoding="utf-8"))
-    else:
-        credentials = _enroll(coordinator, len(federation.clients))
-        if saved is not None:
-            saved.write_text(json.dumps(credentials), encoding="utf-8")
-    if len(credentials) != len(federation.clients):
-        raise ValueError(f"{saved} holds {len(credentials)} clients, but this run has {len(federation.clients)}")
     transport, words = InProcessTransport(coordinator), _words(seed)
     return [
         Agent(transport, credential, LocalTrainer(client.x, client.y), platform="simulation", seed=[*words, index])
-        for index, (credential, client) in enumerate(zip(credentials, federation.clients, strict=True))
+        for index, (credential, client) in enumerate(
+            zip(enrolled(coordinator, len(federation.clients), saved), federation.clients, strict=True)
+        )
     ]
 
 
-def _enroll(coordinator: Coordinator, count: int) -> list[str]:
+def enrolled(coordinator: Any, count: int, saved: Path | None = None) -> list[str]:
+    """``count`` clients' credentials: those ``saved`` (a resumed run's), or new ones, enrolled now
+    and written there. ``coordinator`` is a ``Coordinator`` or anything with its methods."""
+    if saved is not None and saved.exists():
+        credentials = json.loads(saved.read_text(encoding="utf-8"))
+        if len(credentials) != count:
+            raise ValueError(f"{saved} holds {len(credentials)} clients, but this run has {count}")
+        return credentials
     transport = InProcessTransport(coordinator)
     request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=count)
-    tokens = coordinator.create_tokens(request).tokens
-    return [
+    credentials = [
         Agent.enroll(transport, token, name=f"client-{index}", platform="simulation")
-        for index, token in enumerate(tokens)
+        for index, token in enumerate(coordinator.create_tokens(request).tokens)
     ]
+    if saved is not None:
+        saved.write_text(json.dumps(credentials), encoding="utf-8")
+    return credentials
 
 
 def _words(seed: int | list[int]) -> list[int]:
@@ -203,7 +211,7 @@ def run_rounds(
     round). ``after``: resume the run stopped in ``data_dir``, whose rounds up to that version
     were already reported (any committed since are yielded first, from the store)."""
     clock = SimulatedClock()
-    coordinator = start_coordinator(federation, data_dir, clock, resume=after is not None)
+    coordinator = start_coordinator(federation.task, federation.splits, data_dir, clock, resume=after is not None)
     try:
         task = coordinator.tasks[TASK]
         yield from committed(coordinator.store, after or 0)

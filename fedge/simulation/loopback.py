@@ -42,7 +42,7 @@ from fedge.cli.client import ENVIRONMENT as AGENT_ENVIRONMENT
 from fedge.client.agent import STATE_FILE, load_credential
 from fedge.client.datadir import write_local_data
 from fedge.server.config import ENVIRONMENT as SERVER_ENVIRONMENT
-from fedge.server.config import ServerSettings, to_toml
+from fedge.server.config import ServerSettings, TaskConfig, to_toml
 from fedge.server.store import DATABASE, Store
 from fedge.shared.nn import Model
 from fedge.shared.stopping import owned_env
@@ -152,9 +152,7 @@ def write_setup(federation: Federation, config: SimulationConfig, workdir: Path)
     """fedge.toml and one data folder per client, as an operator and devices would have them."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    task = replace(federation.task, evaluate_on=config.dataset, select_timeout_s=60.0, train_deadline_s=600.0)
-    if config.dropout:
-        task = replace(task, **deadlines(federation, config))
+    task = replace(realtime_task(federation, config), evaluate_on=config.dataset)
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=workdir / "coordinator")
     config_path = workdir / "fedge.toml"
     config_path.write_text(to_toml(settings, [task]))
@@ -165,6 +163,13 @@ def write_setup(federation: Federation, config: SimulationConfig, workdir: Path)
                          normalisation=federation.splits.normalisation, client=index)  # fmt: skip
         folders.append(folder)
     return config_path, folders
+
+
+def realtime_task(federation: Federation, config: SimulationConfig) -> TaskConfig:
+    """The task for clients that wait in real time (not on a simulated clock): a minute to fill the
+    cohort, ten to train, and, with vanishing clients, ``deadlines`` short enough to notice them."""
+    task = replace(federation.task, select_timeout_s=60.0, train_deadline_s=600.0)
+    return replace(task, **deadlines(federation, config)) if config.dropout else task
 
 
 def deadlines(federation: Federation, config: SimulationConfig) -> dict[str, float]:

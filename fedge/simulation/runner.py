@@ -9,7 +9,7 @@ from typing import Any
 
 from fedge.server.store import Store
 from fedge.shared.nn import Model
-from fedge.simulation import loopback
+from fedge.simulation import cluster, loopback
 from fedge.simulation.config import SimulationConfig
 from fedge.simulation.inprocess import TASK, Federation, run_centralized, run_rounds
 from fedge.simulation.report import MetricsLog, plot, read_config, read_metrics, write_config, write_summary
@@ -34,6 +34,9 @@ def run(
     if config.backend == "grpc":
         data_dir = out / "loopback" / "coordinator"
         rounds = loopback.run_rounds(config, federation, out / "loopback", after)
+    elif config.backend == "ray":
+        data_dir = out / "coordinator"
+        rounds = cluster.run_rounds(config, federation, data_dir, after)
     else:
         data_dir = out / "coordinator"
         rounds = run_rounds(config, federation, data_dir, after)
@@ -44,6 +47,7 @@ def run(
             if on_round:
                 on_round(record)
     finally:
+        rounds.close()  # now, not when collected: a stopped run's daemon, agents or actors stop before this returns
         log.close()
     summary = {
         "dataset": config.dataset,

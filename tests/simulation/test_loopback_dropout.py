@@ -1,7 +1,9 @@
-"""``--dropout`` over real processes: agents really exit mid-round, secure rounds still unmask.
+"""``--dropout`` over real processes and Ray actors: agents really vanish mid-round, and secure
+rounds still unmask.
 
 The fast tests check the pieces (the vanishing transport, the draw, the config); the slow one
-runs a gRPC federation where, with seed 2, clients vanish at every one of the four stages.
+runs a gRPC federation and a Ray one where, with seed 2, clients vanish at every one of the four
+stages.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from fedge.server.store import Store
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.simulation import Federation, SimulationConfig, run, vanish
+from fedge.simulation.config import BACKENDS
 from fedge.simulation.inprocess import SECURE_STAGES, Dropouts
 from fedge.simulation.loopback import vanishing_plan
 from fedge.simulation.report import read_metrics
@@ -120,26 +123,30 @@ def test_the_grpc_plan_is_what_the_inprocess_backend_draws():
     assert vanishing_plan(SimulationConfig(**{**SMALL, "seed": 3}, backend="grpc"), 10) != plan
 
 
-def test_dropout_needs_secure_aggregation_on_either_backend():
-    for backend in ("inprocess", "grpc"):
+def test_dropout_needs_secure_aggregation_on_every_backend():
+    for backend in BACKENDS:
         with pytest.raises(ValueError, match="it needs --secagg"):
             SimulationConfig(**{**SMALL, "secagg": False}, backend=backend)
         assert SimulationConfig(**SMALL, backend=backend).dropout == 0.3
 
 
 @pytest.mark.slow
-def test_grpc_clients_that_vanish_at_every_stage_leave_rounds_that_still_unmask(tmp_path):
-    config = SimulationConfig(**SMALL, backend="grpc")
+@pytest.mark.parametrize("backend", ["grpc", "ray"])
+def test_clients_that_vanish_at_every_stage_leave_rounds_that_still_unmask(tmp_path, backend, request):
+    """grpc: agent processes exit; ray: an actor's agent drops the round where a process would exit."""
+    if backend == "ray":
+        request.getfixturevalue("ray_cluster")
+    config = SimulationConfig(**SMALL, backend=backend)
     plan = vanishing_plan(config, 10)
     planned = {(i, n, s) for i, p in plan.items() for n, s in p.items()}
     assert {s for _, _, s in planned} == set(SECURE_STAGES)  # seed 2: all four stages
 
-    summary = run(config, tmp_path / "grpc")
+    summary = run(config, tmp_path / backend)
 
-    workdir = tmp_path / "grpc" / "loopback"
+    workdir = tmp_path / "grpc" / "loopback" if backend == "grpc" else tmp_path / "ray"
     events = [json.loads(line) for line in (workdir / "vanished.jsonl").read_text().splitlines()]
     assert {(e["client"], e["round"], e["stage"]) for e in events} == planned and len(events) == len(planned)
-    for e in events:  # the process itself said so in its log, then exited
+    for e in events if backend == "grpc" else ():  # the process itself said so in its log, then exited
         log = (workdir / f"client-{e['client']:03d}.log").read_text()
         assert f"vanishing before {e['rpc']} in round {e['round']}" in log
     store = Store(workdir / "coordinator")
@@ -155,7 +162,7 @@ def test_grpc_clients_that_vanish_at_every_stage_leave_rounds_that_still_unmask(
     lost = Counter(n for _, n, s in planned if s != "unmask")
     assert [cohort[r["round_id"]] for r in rounds] == [10, 10, 10]
     assert [reported[r["round_id"]] for r in rounds] == [10 - lost[n] for n in (1, 2, 3)]
-    records = read_metrics(tmp_path / "grpc" / "metrics.jsonl")
+    records = read_metrics(tmp_path / backend / "metrics.jsonl")
     assert [r["clients"] for r in records] == [10 - lost[n] for n in (1, 2, 3)]
     assert min(r["clients"] for r in records) < 10
     sizes = [len(c) for c in Federation.from_config(config).clients]

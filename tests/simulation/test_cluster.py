@@ -1,0 +1,94 @@
+"""The Ray backend: the coordinator and the clients as Ray actors, on a real local Ray instance."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from fedge.server.store import Store
+from fedge.simulation import SimulationConfig, run
+from fedge.simulation.cluster import ClientHost, Member, _start_coordinator
+from fedge.simulation.inprocess import Federation
+from fedge.simulation.report import read_metrics
+
+SMALL = {"dataset": "synthetic-imu", "rounds": 3, "local_epochs": 1}
+
+
+def query(data_dir, sql: str) -> list:
+    store = Store(data_dir)
+    try:
+        return store.query(sql)
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_ray_backend_writes_what_the_inprocess_backend_writes(tmp_path, ray_cluster):
+    inprocess = run(SimulationConfig(**SMALL), tmp_path / "inprocess")
+    actors = run(SimulationConfig(**SMALL, backend="ray"), tmp_path / "ray")
+
+    a, b = read_metrics(tmp_path / "inprocess" / "metrics.jsonl"), read_metrics(tmp_path / "ray" / "metrics.jsonl")
+    assert [r["round"] for r in a] == [r["round"] for r in b] == [1, 2, 3]
+    assert [r["clients"] for r in b] == [4, 4, 4] and [r["examples"] for r in a] == [r["examples"] for r in b]
+    assert set(a[0]) == set(b[0])
+    # Same seeds, same data; only the order the clients arrive in differs.
+    assert abs(actors["final_accuracy"] - inprocess["final_accuracy"]) < 0.1
+    assert json.loads((tmp_path / "ray" / "summary.json").read_text())["backend"] == "ray"
+    assert (tmp_path / "ray" / "plot.png").exists()
+    # the clients trained in the actors' processes, and reported to the coordinator's store here
+    rows = query(tmp_path / "ray" / "coordinator", "SELECT platform FROM clients")
+    assert [r["platform"] for r in rows] == ["simulation"] * 4
+
+
+@pytest.mark.slow
+def test_a_stopped_ray_run_resumes_with_the_same_clients(tmp_path, ray_cluster):
+    config = SimulationConfig(**{**SMALL, "rounds": 4}, backend="ray", secagg=True)
+
+    class Stopped(Exception):
+        pass
+
+    def stop_after_two(record):
+        if record["round"] == 2:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        run(config, tmp_path, on_round=stop_after_two)
+    assert [r["round"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
+
+    summary = run(config, tmp_path, resume=True)
+
+    assert [r["version"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4]
+    versions = query(tmp_path / "coordinator", "SELECT version FROM versions WHERE version > 0 ORDER BY version")
+    assert [r["version"] for r in versions] == [1, 2, 3, 4]  # each round committed once
+    assert query(tmp_path / "coordinator", "SELECT COUNT(*) AS n FROM clients")[0]["n"] == 4  # none enrolled again
+    assert summary["final_accuracy"] > 0.25  # 4 classes: the unmasked sums are models, not noise
+
+
+def test_resume_needs_a_run_to_resume(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        run(SimulationConfig(**SMALL, backend="ray"), tmp_path, resume=True)
+
+
+@pytest.mark.slow
+def test_a_refused_client_stops_the_run_with_the_coordinators_reason(tmp_path, ray_cluster):
+    config = SimulationConfig(**SMALL, backend="ray")
+    federation = Federation.from_config(config)
+    coordinator = _start_coordinator(ray_cluster, config, federation, tmp_path / "coordinator", False, 1)
+    try:
+        samples = federation.clients[0]
+        stranger = Member(0, "not-a-credential", samples.x, samples.y, [0])
+        host = ray_cluster.remote(ClientHost).remote(coordinator, [stranger], {})
+        with pytest.raises(RuntimeError, match="client 0: the coordinator refused this client"):
+            ray_cluster.get(host.play.remote())
+    finally:
+        ray_cluster.get(coordinator.close.remote())
+        ray_cluster.kill(coordinator)
+
+
+def test_the_ray_backend_says_how_to_install_ray(monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    with pytest.raises(ValueError, match=r"pip install 'fedge\[ray\]'"):
+        SimulationConfig(**SMALL, backend="ray")
