@@ -149,6 +149,6 @@ def serve_forever(settings: Any, tasks: Any, static_dir: Path | None = None) -> 
     stop = StopSignals()
     running = start(settings, tasks, gateway=True, static_dir=static_dir)
     stop.wait()
-    log.info("stopping: finishing in-flight requests")
+    log.info("stopping %s: finishing in-flight requests", stop.reason)
     running.stop()
     log.info("stopped")

@@ -49,6 +49,13 @@ class StopSignals:
         """The runner that started this process is gone (its children pass to another parent)."""
         return self.owner is not None and os.getppid() != self.owner
 
+    @property
+    def reason(self) -> str:
+        """Why it is set, in words for a log line ("" while it is not)."""
+        if self.received:
+            return f"on {signal.Signals(self.received[0]).name}"
+        return "as the runner that started it is gone" if self.orphaned else ""
+
     def wait(self, timeout: float | None = None) -> bool:
         """Sleep until a signal arrives (or the runner is gone) or ``timeout`` seconds pass; True if stopped."""
         deadline = None if timeout is None else time.monotonic() + timeout

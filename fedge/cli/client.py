@@ -130,6 +130,7 @@ def client(
         raise typer.Exit(_fail(str(error))) from None
     finally:
         transport.close()
+    log.info("stopped %s", stop.reason or "as every task has completed")
 
 
 def _trainer(data: Path | None, reader: str | None, flower: str | None) -> tuple[Any, str]:

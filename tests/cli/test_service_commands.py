@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -62,7 +63,8 @@ def test_server_stops_cleanly_on_sigterm(tmp_path):
     daemon = Daemon.start(small_config(tmp_path), tmp_path / "data", free_port())
     daemon.process.send_signal(signal.SIGTERM)
     assert daemon.process.wait(timeout=20) == 0
-    assert "stopped" in daemon.log.read_text()
+    log = daemon.log.read_text()
+    assert "stopping on SIGTERM: finishing in-flight requests" in log and log.rstrip().endswith("INFO stopped")
 
 
 def test_agent_stops_cleanly_on_sigterm(tmp_path):
@@ -79,7 +81,9 @@ def test_agent_stops_cleanly_on_sigterm(tmp_path):
             time.sleep(0.2)
         assert credential.exists(), "the agent never enrolled"
         agent.send_signal(signal.SIGTERM)
-        assert agent.wait(timeout=20) == 0, agent.stderr.read()
+        _, stderr = agent.communicate(timeout=20)
+        assert agent.returncode == 0, stderr
+        assert stderr.splitlines()[-1].endswith("INFO stopped on SIGTERM")  # its log says why it ended
     finally:
         daemon.stop()
 
@@ -100,11 +104,11 @@ def test_server_serves_tls_from_its_flags(tmp_path):
 
 
 def start_agent(address: str, token: str, data, *tls: str) -> subprocess.Popen:
+    """An agent that exits once every task has completed; its log goes beside ``data``, as NAME.log."""
     command = [sys.executable, "-m", "fedge", "client", "--server", address, "--token", token, "--data", str(data)]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [*command, *tls, "--exit-when-done"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    with open(Path(data).with_suffix(".log"), "w") as log:
+        return subprocess.Popen([*command, *tls, "--exit-when-done"], env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def serve_tls(config, tmp_path) -> list[str]:
@@ -137,6 +141,8 @@ def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_
             for i, t in enumerate(tokens[:2])
         ]
         assert [a.wait(timeout=120) for a in agents] == [0, 0]
+        log = (tmp_path / "split" / "client-000.log").read_text()
+        assert log.rstrip().endswith("INFO stopped as every task has completed")
 
         status = fedge("status", "--json", "--server", daemon.address, "--data-dir", data_dir, *trust)
         document = json.loads(status.stdout)
