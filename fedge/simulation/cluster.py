@@ -219,7 +219,7 @@ def run_rounds(
         raise FileNotFoundError(f"nothing to resume in {data_dir}: no coordinator store there")
     try:
         actors = actors_for(ray, len(federation.clients))
-        coordinator = _start_coordinator(ray, config, federation, data_dir, after is not None, actors)
+        coordinator = coordinator_actor(ray, config, federation, data_dir, after is not None, actors)
         credentials = enrolled(RemoteCoordinator(coordinator), len(federation.clients), data_dir / CLIENTS_FILE)
         store = Store(data_dir)
         hosts = _start_clients(ray, config, federation, coordinator, credentials, after or 0, actors)
@@ -246,7 +246,7 @@ def run_rounds(
             ray.shutdown()
 
 
-def _start_coordinator(
+def coordinator_actor(
     ray: Any, config: SimulationConfig, federation: Federation, data_dir: Path, resume: bool, actors: int
 ) -> Any:
     """The coordinator's actor, on this node (this runner reads its store), once it has started."""

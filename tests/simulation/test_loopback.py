@@ -1,4 +1,5 @@
-"""The loopback backend: a real daemon process and agent processes give the in-process outputs."""
+"""The loopback backend (a real daemon process and agent processes) and the Ray backend give the
+in-process outputs."""
 
 from __future__ import annotations
 
@@ -19,18 +20,22 @@ SMALL = {"dataset": "synthetic-imu", "rounds": 3, "local_epochs": 1}
 
 
 @pytest.mark.slow
-def test_grpc_backend_writes_what_the_inprocess_backend_writes(tmp_path):
+@pytest.mark.parametrize("backend", ["grpc", "ray"])
+def test_a_backend_writes_what_the_inprocess_backend_writes(tmp_path, backend, request):
+    """grpc: a daemon and agent processes; ray: the same coordinator and agents as Ray actors."""
+    if backend == "ray":
+        request.getfixturevalue("ray_cluster")
     inprocess = run(SimulationConfig(**SMALL), tmp_path / "inprocess")
-    grpc = run(SimulationConfig(**SMALL, backend="grpc"), tmp_path / "grpc")
+    other = run(SimulationConfig(**SMALL, backend=backend), tmp_path / backend)
 
-    a, b = read_metrics(tmp_path / "inprocess" / "metrics.jsonl"), read_metrics(tmp_path / "grpc" / "metrics.jsonl")
+    a, b = read_metrics(tmp_path / "inprocess" / "metrics.jsonl"), read_metrics(tmp_path / backend / "metrics.jsonl")
     assert [r["round"] for r in a] == [r["round"] for r in b] == [1, 2, 3]
     assert [r["clients"] for r in b] == [4, 4, 4] and [r["examples"] for r in a] == [r["examples"] for r in b]
     assert set(a[0]) == set(b[0])
     # Same seeds, same data; only BLAS threading and arrival order differ.
-    assert abs(grpc["final_accuracy"] - inprocess["final_accuracy"]) < 0.1
-    assert json.loads((tmp_path / "grpc" / "summary.json").read_text())["backend"] == "grpc"
-    assert (tmp_path / "grpc" / "plot.png").exists()
+    assert abs(other["final_accuracy"] - inprocess["final_accuracy"]) < 0.1
+    assert json.loads((tmp_path / backend / "summary.json").read_text())["backend"] == backend
+    assert (tmp_path / backend / "plot.png").exists()
 
 
 @pytest.mark.slow
