@@ -6,7 +6,8 @@ folder's files, and trains on TF.js's wasm backend; two `fedge client` processes
 their own folders. Every round must commit with all three reports, the browser's among them,
 the coordinator must list it as `browser-chromium/wasm`, and the held-out accuracy must show
 that the masks cancelled (one wrong pairwise mask sums to noise: accuracy 0.25). Screenshots of the page (and of
-the dashboard, when one is built) go to $FEDGE_ARTIFACTS or tests/browser/artifacts/.
+the dashboard, when one is built) go to $FEDGE_ARTIFACTS or tests/browser/artifacts/, with both
+pages at a phone's width, where neither may scroll sideways.
 
 The first run serves TLS (a self-signed certificate): the page comes over https:// and talks wss://,
 the agents dial gRPC over TLS. The same runs again, in plaintext, with distributed DP: every device,
@@ -214,3 +215,29 @@ def screenshot_dashboard(browser: Any, served: Served) -> None:
     finally:  # what it showed, also when it did not list the browser
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         page.close()
+
+
+PHONE = {"width": 360, "height": 740}
+
+
+def test_the_page_and_the_dashboard_fit_a_phone_screen(browser: Any, tmp_path: Path, web_root: Path) -> None:
+    """No sideways scrolling at a phone's width: long fields and options shrink, and the dashboard's
+    wide tables scroll inside their panels (a round is open, so its table of rounds is there)."""
+    settings = ServerSettings(port=0, http_port=free_port(), data_dir=tmp_path / "coordinator")
+    running = start(settings, [secure_task()], gateway=True, static_dir=web_root)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport=PHONE)
+    try:
+        page.goto(f"http://{running.gateway.address}/")
+        page.click("#record summary")  # the recording form too: a long source name, the label fields
+        page.screenshot(path=str(ARTIFACTS / "phone-page.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+        page.goto(f"http://{running.gateway.address}/dashboard/#admin={running.coordinator.admin_credential}")
+        page.wait_for_selector("table.rounds", timeout=15_000)
+        page.screenshot(path=str(ARTIFACTS / "phone-dashboard.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert page.evaluate("document.querySelector('table.rounds').scrollWidth") > PHONE["width"] / 2
+    finally:
+        page.close()
+        running.stop()

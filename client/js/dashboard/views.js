@@ -247,13 +247,18 @@ function files(manifest) {
 
 // -- shared --------------------------------------------------------------------------------
 
+/** A table that scrolls sideways inside its panel when the screen is narrower (a phone). */
 function table(kind, head, rows, empty) {
   if (rows.length === 0) return h("p", { class: `empty ${kind}` }, empty);
   return h(
-    "table",
-    { class: kind },
-    h("thead", {}, h("tr", {}, head.map((name) => h("th", {}, name)))),
-    h("tbody", {}, rows),
+    "div",
+    { class: "scroll" },
+    h(
+      "table",
+      { class: kind },
+      h("thead", {}, h("tr", {}, head.map((name) => h("th", {}, name)))),
+      h("tbody", {}, rows),
+    ),
   );
 }
 
