@@ -50,7 +50,9 @@ export function normalise(x, channels, normalisation) {
  * task's. Returns {meta, batches: [{source, sampleShape, x: Float32Array, y: Int32Array}]}.
  */
 export async function readDataFiles(files, known = {}) {
-  const parsed = files.map((file) => ({ ...file, json: file.name.endsWith(".json") ? parseJson(file) : null }));
+  const parsed = files
+    .filter((file) => !file.name.startsWith(".")) // hidden: e.g. the Python agent's state, as its reader skips
+    .map((file) => ({ ...file, json: file.name.endsWith(".json") ? parseJson(file) : null }));
   const metaFile = parsed.find((f) => f.json?.format === "fedge-client-data");
   const meta = metaFile ? readMeta(metaFile.json, metaFile.name) : null;
   const context = { sampleShape: meta?.sampleShape ?? known.sampleShape, labels: meta?.labels ?? known.labels };
@@ -59,7 +61,7 @@ export async function readDataFiles(files, known = {}) {
     if (file === metaFile) continue;
     if (file.name.endsWith(".npz")) batches.push(await readNpzSamples(file, context));
     else if (file.name.endsWith(".csv")) batches.push(readCsv(file, context));
-    else if (file.json) batches.push(readJsonSamples(file.json, file.name));
+    else if (file.name.endsWith(".json")) batches.push(readJsonSamples(file.json, file.name));
     else throw new DataFileError(`${file.name}: expected a .npz, .csv or .json file`);
   }
   if (!batches.length) throw new DataFileError("expected at least one sample file (.npz, .csv or .json), got none");
@@ -164,10 +166,10 @@ function readLabel(cell, labels, where) {
 
 /** The JSON export: its own labels and sample shape; x nested or flat per sample; y ids or names. */
 function readJsonSamples(json, name) {
-  if (json.format !== "fedge-samples") {
-    throw new DataFileError(
-      `${name}: expected "format": "fedge-samples" (or a meta.json), got ${JSON.stringify(json.format)}`,
-    );
+  const format = json !== null && typeof json === "object" && !Array.isArray(json) ? json.format : undefined;
+  if (format !== "fedge-samples") {
+    const got = format === undefined ? 'no "format"' : `"format": ${JSON.stringify(format)}`;
+    throw new DataFileError(`${name}: expected "format": "fedge-samples" (or a meta.json), got ${got}`);
   }
   const sampleShape = checkShape(json.sample_shape, name);
   const labels = Array.isArray(json.labels) ? json.labels : undefined;

@@ -30,6 +30,12 @@ test("data files: a split folder's meta.json and .npz give labels, shape and sam
   assert.deepEqual([...batch.x], EXPECTED_X);
 });
 
+test("data files: hidden files picked with a folder are skipped, as the Python reader skips them", async () => {
+  const agentState = text(".fedge-agent.json", '{"server": "h:7070"}'); // `fedge client` keeps it in the folder
+  const { batches } = await readDataFiles([fixture("meta.json"), agentState, fixture("samples.npz", "part-0000.npz")]);
+  assert.deepEqual(batches.map((b) => b.source), ["part-0000.npz"]);
+});
+
 test("data files: a CSV row is the flattened sample, then a label name or class id", async () => {
   const csv = text("by-hand.csv", "# 2 steps x 2 channels\n0,1,2,3,b\n\n4,5,6,7,0\n");
   const [batch] = (await readDataFiles([fixture("meta.json"), csv])).batches;
@@ -79,6 +85,11 @@ test("data files: what the Python reader refuses is refused here, naming the fil
       /meta.json: expected version 1, got 2/,
     ],
     [[text("x.npz", "not a zip")], /x.npz: expected a zip archive/],
+    // a JSON file that holds no samples is said to be one plainly, not as "got undefined"
+    [[text("agent.json", '{"server": "h:7070"}')], /agent.json: .*got no "format"$/],
+    [[text("null.json", "null")], /null.json: .*got no "format"$/],
+    [[text("list.json", "[1, 2]")], /list.json: .*got no "format"$/],
+    [[text("other.json", '{"format": "other"}')], /other.json: .*got "format": "other"$/],
     [[text("notes.txt", "hello")], /notes.txt: expected a .npz, .csv or .json file/],
     [[meta], /expected at least one sample file/],
   ];
