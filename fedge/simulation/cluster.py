@@ -16,8 +16,8 @@ the same seed, and its ``vanish.VanishingTransport``, which raises here where a 
 exit): the coordinator carries on without it when the stage's deadline passes, and it joins
 again from the next round. Each vanishing is listed in ``vanished.jsonl`` beside the metrics.
 
-``RAY_ADDRESS`` (or ``ray start``'s own address file) names a cluster to join; without one, a
-Ray instance starts for the run on this machine and stops with it.
+``RAY_ADDRESS`` names a cluster to join; without it, a Ray instance starts for the run on this
+machine, on 127.0.0.1 only, and stops with it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -50,9 +51,15 @@ CALLS = frozenset(
     {"enroll", "check_in", "model_data", "upload", "advertise_keys", "share_keys", "unmask", "create_tokens"}
 )
 VANISHED_FILE = "vanished.jsonl"
+LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's one-machine mode, every address 127.0.0.1
 
 
 def import_ray() -> Any:
+    """Ray, set up first (Ray reads it at import) so that an instance of the run's own, on this
+    machine, listens and connects on 127.0.0.1 only: Ray's default is this machine's network
+    address, open to the network. A cluster named by RAY_ADDRESS is left to Ray's own choices."""
+    if not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault(LOCAL_ONLY, "0")
     try:
         import ray
     except ImportError:
@@ -183,11 +190,13 @@ class ClientHost:
 
 
 def start_ray(ray: Any) -> None:
-    """Joins the cluster RAY_ADDRESS names, or starts one here for the run. This process keeps its
+    """Joins the cluster RAY_ADDRESS names, or starts one here for the run (``import_ray`` keeps it
+    on 127.0.0.1). This process keeps its
     own SIGTERM handling (``fedge simulate`` ends through its cleanup, as on Ctrl-C): Ray's would
     end it mid-cleanup, with status 1."""
     previous = signal.getsignal(signal.SIGTERM)
     ray.init(
+        address=None if os.environ.get("RAY_ADDRESS") else "local",  # never a `ray start` cluster unasked
         include_dashboard=False,
         log_to_driver=False,
         logging_level=logging.ERROR,  # not its INFO lines and notices amid the progress bar

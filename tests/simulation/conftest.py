@@ -7,10 +7,9 @@ import pytest
 def ray_cluster():
     """One local Ray instance for every test of the ray backend (a start costs seconds); the
     backend joins it instead of starting its own, and leaves it running."""
-    import ray
+    from fedge.simulation.cluster import import_ray, start_ray
 
-    from fedge.simulation.cluster import start_ray
-
+    ray = import_ray()
     start_ray(ray)
     yield ray
     ray.shutdown()

@@ -73,3 +73,10 @@ def test_the_ray_backend_says_how_to_install_ray(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
     with pytest.raises(ValueError, match=r"pip install 'fedge\[ray\]'"):
         SimulationConfig(**SMALL, backend="ray")
+
+
+def test_a_ray_instance_of_the_runs_own_listens_on_loopback_only(ray_cluster):
+    """Ray's default is this machine's network address, reachable from the network."""
+    node = ray_cluster._private.worker.global_worker.node
+    assert node.node_ip_address == "127.0.0.1"
+    assert node.gcs_address.startswith("127.0.0.1:")
