@@ -160,9 +160,9 @@ class ClientHost:
     def play(self) -> list[dict[str, Any]]:
         """Each agent's next step when it is due, until every one has heard that the task
         completed; returns the vanishings."""
-        due = [(0.0, index) for index in sorted(self.agents)]
+        due = [(0.0, turn, index) for turn, index in enumerate(self.agents)]  # first: in the members' order
         while due:
-            at, index = heapq.heappop(due)
+            at, turn, index = heapq.heappop(due)
             time.sleep(max(0.0, at - time.monotonic()))
             try:
                 outcome = self.agents[index].attempt()
@@ -171,7 +171,7 @@ class ClientHost:
             except AgentStopped as stopped:
                 raise RuntimeError(f"client {index}: {stopped}") from None
             if not outcome.finished:
-                heapq.heappush(due, (time.monotonic() + outcome.wait_s, index))
+                heapq.heappush(due, (time.monotonic() + outcome.wait_s, turn, index))
         return self.vanished
 
     def _leave(self, index: int) -> Outcome:
@@ -280,22 +280,21 @@ def _start_clients(
     after: int,
     actors: int,
 ) -> list[Any]:
-    """The client actors, each with every ``actors``-th client (a resumed run draws afresh)."""
+    """The client actors, each with every ``actors``-th client in a shuffled order, the order they
+    first check in: the first cohort is a random draw, as on the in-process backend, not the
+    lowest indices (a resumed run draws afresh)."""
     clients = len(federation.clients)
     plan = vanishing_plan(config, clients, after) if config.dropout else {}
     words = [config.seed] if not after else [config.seed, after]
+    rng = np.random.default_rng([*words, 0x0DE5])
     host = ray.remote(ClientHost).options(num_cpus=1)
-    return [
-        host.remote(
-            coordinator,
-            [
-                Member(i, credentials[i], federation.clients[i].x, federation.clients[i].y, [*words, i])
-                for i in range(first, clients, actors)
-            ],
-            {i: plan.get(i, {}) for i in range(first, clients, actors)},
-        )
-        for first in range(actors)
-    ]
+    hosts = []
+    for first in range(actors):
+        mine = [int(i) for i in rng.permutation(np.arange(first, clients, actors))]
+        samples = [federation.clients[i] for i in mine]
+        members = [Member(i, credentials[i], c.x, c.y, [*words, i]) for i, c in zip(mine, samples, strict=True)]
+        hosts.append(host.remote(coordinator, members, {i: plan.get(i, {}) for i in mine}))
+    return hosts
 
 
 def _ended(ray: Any, runs: list[Any]) -> bool:

@@ -8,7 +8,7 @@ import pytest
 
 from fedge.server.store import Store
 from fedge.simulation import SimulationConfig, run
-from fedge.simulation.cluster import ClientHost, Member, coordinator_actor
+from fedge.simulation.cluster import ClientHost, Member, actors_for, coordinator_actor
 from fedge.simulation.inprocess import Federation
 from fedge.simulation.report import read_metrics
 
@@ -80,3 +80,20 @@ def test_a_ray_instance_of_the_runs_own_listens_on_loopback_only(ray_cluster):
     node = ray_cluster._private.worker.global_worker.node
     assert node.node_ip_address == "127.0.0.1"
     assert node.gcs_address.startswith("127.0.0.1:")
+
+
+@pytest.mark.slow
+def test_the_first_cohort_is_a_random_draw_not_the_lowest_numbers(tmp_path, ray_cluster):
+    """Actor a holds the clients i with i mod A = a; in the order of their numbers, each actor's
+    first check-ins would be its lowest numbers, round after round of training a prefix of them."""
+    config = SimulationConfig(
+        dataset="synthetic-imu", partition="iid", clients=20, clients_per_round=5, rounds=1, local_epochs=1,
+        backend="ray", publish="never",
+    )  # fmt: skip
+    run(config, tmp_path)
+    rows = query(tmp_path / "coordinator", "SELECT name FROM participants JOIN clients USING (client_id)")
+    cohort = sorted(int(r["name"].removeprefix("client-")) for r in rows)
+    actors = actors_for(ray_cluster, 20)
+    by_actor = [[i for i in cohort if i % actors == a] for a in range(actors)]
+    lowest = [list(range(a, 20, actors))[: len(mine)] for a, mine in enumerate(by_actor)]
+    assert len(cohort) == 5 and by_actor != lowest, cohort
