@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +102,43 @@ def test_the_first_cohort_is_a_random_draw_not_the_lowest_numbers(tmp_path, ray_
     by_actor = [[i for i in cohort if i % actors == a] for a in range(actors)]
     lowest = [list(range(a, 20, actors))[: len(mine)] for a, mine in enumerate(by_actor)]
     assert len(cohort) == 5 and by_actor != lowest, cohort
+
+
+def ray_processes() -> set[int]:
+    """Live processes of any Ray instance on this machine: its raylet, GCS, agents and workers."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+            zombie = command and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:  # it ended meanwhile
+            continue
+        if not zombie and (b"raylet" in command or b"gcs_server" in command or command.startswith(b"ray::")):
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stopped_ray_run_exits_as_on_ctrl_c_and_leaves_no_ray_process(tmp_path, sig):
+    """Ray's own SIGTERM handler would end the runner with status 1, amid its cleanup."""
+    before, out = ray_processes(), tmp_path / "run"
+    command = ["simulate", "--backend", "ray", "--dataset", "synthetic-imu", "--rounds", "500", "--publish", "never"]
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "fedge", *command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().strip()):
+            assert runner.poll() is None and time.monotonic() < deadline, runner.stderr.read().decode()
+            time.sleep(0.05)
+        assert ray_processes() - before  # the run's instance: its raylet, GCS and actors
+        runner.send_signal(sig)
+        runner.wait(timeout=60)
+    finally:
+        runner.kill()
+    assert runner.returncode == 128 + sig, runner.stderr.read().decode()[-2000:]
+    deadline = time.monotonic() + 30
+    while ray_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not ray_processes() - before
