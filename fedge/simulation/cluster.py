@@ -217,6 +217,7 @@ def run_rounds(
     """Yield each committed round's metrics while the actors run the federation; ``after``:
     resume the run stopped in ``data_dir`` past that version (same store, same credentials)."""
     ray = import_ray()
+    data_dir = data_dir.resolve()  # the coordinator's actor may not start in this process's folder
     started = not ray.is_initialized()
     if started:
         start_ray(ray)
