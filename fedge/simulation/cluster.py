@@ -30,7 +30,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -263,10 +263,13 @@ def coordinator_actor(
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    task = realtime_task(federation, config)
+    if task.init_from:  # a folder on this node, named from this process's folder
+        task = replace(task, init_from=str(Path(task.init_from).resolve()))
     host = (
         ray.remote(CoordinatorHost)
         .options(num_cpus=0, max_concurrency=actors + 4, scheduling_strategy=here)
-        .remote(realtime_task(federation, config), federation.splits, str(data_dir), resume)
+        .remote(task, federation.splits, str(data_dir), resume)
     )
     result(ray, host.admin_credential.remote())  # raises what stopped its start
     return host
