@@ -72,7 +72,13 @@ def start(
         tasks, data_dir, chunk_bytes=settings.chunk_kb * 1024, hold_s=STAGE_HOLD_S, holders=workers - 2
     )
     limit = settings.max_message_mb * 1024 * 1024
-    options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+    options = [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+        # gRPC's default SO_REUSEPORT lets a second daemon bind a port already served, and the
+        # kernel then splits the clients between two coordinators: refuse the port instead
+        ("grpc.so_reuseport", 0),
+    ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers), interceptors=[ErrorInterceptor()], options=options
     )
@@ -82,7 +88,10 @@ def start(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bind = f"{settings.host}:{settings.port}"
-    port = server.add_secure_port(bind, tls.grpc_credentials()) if tls else server.add_insecure_port(bind)
+    try:  # a refused bind: 0 from older grpcio, RuntimeError from newer
+        port = server.add_secure_port(bind, tls.grpc_credentials()) if tls else server.add_insecure_port(bind)
+    except RuntimeError:
+        port = 0
     if port == 0:
         coordinator.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: the port is in use or not allowed")

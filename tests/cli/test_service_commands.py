@@ -59,6 +59,20 @@ def test_corrupt_config_is_refused_at_start_with_its_line(tmp_path, old, new, re
     assert "Traceback" not in result.stderr
 
 
+def test_a_second_daemon_on_a_served_port_is_refused_not_given_half_the_clients(tmp_path):
+    """gRPC binds with SO_REUSEPORT by default: the kernel would split connections between the two."""
+    first = Daemon.start(small_config(tmp_path), tmp_path / "first", free_port())
+    try:
+        port = first.address.rsplit(":", 1)[1]
+        config = ("--config", str(small_config(tmp_path / "second")), "--data-dir", str(tmp_path / "second" / "data"))
+        second = fedge("server", *config, "--port", port, timeout=30)
+        assert second.returncode == 2, second.stderr
+        assert f"cannot listen on 127.0.0.1:{port}: the port is in use or not allowed" in second.stderr
+        assert first.process.poll() is None  # the first one serves on
+    finally:
+        first.stop()
+
+
 def test_server_stops_cleanly_on_sigterm(tmp_path):
     daemon = Daemon.start(small_config(tmp_path), tmp_path / "data", free_port())
     daemon.process.send_signal(signal.SIGTERM)
