@@ -333,10 +333,12 @@ class TaskRounds:
     def _unmask_step(self, live: LiveRound, now: float) -> bool:
         s = live.secagg
         assert s is not None
+        expired = self._expired(live, now, self.task.secagg_timeout_s)
         if s.can_finish():
             self._finish(live)
-        elif self._expired(live, now, self.task.secagg_timeout_s):
-            self._fail(f"too few shares were revealed to unmask (threshold {s.plan.threshold})")
+        elif expired or s.no_more_reveals():  # the restarted have no shares to reveal: no use waiting
+            why = "" if expired else ": the other survivors restarted"
+            self._fail(f"too few shares were revealed to unmask (threshold {s.plan.threshold}){why}")
         else:
             return False
         return True
@@ -350,7 +352,7 @@ class TaskRounds:
         return joined >= self.task.min_clients and now - live.opened_at >= self.task.select_timeout_s
 
     def _training_over(self, live: LiveRound, now: float) -> bool:
-        expected = len(live.secagg.sharers) if live.secagg else live.awaited
+        expected = live.secagg.awaited_inputs() if live.secagg else live.awaited  # no deadline for the restarted
         if live.reports >= self.task.clients_per_round or live.reports == expected:
             return True
         return self._expired(live, now, self.task.train_deadline_s)
@@ -483,6 +485,8 @@ class TaskRounds:
             if live is None:
                 return _retry(RETRY_IDLE_MS, "task completed")
             if live.cohort.get(client_id) == "reported":
+                if live.secagg is not None:  # a secure session asks Unmask, never CheckIn: this one lost it
+                    live.secagg.forget(client_id)
                 return _retry(self._until_next_round(live), "already reported in this round")
             if client_id not in live.cohort:
                 if live.phase != "select" or len(live.cohort) >= self.task.cohort_size:
@@ -757,7 +761,7 @@ class TaskRounds:
         still come, about when the last is due at this round's pace (a little before, so no one
         is late), at most STAGE_WAIT_MAX_MS; else, or with no pace yet, STAGE_POLL_MS."""
         s = live.secagg
-        missing = len(s.sharers) - len(s.inputs) if s is not None and s.stage == "collect" else 0
+        missing = s.awaited_inputs() - len(s.inputs) if s is not None and s.stage == "collect" else 0
         if not missing or len(live.pace) < 2:
             return STAGE_POLL_MS
         each = (self.clock() - live.pace[0]) / (len(live.pace) - 1)

@@ -60,6 +60,7 @@ class SecAggRound:
     b_shares: dict[int, dict[int, secagg.Share]] = field(default_factory=dict)  # owner -> x -> share
     s_shares: dict[int, dict[int, secagg.Share]] = field(default_factory=dict)
     revealers: set[int] = field(default_factory=set)  # U4
+    lost: set[int] = field(default_factory=set)  # members back with other keys (restarted): they can add nothing
     _peers: dict[int, pb.Peer] = field(default_factory=dict, repr=False)  # U1 by index, as the roster sends them
 
     # -- advertise ---------------------------------------------------------------------------
@@ -74,6 +75,7 @@ class SecAggRound:
         if client_id not in self.index:
             raise StaleRound(f"round {self.round_id}: keys were not advertised in time")
         if self.keys[client_id] != (request.encryption_key, request.mask_key):
+            self.lost.add(self.index[client_id])  # its masked input, if not sent yet, and its shares are gone
             raise StaleRound(f"round {self.round_id}: this client advertised other keys earlier (a restart?)")
         me = self.index[client_id]
         if len(self._peers) != len(self.index):  # built once per round (also after a resume)
@@ -129,6 +131,11 @@ class SecAggRound:
         self.total += masked  # uint32: wraps mod 2^32, as the masks need
         self.inputs.add(me)
 
+    def awaited_inputs(self) -> int:
+        """The masked inputs this round can still end up with: those in, and those of sharers that
+        have not come back restarted."""
+        return len(self.sharers - (self.lost - self.inputs))
+
     def close_collect(self) -> None:
         self.stage = "unmask"
 
@@ -167,6 +174,18 @@ class SecAggRound:
             book = self.s_shares if revealed.mask_key else self.b_shares
             book.setdefault(owner, {})[share.x] = share
         self.revealers.add(me)
+
+    def forget(self, client_id: str) -> None:
+        """A member whose masked input is in checks in again, so it lost its session (a restart):
+        it will reveal no shares. Once the round is unmasking; a member that already revealed or
+        whose reveals were not needed is not counted out."""
+        me = self.index.get(client_id)
+        if self.stage == "unmask" and me in self.inputs and me not in self.revealers:
+            self.lost.add(me)
+
+    def no_more_reveals(self) -> bool:
+        """Every survivor has revealed its shares or come back restarted, without them."""
+        return self.inputs <= self.revealers | self.lost
 
     def can_finish(self) -> bool:
         t = self.plan.threshold

@@ -473,3 +473,23 @@ def test_a_client_of_a_failed_secure_round_hears_that_it_moved_on(tmp_path):
     assert task.live is None or task.live.round_id != first
     outcome = agents[0].attempt()
     assert outcome.trained_round is None and agents[0].secure is None and task.version == 0
+
+
+@pytest.mark.parametrize("stage", ["collect", "unmask"])
+def test_a_round_whose_cohort_restarted_fails_at_once_not_at_its_deadline(tmp_path, stage):
+    """Restarted agents advertise fresh keys: they can send no masked input and reveal no share,
+    so the round is retried as soon as the last of them says so (a loopback run resumed after a
+    kill waited out the 600 s training deadline)."""
+    coordinator, agents, clock = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    first = task.live.round_id
+    step_until(coordinator, agents, lambda: task.live.secagg.stage == stage and not task.live.secagg.revealers)
+    restarted = [Agent(a.transport, a.credential, FixedTrainer(i), seed=100 + i) for i, a in enumerate(agents)]
+    for agent in restarted:
+        said = agent.attempt().reason  # fresh keys, or (its masked input is in) a check-in out of turn
+        assert "other keys" in said or "already reported" in said, said
+        coordinator.tick()
+    row = coordinator.store.query("SELECT phase, reason FROM rounds WHERE round_id = ?", (first,))[0]
+    reason = "selected clients reported" if stage == "collect" else "the other survivors restarted"
+    assert row["phase"] == "failed" and reason in row["reason"], dict(row)
+    assert clock.skipped == 0 and task.live.round_id != first  # no deadline waited out; the next attempt is open
