@@ -85,7 +85,6 @@ def start_coordinator(
     data_dir: Path,
     clock: Callable[[], float] = time.time,
     resume: bool = False,
-    hold_s: float = 0.0,
 ) -> Coordinator:
     """The run's coordinator: a fresh one (a previous run's store in ``data_dir`` is replaced) or,
     with ``resume``, the stopped run's, which carries on from its last committed round."""
@@ -93,7 +92,7 @@ def start_coordinator(
         shutil.rmtree(data_dir, ignore_errors=True)
     elif not (data_dir / DATABASE).exists():
         raise FileNotFoundError(f"nothing to resume in {data_dir}: no coordinator store there")
-    return Coordinator([task], data_dir, splits={task.name: splits}, clock=clock, hold_s=hold_s)
+    return Coordinator([task], data_dir, splits={task.name: splits}, clock=clock)
 
 
 def enroll_agents(
