@@ -20,7 +20,7 @@ const USAGE = `usage: fedge-node [run] --server HOST:PORT --data FOLDER [--token
 run: take part in training rounds (docs/node.md); each option may come from its FEDGE_ variable instead, as
      for \`fedge client\` (FEDGE_SERVER, FEDGE_DATA, FEDGE_TOKEN, …; a flag wins)
   --server HOST:PORT   the coordinator's gRPC address
-  --data FOLDER        a folder of samples (meta.json and .npz/.csv files; \`fedge data split\` makes some)
+  --data FOLDER        a folder of samples (meta.json and .npz/.csv/.json files; \`fedge data split\` makes some)
   --token TOKEN        one-time enrolment token, needed on the first run only
   --name NAME          a name the operator sees in \`fedge status\`
   --state FILE         where the credential is kept (default: FOLDER/.fedge-node.json)
