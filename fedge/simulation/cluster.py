@@ -191,9 +191,8 @@ class ClientHost:
 
 def start_ray(ray: Any) -> None:
     """Joins the cluster RAY_ADDRESS names, or starts one here for the run (``import_ray`` keeps it
-    on 127.0.0.1). This process keeps its
-    own SIGTERM handling (``fedge simulate`` ends through its cleanup, as on Ctrl-C): Ray's would
-    end it mid-cleanup, with status 1."""
+    on 127.0.0.1). This process keeps its own SIGTERM handling (``fedge simulate`` ends through
+    its cleanup, as on Ctrl-C): Ray's would end it mid-cleanup, with status 1."""
     previous = signal.getsignal(signal.SIGTERM)
     ray.init(
         address=None if os.environ.get("RAY_ADDRESS") else "local",  # never a `ray start` cluster unasked
@@ -218,15 +217,15 @@ def run_rounds(
     resume the run stopped in ``data_dir`` past that version (same store, same credentials)."""
     ray = import_ray()
     data_dir = data_dir.resolve()  # the coordinator's actor may not start in this process's folder
-    started = not ray.is_initialized()
-    if started:
-        start_ray(ray)
-    coordinator, hosts, store = None, [], None
     vanished = data_dir.parent / VANISHED_FILE
     if after is None:
         vanished.unlink(missing_ok=True)  # a previous run's, in the same folder
     elif not (data_dir / DATABASE).exists():  # said here, not from inside an actor
         raise FileNotFoundError(f"nothing to resume in {data_dir}: no coordinator store there")
+    started = not ray.is_initialized()
+    if started:
+        start_ray(ray)
+    coordinator, hosts, store = None, [], None
     try:
         actors = actors_for(ray, len(federation.clients))
         coordinator = coordinator_actor(ray, config, federation, data_dir, after is not None, actors)
@@ -247,13 +246,16 @@ def run_rounds(
     finally:
         for host in hosts:
             ray.kill(host)
-        if coordinator is not None:
-            result(ray, coordinator.close.remote())
-            ray.kill(coordinator)
-        if store is not None:
-            store.close()
-        if started:
-            ray.shutdown()
+        try:
+            if coordinator is not None:
+                result(ray, coordinator.close.remote())  # its store closed whole, for a resume
+        finally:  # and the rest even if the coordinator's actor died
+            if coordinator is not None:
+                ray.kill(coordinator)
+            if store is not None:
+                store.close()
+            if started:
+                ray.shutdown()
 
 
 def coordinator_actor(
