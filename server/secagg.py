@@ -177,10 +177,9 @@ class SecAggRound:
 
     def forget(self, client_id: str) -> None:
         """A member whose masked input is in checks in again, so it lost its session (a restart):
-        it will reveal no shares. Once the round is unmasking; a member that already revealed or
-        whose reveals were not needed is not counted out."""
+        it will reveal no shares. One that has revealed already is not counted out."""
         me = self.index.get(client_id)
-        if self.stage == "unmask" and me in self.inputs and me not in self.revealers:
+        if me in self.inputs and me not in self.revealers:
             self.lost.add(me)
 
     def no_more_reveals(self) -> bool:

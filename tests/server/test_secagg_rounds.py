@@ -493,3 +493,17 @@ def test_a_round_whose_cohort_restarted_fails_at_once_not_at_its_deadline(tmp_pa
     reason = "selected clients reported" if stage == "collect" else "the other survivors restarted"
     assert row["phase"] == "failed" and reason in row["reason"], dict(row)
     assert clock.skipped == 0 and task.live.round_id != first  # no deadline waited out; the next attempt is open
+
+
+def test_a_member_that_checks_in_after_its_masked_input_is_counted_out_of_the_reveals(tmp_path):
+    """A live secure session asks Unmask, never CheckIn: one that checks in lost its shares."""
+    coordinator, agents, _ = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    step_until(coordinator, agents, lambda: task.live.secagg.stage == "collect" and task.live.secagg.inputs)
+    s = task.live.secagg
+    index_of = {i: s.index.get(coordinator.store.authenticate(a.credential)) for i, a in enumerate(agents)}
+    sent = next(i for i, member in index_of.items() if member in s.inputs)
+    index = index_of[sent]
+    restarted = Agent(agents[sent].transport, agents[sent].credential, FixedTrainer(sent), seed=7)
+    assert "already reported" in restarted.attempt().reason
+    assert s.lost == {index} and index in s.inputs  # its input still counts; its reveals will not come
