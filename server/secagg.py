@@ -134,7 +134,7 @@ class SecAggRound:
     def awaited_inputs(self) -> int:
         """The masked inputs this round can still end up with: those in, and those of sharers that
         have not come back restarted."""
-        return len(self.sharers - (self.lost - self.inputs))
+        return len(self.sharers) - len((self.lost & self.sharers) - self.inputs)  # lost: usually empty
 
     def close_collect(self) -> None:
         self.stage = "unmask"

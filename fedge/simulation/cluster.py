@@ -42,7 +42,7 @@ from fedge.server.config import TaskConfig
 from fedge.server.store import DATABASE, Store
 from fedge.shared import data
 from fedge.simulation import vanish
-from fedge.simulation.config import SimulationConfig
+from fedge.simulation.config import RAY_MISSING, SimulationConfig
 from fedge.simulation.inprocess import CLIENTS_FILE, Federation, committed, enrolled, start_coordinator
 from fedge.simulation.loopback import QUIET_BLAS, realtime_task, vanishing_plan
 
@@ -63,7 +63,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise RuntimeError("the ray backend needs Ray, which is not installed: pip install 'fedge[ray]'") from None
+        raise RuntimeError(RAY_MISSING) from None
     return ray
 
 
@@ -99,12 +99,11 @@ class RemoteCoordinator:
     """A ``CoordinatorHost`` actor, seen as the coordinator ``InProcessTransport`` calls."""
 
     def __init__(self, host: Any) -> None:
-        self.host = host
+        self.host, self.ray = host, import_ray()
 
     @property
     def admin_credential(self) -> str:
-        ray = import_ray()
-        return result(ray, self.host.admin_credential.remote())
+        return result(self.ray, self.host.admin_credential.remote())
 
     def upload(self, header: Any, data: Any) -> Any:
         """One bytes object: the encoded tensors come as memoryviews, which Ray cannot send."""
@@ -117,8 +116,7 @@ class RemoteCoordinator:
         return lambda *args: self._call(method, *args)
 
     def _call(self, method: str, *args: Any) -> Any:
-        ray = import_ray()
-        answered, value = result(ray, self.host.call.remote(method, *args))
+        answered, value = result(self.ray, self.host.call.remote(method, *args))
         if not answered:
             raise TransportError(*value)
         return value

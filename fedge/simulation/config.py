@@ -14,6 +14,7 @@ from fedge.shared.training import TrainConfig
 SENSORS = {"model": "har-cnn1d", "partition": "natural", "rounds": 30, "local_epochs": 2}
 IMAGES = {"model": "digits-cnn", "partition": "iid", "rounds": 10, "local_epochs": 1}
 BACKENDS = ("inprocess", "grpc", "ray")
+RAY_MISSING = "the ray backend needs Ray, which is not installed: pip install 'fedge[ray]'"
 DEFAULTS: dict[str, dict[str, str | int]] = {"watch": SENSORS, "synthetic-imu": SENSORS, "fashion-mnist": IMAGES}
 
 
@@ -68,7 +69,7 @@ class SimulationConfig:
         if self.backend not in BACKENDS:
             raise ValueError(f"expected backend in {BACKENDS}, got {self.backend!r}")
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:
-            raise ValueError("the ray backend needs Ray, which is not installed: pip install 'fedge[ray]'")
+            raise ValueError(RAY_MISSING)
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"expected lr schedule 'cosine' or 'constant', got {self.lr_schedule!r}")
         self.train_config()  # validates epochs, batch size, lr, optimizer now, not mid-run

@@ -52,11 +52,6 @@ def test_a_stopped_ray_run_resumes_with_the_same_clients(tmp_path, ray_cluster):
     assert summary["final_accuracy"] > 0.25  # 4 classes: the unmasked sums are models, not noise
 
 
-def test_resume_needs_a_run_to_resume(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        run(SimulationConfig(**SMALL, backend="ray"), tmp_path, resume=True)
-
-
 @pytest.mark.slow
 def test_a_refused_client_stops_the_run_with_the_coordinators_reason(tmp_path, ray_cluster):
     config = SimulationConfig(**SMALL, backend="ray")

@@ -13,6 +13,7 @@ import pytest
 
 from fedge.server.store import Store
 from fedge.simulation import SimulationConfig, run
+from fedge.simulation.config import BACKENDS
 from fedge.simulation.inprocess import TASK
 from fedge.simulation.loopback import stopped_setup
 from fedge.simulation.report import read_metrics
@@ -121,10 +122,9 @@ def test_resume_refuses_other_settings_and_names_them(tmp_path):
 
 def test_resume_needs_a_run_to_resume(tmp_path):
     config = SimulationConfig(dataset="synthetic-imu", rounds=2, local_epochs=1)
-    with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        run(config, tmp_path / "inprocess", resume=True)
-    with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        run(SimulationConfig(**{**config.to_dict(), "backend": "grpc"}), tmp_path / "grpc", resume=True)
+    for backend in BACKENDS:  # ray: refused before a Ray instance starts
+        with pytest.raises(FileNotFoundError, match="nothing to resume"):
+            run(SimulationConfig(**{**config.to_dict(), "backend": backend}), tmp_path / backend, resume=True)
 
 
 def test_the_cli_refuses_resume_without_out():
