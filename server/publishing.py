@@ -17,6 +17,7 @@ left unpublished is published then (`candidates`).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
@@ -122,7 +123,7 @@ class Publisher:
             self._remember(kept.get(self.task.publish_metric))
         if self.task.publish_int8:
             self._publish_int8(version, model, kept)
-        log.info("task %s: published version %d at %s %s", self.task.name, version, folder, kept)
+        log.info("task %s: published version %d at %s %s", self.task.name, version, folder, json.dumps(kept))
         return folder
 
     def _publish_int8(self, version: int, model: Any, fp32_metrics: dict[str, float]) -> None:

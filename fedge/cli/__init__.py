@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fedge import __version__
 from fedge.cli import admin, client, data, gateway, init, keys, models, server, simulate, tls
@@ -61,5 +62,5 @@ def main() -> None:
     except (ValueError, DatasetUnavailable, OSError) as error:
         if os.environ.get("FEDGE_DEBUG"):
             raise
-        stderr.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+        stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)  # [task] stays
         sys.exit(2)

@@ -120,9 +120,15 @@ def client(
     agent = Agent(transport, credential, trainer, seed=seed, floor=PrivacyFloor(min_dp_noise))
     log.info("agent ready: %s, coordinator %s", what, server)
 
+    finished = False  # said once each time the last task completes, so an idle agent is not a mystery
+
     def report(outcome) -> None:
+        nonlocal finished
         if outcome.trained_round is not None:
             log.info("%s", round_line(outcome.trained_round, outcome.metrics))
+        if outcome.finished and not finished and not exit_when_done:
+            log.info("every task has completed: waiting for new ones (--exit-when-done stops here instead)")
+        finished = outcome.finished
 
     try:
         agent.run(stop, exit_when_done=exit_when_done, on_outcome=report)

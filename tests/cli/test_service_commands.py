@@ -59,6 +59,15 @@ def test_corrupt_config_is_refused_at_start_with_its_line(tmp_path, old, new, re
     assert "Traceback" not in result.stderr
 
 
+def test_a_config_error_keeps_the_brackets_it_names(tmp_path):
+    """The console reads "[task]" as markup unless the message is escaped: it would print "got a single "."""
+    path = tmp_path / "fedge.toml"
+    path.write_text('[task]\nname = "har"\n')
+    result = fedge("server", "--config", str(path))
+    assert result.returncode == 2
+    assert "expected [[task]] tables (double brackets, one per task), got a single [task]" in result.stderr
+
+
 def test_a_second_daemon_on_a_served_port_is_refused_not_given_half_the_clients(tmp_path):
     """gRPC binds with SO_REUSEPORT by default: the kernel would split connections between the two."""
     first = Daemon.start(small_config(tmp_path), tmp_path / "first", free_port())
@@ -81,23 +90,32 @@ def test_server_stops_cleanly_on_sigterm(tmp_path):
     assert "stopping on SIGTERM: finishing in-flight requests" in log and log.rstrip().endswith("INFO stopped")
 
 
-def test_agent_stops_cleanly_on_sigterm(tmp_path):
-    daemon = Daemon.start(small_config(tmp_path), tmp_path / "data", free_port())
+def test_agent_says_when_every_task_has_completed_and_stops_cleanly_on_sigterm(tmp_path):
+    config = small_config(tmp_path, rounds=1)
+    config.write_text(
+        config.read_text()
+        .replace("clients_per_round = 2", "clients_per_round = 1")
+        .replace("min_clients = 2", "min_clients = 1")
+    )
+    daemon = Daemon.start(config, tmp_path / "data", free_port())
     try:
         token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
         assert fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split")).returncode == 0
-        folder = tmp_path / "split" / "client-000"
         command = [sys.executable, "-m", "fedge", "client", "--server", daemon.address, "--token", token]
-        agent = subprocess.Popen([*command, "--data", str(folder)], stderr=subprocess.PIPE, text=True)
-        credential = folder / ".fedge-agent.json"
+        log = tmp_path / "agent.log"
+        with log.open("w") as stderr:
+            agent = subprocess.Popen([*command, "--data", str(tmp_path / "split" / "client-000")], stderr=stderr)
+        idle = "every task has completed: waiting for new ones"
         deadline = time.monotonic() + 60
-        while not credential.exists() and time.monotonic() < deadline:
+        while idle not in log.read_text() and time.monotonic() < deadline and agent.poll() is None:
             time.sleep(0.2)
-        assert credential.exists(), "the agent never enrolled"
+        assert idle in log.read_text(), log.read_text()
+        time.sleep(2.5)  # it checks in again meanwhile (every 2 s when idle), and says it once
         agent.send_signal(signal.SIGTERM)
-        _, stderr = agent.communicate(timeout=20)
-        assert agent.returncode == 0, stderr
-        assert stderr.splitlines()[-1].endswith("INFO stopped on SIGTERM")  # its log says why it ended
+        assert agent.wait(timeout=20) == 0, log.read_text()
+        lines = log.read_text().splitlines()
+        assert "round 1: trained and reported" in "\n".join(lines) and sum(idle in line for line in lines) == 1
+        assert lines[-1].endswith("INFO stopped on SIGTERM")  # its log says why it ended
     finally:
         daemon.stop()
 

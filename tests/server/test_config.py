@@ -25,6 +25,13 @@ DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
 HAR_LABELS = ("PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW")
 
 
+def line_of(text: str, fragment: str) -> int:
+    return next(number for number, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+ROUNDS_LINE = line_of(template_text(), "rounds = 30")
+
+
 def edited(old: str, new: str) -> str:
     """The template with one line changed."""
     text = template_text()
@@ -36,10 +43,6 @@ def write(folder: Path, text: str) -> Path:
     path = folder / "fedge.toml"
     path.write_text(text)
     return path
-
-
-def line_of(text: str, fragment: str) -> int:
-    return next(number for number, line in enumerate(text.splitlines(), 1) if fragment in line)
 
 
 def error_of(path: Path | None, **options) -> str:
@@ -81,7 +84,7 @@ def test_docs_describe_every_key():
 
 def test_corrupt_toml_is_refused_with_its_line(tmp_path):
     path = write(tmp_path, edited("rounds = 30", "rounds 30"))
-    assert error_of(path) == f"{path} line 47: Expected '=' after a key in a key/value pair (column 8)"
+    assert error_of(path) == f"{path} line {ROUNDS_LINE}: Expected '=' after a key in a key/value pair (column 8)"
 
 
 def test_value_out_of_range_is_refused_with_its_line(tmp_path):
@@ -93,7 +96,8 @@ def test_value_out_of_range_is_refused_with_its_line(tmp_path):
 
 def test_wrong_type_names_what_was_expected_and_what_was_given(tmp_path):
     path = write(tmp_path, edited("rounds = 30", 'rounds = "ten"'))
-    assert error_of(path).endswith("line 47: task 'har': expected rounds to be an integer, got string \"ten\"")
+    expected = f"line {ROUNDS_LINE}: task 'har': expected rounds to be an integer, got string \"ten\""
+    assert error_of(path).endswith(expected)
 
 
 def test_integer_is_accepted_where_a_number_is_expected(tmp_path):
@@ -103,7 +107,7 @@ def test_integer_is_accepted_where_a_number_is_expected(tmp_path):
 
 def test_unknown_key_is_named(tmp_path):
     message = error_of(write(tmp_path, edited("rounds = 30", "round = 30")))
-    assert "line 47: task 'har': unknown key 'round' (did you mean 'rounds'?)" in message
+    assert f"line {ROUNDS_LINE}: task 'har': unknown key 'round' (did you mean 'rounds'?)" in message
     assert "known keys: name, model, input_shape, labels, rounds," in message
 
 
@@ -150,7 +154,7 @@ def test_each_range_is_checked_at_its_line(tmp_path, old, new, expected):
 def test_unknown_model_lists_the_zoo(tmp_path):
     message = error_of(write(tmp_path, edited('model = "har-cnn1d"', 'model = "resnet"')))
     expected = "expected model one of mlp, har-cnn1d, digits-cnn, squeezenet-mini, or 'external', got 'resnet'"
-    assert f"line 39: task 'har': {expected}" in message
+    assert f"line {line_of(template_text(), 'model = ')}: task 'har': {expected}" in message
 
 
 def test_unknown_strategy_lists_the_strategies(tmp_path):

@@ -93,6 +93,7 @@ def test_flower_clients_train_the_external_model_in_secure_rounds(tmp_path):
         ('model = "har-cnn1d"', 'model = "external"'),
         ('initial_weights = ""', 'initial_weights = "initial.npz"'),
         ('evaluate_on = "synthetic-imu"', 'evaluate_on = ""'),
+        ('publish = "best"', 'publish = "never"'),
         ("clients_per_round = 2", "clients_per_round = 3"),
         ("min_clients = 2", "min_clients = 3"),
         ("secagg = false", "secagg = true"),
