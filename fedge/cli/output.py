@@ -26,10 +26,11 @@ JOURNAL_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, loggi
 
 
 def table_console() -> Console:
-    console = Console()
+    """Markup off: paths, labels and messages print as given ("runs/[a]" would lose "[a]")."""
+    console = Console(markup=False)
     if console.is_terminal or "COLUMNS" in os.environ:
         return console
-    return Console(width=PIPED_WIDTH)
+    return Console(width=PIPED_WIDTH, markup=False)
 
 
 class JournalFormatter(logging.Formatter):

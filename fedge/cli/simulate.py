@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from fedge.cli.output import table_console
 from fedge.simulation.config import SimulationConfig as DEFAULTS  # its class attributes are the defaults
@@ -226,17 +227,22 @@ def simulate(
     done = len(previous_records(out, config)) if resume else 0  # checks the settings before the data loads
     console = table_console()
     console.print(
-        f"[bold]fedge simulate[/]: {config.dataset}, {config.model}, partition {config.partition}, "
+        Text("fedge simulate", "bold"),
+        f": {config.dataset}, {config.model}, partition {config.partition}, "
         f"{config.rounds} rounds × {config.local_work()}, {config.strategy}"
         f"{', secure aggregation' if config.secagg else ''}, {config.backend} → {out}"
-        f"{f' (resumed after round {done})' if resume else ''}"
+        f"{f' (resumed after round {done})' if resume else ''}",
+        sep="",
+        soft_wrap=True,
     )
     exit_on_termination()
     summary = _run_with_progress(run, config, out, console, resume, done)
     console.print(summary_table(summary))
-    console.print(f"Wrote {out / 'metrics.jsonl'}, {out / 'summary.json'} and {out / 'plot.png'}")
+    console.print(f"Wrote {out / 'metrics.jsonl'}, {out / 'summary.json'} and {out / 'plot.png'}", soft_wrap=True)
     if summary.get("published"):
-        console.print(f"Published {summary['published']}: list them with `fedge models list --data-dir {out}`")
+        console.print(
+            f"Published {summary['published']}: list them with `fedge models list --data-dir {out}`", soft_wrap=True
+        )
 
 
 def exit_on_termination() -> None:

@@ -27,9 +27,11 @@ def test_simulate_help_documents_its_options():
 
 
 def test_simulate_writes_its_outputs_and_prints_a_summary(tmp_path):
-    out = tmp_path / "run"
+    out = tmp_path / "run [a]"  # brackets are not console markup: the path prints whole
     result = fedge("simulate", "--dataset", "synthetic-imu", "--rounds", "2", "--centralized", "--out", str(out))
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("fedge simulate: synthetic-imu, har-cnn1d") and f"→ {out}" in result.stdout
+    assert f"Wrote {out / 'metrics.jsonl'}" in result.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rounds"] == 2 and "centralized_accuracy" in summary
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
