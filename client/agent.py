@@ -42,6 +42,9 @@ SIT_OUT_S = 1.0  # how often a client that left a secure round asks whether the 
 STATE_FILE = ".fedge-agent.json"  # in the device's data folder: its credential for each server
 
 
+UNKNOWN_CREDENTIAL = "unknown credential"  # how the coordinator refuses a credential it never issued
+
+
 class AgentStopped(RuntimeError):
     """A reason the agent cannot carry on (revoked credential, data that does not fit)."""
 

@@ -249,7 +249,7 @@ class Store:
             row = self._db.execute(
                 "SELECT client_id, revoked_at FROM clients WHERE credential_hash = ?", (digest(credential),)
             ).fetchone()
-            if row is None:
+            if row is None:  # the agent re-enrols on these words (fedge.client.agent.UNKNOWN_CREDENTIAL)
                 raise Unauthenticated("unknown credential; enrol with a token first")
             if row["revoked_at"] is not None:
                 raise Unauthenticated("this client was revoked")

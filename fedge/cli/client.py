@@ -63,7 +63,7 @@ def client(
         str | None,
         typer.Option(
             envvar=ENVIRONMENT["token"],
-            help="One-time enrolment token, needed on the first run only.",
+            help="One-time enrolment token: for the first run, or for a coordinator that no longer knows this client.",
             show_default=False,
         ),
     ] = None,
@@ -100,7 +100,14 @@ def client(
 
     It survives coordinator restarts and network loss (exponential backoff with jitter).
     """
-    from fedge.client.agent import STATE_FILE, Agent, AgentStopped, load_credential, save_credential
+    from fedge.client.agent import (
+        STATE_FILE,
+        UNKNOWN_CREDENTIAL,
+        Agent,
+        AgentStopped,
+        load_credential,
+        save_credential,
+    )
     from fedge.client.secagg import PrivacyFloor
     from fedge.client.transport import GrpcTransport
     from fedge.simulation import vanish
@@ -115,9 +122,9 @@ def client(
     # vanish: unchanged outside `fedge simulate --backend grpc --dropout`
     trust = client_tls(tls, tls_ca, tls_identity)
     transport = vanish.wrap(GrpcTransport(server, tls=trust))
-    credential = load_credential(state, server, tls=trust is not None) or _enroll(transport, token, name, stop)
+    saved = load_credential(state, server, tls=trust is not None)
+    credential = saved or _enroll(transport, token, name, stop)
     save_credential(state, server, credential, tls=trust is not None)
-    agent = Agent(transport, credential, trainer, seed=seed, floor=PrivacyFloor(min_dp_noise))
     log.info("agent ready: %s, coordinator %s", what, server)
 
     finished = False  # said once each time the last task completes, so an idle agent is not a mystery
@@ -131,9 +138,18 @@ def client(
         finished = outcome.finished
 
     try:
-        agent.run(stop, exit_when_done=exit_when_done, on_outcome=report)
-    except AgentStopped as error:
-        raise typer.Exit(_fail(str(error))) from None
+        while True:
+            agent = Agent(transport, credential, trainer, seed=seed, floor=PrivacyFloor(min_dp_noise))
+            try:
+                agent.run(stop, exit_when_done=exit_when_done, on_outcome=report)
+                break
+            except AgentStopped as error:
+                if not (saved and token and UNKNOWN_CREDENTIAL in str(error)):
+                    raise typer.Exit(_fail(str(error))) from None
+            # the coordinator at that address was set up afresh since: the token given joins this one
+            log.warning("the coordinator does not know the credential saved in %s: enrolling with the token", state)
+            credential, saved = _enroll(transport, token, name, stop), None
+            save_credential(state, server, credential, tls=trust is not None)
     finally:
         transport.close()
     log.info("stopped %s", stop.reason or "as every task has completed")

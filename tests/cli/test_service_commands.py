@@ -90,14 +90,23 @@ def test_server_stops_cleanly_on_sigterm(tmp_path):
     assert "stopping on SIGTERM: finishing in-flight requests" in log and log.rstrip().endswith("INFO stopped")
 
 
+def one_client_config(tmp_path, rounds: int = 1):
+    """small_config for a lone agent: a round needs one client."""
+    config = small_config(tmp_path, rounds=rounds)
+    text = config.read_text().replace("clients_per_round = 2", "clients_per_round = 1")
+    config.write_text(text.replace("min_clients = 2", "min_clients = 1"))
+    return config
+
+
+def wait_for_line(log: Path, line: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while line not in log.read_text() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert line in log.read_text(), log.read_text()
+
+
 def test_agent_says_when_every_task_has_completed_and_stops_cleanly_on_sigterm(tmp_path):
-    config = small_config(tmp_path, rounds=1)
-    config.write_text(
-        config.read_text()
-        .replace("clients_per_round = 2", "clients_per_round = 1")
-        .replace("min_clients = 2", "min_clients = 1")
-    )
-    daemon = Daemon.start(config, tmp_path / "data", free_port())
+    daemon = Daemon.start(one_client_config(tmp_path), tmp_path / "data", free_port())
     try:
         token = fedge("token", "create", "--data-dir", str(tmp_path / "data")).stdout.strip()
         assert fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split")).returncode == 0
@@ -106,10 +115,7 @@ def test_agent_says_when_every_task_has_completed_and_stops_cleanly_on_sigterm(t
         with log.open("w") as stderr:
             agent = subprocess.Popen([*command, "--data", str(tmp_path / "split" / "client-000")], stderr=stderr)
         idle = "every task has completed: waiting for new ones"
-        deadline = time.monotonic() + 60
-        while idle not in log.read_text() and time.monotonic() < deadline and agent.poll() is None:
-            time.sleep(0.2)
-        assert idle in log.read_text(), log.read_text()
+        wait_for_line(log, idle, agent)
         time.sleep(2.5)  # it checks in again meanwhile (every 2 s when idle), and says it once
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=20) == 0, log.read_text()
@@ -118,6 +124,30 @@ def test_agent_says_when_every_task_has_completed_and_stops_cleanly_on_sigterm(t
         assert lines[-1].endswith("INFO stopped on SIGTERM")  # its log says why it ended
     finally:
         daemon.stop()
+
+
+def test_agent_enrols_again_when_the_coordinator_at_its_address_was_set_up_afresh(tmp_path):
+    """A device keeps its credential; the coordinator behind the address starts over with a new
+    data dir and hands out a new token: the agent joins it instead of stopping on "unknown credential"."""
+    config, port = one_client_config(tmp_path), free_port()
+    assert fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split")).returncode == 0
+    folder = tmp_path / "split" / "client-000"
+    saved = folder / ".fedge-agent.json"
+    for run, data in enumerate(("first", "second")):
+        daemon = Daemon.start(config, tmp_path / data, port)
+        try:
+            token = fedge("token", "create", "--data-dir", str(tmp_path / data)).stdout.strip()
+            before = saved.read_text() if run else ""
+            agent = fedge(
+                "client", "--server", daemon.address, "--token", token, "--data", str(folder), "--exit-when-done"
+            )
+            assert agent.returncode == 0, agent.stderr
+            assert "round 1: trained and reported" in agent.stderr
+            knew = "the coordinator does not know the credential saved in"
+            assert (knew in agent.stderr) == bool(run)
+            assert saved.read_text() != before  # the new credential replaced the old one
+        finally:
+            daemon.stop()
 
 
 def test_server_serves_tls_from_its_flags(tmp_path):

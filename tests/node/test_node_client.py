@@ -22,7 +22,7 @@ import pytest
 from fedge.server.config import ServerSettings, TaskConfig
 from fedge.server.daemon import Running, start
 from fedge.shared.tls import create_certificate, create_client_ca, issue_client_identity
-from fedge.simulation.loopback import start_agent
+from fedge.simulation.loopback import free_port, start_agent
 from tests.cohort import (
     ROUNDS,
     committed_rounds,
@@ -111,6 +111,28 @@ def test_node_client_and_python_agents_complete_secure_rounds(node: str, server:
     assert again.wait(60) == 0, log.read_text()[-2000:]  # no token: the saved credential
     clients = store.query("SELECT name FROM clients WHERE platform LIKE 'node-%'")
     assert [c["name"] for c in clients] == ["desk-1"], clients
+
+
+def test_node_client_enrols_again_when_the_coordinator_at_its_address_was_set_up_afresh(
+    node: str, tmp_path: Path
+) -> None:
+    """As `fedge client` does: a saved credential the coordinator never issued, and a token given."""
+    task = replace(secure_task(), secagg=False, rounds=1, clients_per_round=1, min_clients=1)
+    (folder, *_) = data_folders(tmp_path / "clients")
+    log, port, seen = tmp_path / "fedge-node.log", free_port(), []
+    for data in ("first", "second"):
+        settings = ServerSettings(host="127.0.0.1", port=port, http_port=0, data_dir=tmp_path / data)
+        running = start(settings, [task])
+        try:
+            (token,) = running.coordinator.store.create_tokens(1)
+            args = ["--server", running.address, "--token", token, "--data", str(folder), "--exit-when-done"]
+            assert start_node_client(node, *args, log=log).wait(90) == 0, log.read_text()[-2000:]
+            assert committed_rounds(running) == 1
+            seen.append(json.loads((folder / ".fedge-node.json").read_text())[running.address]["credential"])
+        finally:
+            running.stop()
+    assert seen[0] != seen[1]  # the new coordinator's credential replaced the old one
+    assert log.read_text().count("the coordinator does not know the credential saved in") == 1
 
 
 @pytest.mark.parametrize("given", ["flags", "environment"])

@@ -21,7 +21,7 @@ run: take part in training rounds (docs/node.md); each option may come from its 
      for \`fedge client\` (FEDGE_SERVER, FEDGE_DATA, FEDGE_TOKEN, …; a flag wins)
   --server HOST:PORT   the coordinator's gRPC address
   --data FOLDER        a folder of samples (meta.json and .npz/.csv/.json files; \`fedge data split\` makes some)
-  --token TOKEN        one-time enrolment token, needed on the first run only
+  --token TOKEN        one-time enrolment token: for the first run, or a coordinator that no longer knows this client
   --name NAME          a name the operator sees in \`fedge status\`
   --state FILE         where the credential is kept (default: FOLDER/.fedge-node.json)
   --backend NAME       TF.js backend: wasm (default) or cpu

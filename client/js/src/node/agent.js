@@ -13,12 +13,14 @@ import "@tensorflow/tfjs-backend-wasm";
 
 import { Agent, enroll, newNonce, sleep } from "../agent/agent.js";
 import { Backoff } from "../agent/backoff.js";
+import { AgentStopped } from "../agent/errors.js";
 import { LocalTrainer } from "../agent/trainer.js";
 import { readDataFiles, samplesOfShape } from "../data/datafiles.js";
 import { selectBackend } from "../model/backend.js";
 import { GrpcCoordinatorClient } from "./grpc.js";
 
 export const STATE_FILE = ".fedge-node.json";
+const UNKNOWN_CREDENTIAL = "unknown credential"; // how the coordinator refuses a credential it never issued
 const SAMPLE_FILE = /^[^.].*\.(npz|csv|json)$/; // not a state file such as .fedge-node.json
 
 /** A refusal that waiting cannot fix: the message is for the device's owner. */
@@ -117,16 +119,41 @@ export async function runClient({
   const platformName = nodePlatform(used);
   const client = new GrpcCoordinatorClient(server, { tls });
   let joined = await loadCredential(state, server, { tls: Boolean(tls) });
-  if (!joined) {
-    if (!token) throw new ClientError(`not enrolled with ${server} yet: pass --token (from \`fedge token create\`)`);
+  let saved = Boolean(joined);
+  const enrol = async () => {
     joined = await enrollWithRetry(client, token, { platform: platformName, name, signal, log });
     await saveCredential(state, server, { ...joined, tls: Boolean(tls) });
+  };
+  if (!joined) {
+    if (!token) throw new ClientError(`not enrolled with ${server} yet: pass --token (from \`fedge token create\`)`);
+    await enrol();
   }
   const samples = batches.reduce((n, b) => n + b.y.length, 0);
   const source = meta?.dataset || data;
   log(`client ${joined.clientId} ready: ${samples} samples of ${source}, ${used} backend, coordinator ${server}`);
   const trainer = new LocalTrainer((shape) => samplesOfShape(batches, shape));
-  const agent = new Agent({ client, credential: joined.credential, trainer, platform: platformName, floor });
+  try {
+    for (;;) {
+      const agent = new Agent({ client, credential: joined.credential, trainer, platform: platformName, floor });
+      logTo(log, agent);
+      try {
+        return await agent.run({ signal, exitWhenDone });
+      } catch (error) {
+        const unknown = error instanceof AgentStopped && error.message.includes(UNKNOWN_CREDENTIAL);
+        if (!(saved && token && unknown)) throw error;
+      }
+      // the coordinator at that address was set up afresh since: the token given joins this one
+      log(`the coordinator does not know the credential saved in ${state}: enrolling with the token`);
+      await enrol();
+      saved = false;
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** Sends `agent`'s progress to `log(line)`: status changes, and a line per round it took part in. */
+function logTo(log, agent) {
   let last = "";
   agent.addEventListener("status", ({ detail }) => {
     if (detail.text !== last) log((last = detail.text));
@@ -137,11 +164,6 @@ export async function runClient({
     log(roundLine(detail.round, reported.get(detail.round)));
     reported.delete(detail.round);
   });
-  try {
-    await agent.run({ signal, exitWhenDone });
-  } finally {
-    client.close();
-  }
 }
 
 /** What the agent did in a round, as `fedge client` logs it: trained (with its figures), or only scored the model. */
