@@ -170,6 +170,8 @@ class TaskRounds:
         self.spec_json, self.tensor_protos = json.dumps(self.spec), codec.to_proto(self.specs)
         self.upload_protos = codec.to_proto(self.upload_specs)
         self.upload_bytes = sum(spec.nbytes for spec in self.upload_specs)
+        if task.dp_noise:
+            _warn_of_dp_noise(task, size)
         # closed round ids -> their cohort, and the clients a commit counted: to answer stragglers
         self.recent: dict[int, tuple[set[str], set[str]]] = {}
         # pace steering: recent rounds' seconds between two reports, and seconds to commit
@@ -803,3 +805,17 @@ def held_out_evaluator(heldout: data.Dataset, spec: dict) -> Callable[[Weights],
         return {"loss": result.loss, "accuracy": result.accuracy}
 
     return run
+
+
+def _warn_of_dp_noise(task: TaskConfig, dim: int) -> None:
+    """A cohort too small for its noise trains a model that only drifts: say so at the start."""
+    from fedge.shared.privacy import mean_noise_ratio
+
+    ratio = mean_noise_ratio(task.dp_noise, dim, task.clients_per_round)
+    if ratio > 1:
+        log.warning(
+            "task %s: the DP noise on each round's mean update (norm about z·C·√d / n = %g × %g × √%d / %d) is "
+            "%.3g× the largest update it averages (dp_clip): expect little learning; the noise on the mean falls "
+            "as 1/n, so DP needs many more clients per round",
+            task.name, task.dp_noise, task.dp_clip, dim, task.clients_per_round, ratio,
+        )  # fmt: skip

@@ -3,7 +3,8 @@
     clipping.py    clip_update: per-update L2 clipping over all tensors together;
                    quantised_sensitivity: that bound once the update is scaled and rounded
     noise.py       gaussian_noise (central, trusted server), discrete_gaussian and
-                   client_noise_scale (distributed, on devices, under secure aggregation)
+                   client_noise_scale (distributed, on devices, under secure aggregation);
+                   mean_noise_ratio: whether a cohort is large enough to learn through the noise
     distributed.py plan_noise (coordinator: quantiser room and each device's noise for z) and
                    check_noise (device: validates a plan and returns the z its own noise gives)
     accountant.py  PrivacyAccountant: ε per round and in total, from dp_accounting
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .clipping import clip_update, quantised_sensitivity
 from .distributed import NoisePlan, NoisePlanError, check_noise, plan_noise
-from .noise import client_noise_scale, discrete_gaussian, gaussian_noise
+from .noise import client_noise_scale, discrete_gaussian, gaussian_noise, mean_noise_ratio
 
 if TYPE_CHECKING:
     from .accountant import PrivacyAccountant
@@ -32,6 +33,7 @@ __all__ = [
     "clip_update",
     "discrete_gaussian",
     "gaussian_noise",
+    "mean_noise_ratio",
     "plan_noise",
     "quantised_sensitivity",
 ]

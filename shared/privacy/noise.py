@@ -41,6 +41,21 @@ def gaussian_noise(shapes: Sequence[tuple[int, ...]], stddev: float, rng: np.ran
     return [rng.normal(0.0, stddev, size=tuple(shape)) for shape in shapes]
 
 
+def mean_noise_ratio(noise_multiplier: float, dim: int, clients: int) -> float:
+    """How the noise on a round's mean update compares with the largest clipped update, C.
+
+    The sum carries noise of standard deviation z·C per coordinate (at least that, in the
+    distributed mode), so the mean of ``clients`` updates carries noise of L2 norm about
+    z·C·√dim / clients: this returns z·√dim / clients. Above 1 the noise outweighs any update,
+    and the model hardly learns until the cohort grows (Kairouz et al. 2021 train with
+    hundreds of clients per round).
+    """
+    _check_scale("noise_multiplier", noise_multiplier)
+    if dim < 1 or clients < 1:
+        raise ValueError(f"expected dim and clients ≥ 1, got {dim} and {clients}")
+    return noise_multiplier * math.sqrt(dim) / clients
+
+
 def client_noise_scale(total_sigma: float, n_clients: int) -> float:
     """Distributed DP: each client's discrete Gaussian scale, total_sigma / √n, so that n clients' noise sums to it.
 

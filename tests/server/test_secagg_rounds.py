@@ -233,6 +233,16 @@ def test_central_dp_noise_has_the_promised_scale_and_epsilon_is_reported(tmp_pat
     assert first == pytest.approx(task.last_metrics["epsilon_round"])
 
 
+@pytest.mark.parametrize(("dp_noise", "warned"), [(2.0, True), (0.1, False)])
+def test_a_cohort_too_small_for_its_dp_noise_is_warned_of_at_the_start(tmp_path, caplog, dp_noise, warned):
+    coordinator, _, _ = secure_federation(tmp_path, secagg=False, dp_clip=0.5, dp_noise=dp_noise)
+    dim = sum(w.size for w in coordinator.tasks[TASK].weights)
+    ratio = dp_noise * dim**0.5 / CLIENTS  # the mlp's ~800 parameters: 7 at z = 2, 0.35 at z = 0.1
+    assert (ratio > 1) == warned
+    message = f"is {ratio:.3g}× the largest update it averages (dp_clip): expect little learning"
+    assert (message in caplog.text) == warned, caplog.text
+
+
 def test_distributed_dp_under_secure_aggregation_adds_the_promised_noise(tmp_path):
     coordinator, agents, clock = secure_federation(tmp_path, min_clients=CLIENTS, dp_clip=0.5, dp_noise=2.0)
     task = coordinator.tasks[TASK]

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from fedge.shared.privacy import client_noise_scale, discrete_gaussian, gaussian_noise
+from fedge.shared.privacy import client_noise_scale, discrete_gaussian, gaussian_noise, mean_noise_ratio
 from fedge.shared.privacy import noise as noise_module
 
 N = 200_000
@@ -22,6 +22,15 @@ def discrete_gaussian_pmf(k: int, sigma: float) -> float:
     """P(X = k) ∝ exp(-k² / 2σ²), normalised over the integers (the tail past 40σ is nil)."""
     support = np.arange(-math.ceil(40 * sigma) - 1, math.ceil(40 * sigma) + 2)
     return math.exp(-(k**2) / (2 * sigma**2)) / float(np.sum(np.exp(-(support**2) / (2 * sigma**2))))
+
+
+def test_mean_noise_ratio_is_the_noise_norm_on_the_mean_over_the_clip() -> None:
+    z, dim, clients, clip = 0.5, 10_000, 4, 0.3
+    noise = gaussian_noise([(dim,)], stddev=z * clip, rng=np.random.default_rng(0))[0] / clients  # on the mean
+    assert mean_noise_ratio(z, dim, clients) == pytest.approx(np.linalg.norm(noise) / clip, rel=0.02)
+    assert mean_noise_ratio(1.0, 10_000, 1000) == pytest.approx(0.1)  # a thousand clients drown it
+    with pytest.raises(ValueError, match="dim and clients"):
+        mean_noise_ratio(1.0, 10, 0)
 
 
 def test_gaussian_noise_has_one_array_per_shape() -> None:
