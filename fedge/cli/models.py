@@ -353,16 +353,20 @@ def read_samples(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     """Samples of ``shape`` from .npy (N, *shape) or one sample, or from .csv rows of prod(shape) numbers."""
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    if path.suffix == ".npy":
-        x = np.load(path, allow_pickle=False)
-    elif path.suffix == ".csv":
-        x = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
+    if path.suffix not in (".npy", ".csv"):
+        raise ValueError(f"{path}: expected a .npy or .csv file, got {path.suffix or 'no extension'}")
+    try:
+        if path.suffix == ".npy":
+            x = np.load(path, allow_pickle=False)
+        else:
+            x = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
+    except (ValueError, EOFError) as error:  # numpy's reason, e.g. a word where a number should be
+        raise ValueError(f"{path}: {error}") from None
+    if path.suffix == ".csv":
         size = int(np.prod(shape))
         if x.shape[1] != size:
             raise ValueError(f"{path}: expected rows of {size} numbers (one sample of shape {shape}), got {x.shape[1]}")
         x = x.reshape(len(x), *shape)
-    else:
-        raise ValueError(f"{path}: expected a .npy or .csv file, got {path.suffix or 'no extension'}")
     if x.shape == shape:
         x = x[None]
     if x.shape[1:] != shape or not np.issubdtype(x.dtype, np.number):

@@ -149,6 +149,20 @@ def test_predict_refuses_samples_of_the_wrong_shape_or_not_finite(simulation, tm
     assert result.returncode == 2 and reason in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("bad.csv", b"0.5,a\n", "could not convert string 'a' to float32"),
+        ("bad.npy", b"\x93NUMPY\x01\x00", ""),  # cut short after its magic
+    ],
+)
+def test_predict_names_the_file_numpy_could_not_read(simulation, tmp_path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    result = fedge("models", "predict", "simulation", str(tmp_path / name), "--data-dir", str(simulation))
+    assert result.returncode == 2 and f"{tmp_path / name}: {reason}" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
 def test_pull_verify_against_a_running_daemon(tmp_path):
     settings = ServerSettings(host="127.0.0.1", port=0, data_dir=tmp_path / "coordinator")
     running = start(settings, [small_task()])
