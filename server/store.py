@@ -106,6 +106,10 @@ class Version:
     metrics: dict[str, Any]
 
 
+class StoreUnreadable(ValueError):
+    """The SQLite file is damaged or is not a store: said in one line, never papered over."""
+
+
 class Store:
     """Thread-safe access to the SQLite file; every method is one transaction."""
 
@@ -116,14 +120,21 @@ class Store:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a commit survives the process being killed (even SIGKILL),
-        # which is what tests/fault exercises; only an OS crash may lose the newest transactions.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        self._add_columns()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: a commit survives the process being killed (even SIGKILL),
+            # which is what tests/fault exercises; only an OS crash may lose the newest transactions.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            self._add_columns()
+            self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.DatabaseError as error:  # a damaged disk, a file copied half-way, not SQLite at all
+            self._db.close()
+            raise StoreUnreadable(
+                f"{self.path}: cannot read the coordinator's store ({error}); restore it from a backup, or move "
+                "it aside to start with a new one"
+            ) from None
         self._clients: dict[str, str] = {}  # credential -> client id, enrolled and not revoked
-        self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
         # written later, in one transaction: client id -> (last seen, platform); (round, client) -> (status, examples)
         self._pending_lock = threading.Lock()
         self._seen: dict[str, tuple[float, str | None]] = {}

@@ -235,6 +235,15 @@ def test_operator_runs_a_federation_with_the_cli_and_status_tells_the_truth(tmp_
         daemon.stop()
 
 
+def test_a_store_that_is_not_sqlite_stops_the_daemon_and_status_in_one_line(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "fedge.sqlite").write_text("not a database\n" * 300)
+    for command in (("server", "--config", str(small_config(tmp_path))), ("status",)):
+        result = fedge(*command, "--data-dir", str(tmp_path / "data"), timeout=60)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "fedge.sqlite: cannot read the coordinator's store (file is not a database)" in result.stderr
+
+
 def test_status_without_state_says_where_it_looked(tmp_path):
     result = fedge("status", "--data-dir", str(tmp_path / "nowhere"))
     assert result.returncode == 2

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from fedge.server.errors import Unauthenticated
-from fedge.server.store import Store, digest
+from fedge.server.store import DATABASE, Store, StoreUnreadable, digest
 
 
 @pytest.fixture
@@ -108,3 +109,22 @@ def test_a_data_dir_from_before_enrolment_nonces_gains_the_column_and_keeps_its_
         assert again == client_id and store.authenticate(credential) == client_id
     finally:
         store.close()
+
+
+def damage(path: Path) -> None:
+    """Scribble over the schema's page, as a failing disk or a half-finished copy might."""
+    data = bytearray(path.read_bytes())
+    data[100:4000] = bytes(range(256)) * 15 + bytes(range(60))
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["damaged", "not sqlite"])
+def test_an_unreadable_store_is_refused_in_one_line_naming_the_file(tmp_path, how):
+    Store(tmp_path).close()
+    if how == "damaged":
+        damage(tmp_path / DATABASE)
+    else:
+        (tmp_path / DATABASE).write_text("tasks and clients, as I remember them\n" * 200)
+    with pytest.raises(StoreUnreadable, match=f"^{tmp_path / DATABASE}: cannot read the coordinator's store") as caught:
+        Store(tmp_path)
+    assert "restore it from a backup" in str(caught.value)
