@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # chromium: the browser end-to-end tests drive Debian's Chromium through Playwright (never `playwright install`).
 # systemd: its systemd-analyze checks the service units in deploy/systemd.
-SYSTEM_PACKAGES=(python3-venv python3-dev dataset-fashion-mnist chromium systemd)
+# buildah, debootstrap: tests/deploy builds the image in deploy/container and runs it (no Docker engine needed).
+SYSTEM_PACKAGES=(python3-venv python3-dev dataset-fashion-mnist chromium systemd buildah debootstrap)
 # The JavaScript client (client/js) needs Node.js >= 20 with npm; Debian's only where none is installed.
 command -v node >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 
