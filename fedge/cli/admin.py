@@ -297,10 +297,23 @@ def _duration(seconds: float) -> str:
     return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
+# The latest metrics an operator reads first: held-out scores, the devices' scores, the privacy spent
+FIRST_METRICS = ("accuracy", "loss", "eval_accuracy", "eval_loss", "epsilon", "epsilon_round", "delta")
+
+
+def metrics_line(metrics: dict[str, Any]) -> str:
+    """``accuracy 0.6896, loss 0.9565, …, train_loss 0.2753``: the held-out figures before the rest."""
+    rank = {name: i for i, name in enumerate(FIRST_METRICS)}
+    figures = sorted(
+        (rank.get(k, len(rank)), i, k, v) for i, (k, v) in enumerate(metrics.items()) if isinstance(v, float)
+    )
+    return ", ".join(f"{k} {v:.4g}" for *_, k, v in figures)
+
+
 def status_tables(document: dict[str, Any]) -> list[Table]:
     tables = []
     for task in document["tasks"]:
-        metrics = ", ".join(f"{k} {v:.4g}" for k, v in task["latest_metrics"].items() if isinstance(v, float))
+        metrics = metrics_line(task["latest_metrics"])
         table = Table(
             title=f"task {task['task']}: {task['status']}, version {task['version']}/{task['rounds_total']}  {metrics}",
             title_justify="left",

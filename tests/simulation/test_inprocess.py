@@ -78,6 +78,8 @@ def test_with_a_holdout_clients_score_each_model_they_receive(tmp_path):
     document = DataDirAdmin(tmp_path / "coordinator").status()
     table = status_tables(document)[0]
     assert [c.header for c in table.columns][-3:] == ["accuracy", "on devices", "note"]
+    figures = [part.split()[0] for part in str(table.title).split("  ", 1)[1].split(", ")]
+    assert figures[:4] == ["accuracy", "loss", "eval_accuracy", "eval_loss"] and "train_loss" in figures[4:]
 
 
 def test_a_cohort_is_a_subset_of_clients_each_round(tmp_path):
