@@ -241,3 +241,41 @@ def test_the_page_and_the_dashboard_fit_a_phone_screen(browser: Any, tmp_path: P
     finally:
         page.close()
         running.stop()
+
+
+def test_the_page_joins_a_coordinator_set_up_afresh_with_the_new_link(
+    browser: Any, tmp_path: Path, web_root: Path
+) -> None:
+    """The page keeps its credential; the coordinator behind the same address starts over with a
+    new store and hands out a new link. Opening it, the page finds its credential unknown and
+    joins with the link's token, as `fedge client` does, instead of asking for a token again."""
+    task = replace(secure_task(), secagg=False, rounds=1, clients_per_round=1, min_clients=1)
+    (folder, *_) = data_folders(tmp_path / "clients")
+    http_port, joined_as = free_port(), []
+    page = browser.new_page()
+    try:
+        for data in ("first", "second"):
+            settings = ServerSettings(port=0, http_port=http_port, data_dir=tmp_path / data)
+            running = start(settings, [task], gateway=True, static_dir=web_root)
+            try:
+                (token,) = running.coordinator.store.create_tokens(1)
+                page.goto("about:blank")  # the link opened afresh (a new fragment alone would not load the page)
+                page.goto(f"http://{running.gateway.address}/?backend=wasm#token={token}")
+                page.wait_for_selector("#joined:not([hidden])", timeout=30_000)
+                if not joined_as:  # the samples stay in this browser for the second coordinator
+                    page.set_input_files("#files", [str(folder / "meta.json"), str(folder / "part-0000.npz")])
+                deadline = time.monotonic() + 60
+                while committed_rounds(running) < 1:
+                    status = page.locator("#status").text_content()
+                    reason = page.locator("#join-reason").text_content()
+                    assert time.monotonic() < deadline, f"no round committed; the page says {status!r}, {reason!r}"
+                    page.wait_for_timeout(250)
+                (client,) = running.coordinator.store.query("SELECT client_id, platform FROM clients")
+                assert client["platform"] == "browser-chromium/wasm"
+                page.wait_for_function(f"document.querySelector('#client-id').textContent === '{client['client_id']}'")
+                joined_as.append(client["client_id"])
+            finally:
+                running.stop()
+    finally:
+        page.close()
+    assert joined_as[0] != joined_as[1]

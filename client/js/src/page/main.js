@@ -43,6 +43,7 @@ const $ = (id) => document.getElementById(id);
 const SENT_KEPT = 50;
 
 const state = { batches: [], labels: [], normalisation: {}, taskShape: null, rounds: 0, sent: [], agent: null };
+const UNKNOWN_CREDENTIAL = "unknown credential"; // how the coordinator refuses a credential it never issued
 
 function setStatus(kind, text) {
   $("status").dataset.state = kind;
@@ -126,6 +127,8 @@ async function boot() {
 
 async function join(token) {
   state.joined = loadCredential();
+  // a link's token beside a saved credential: kept for a coordinator set up afresh, which will not know it
+  state.spareToken = state.joined ? token : null;
   if (!state.joined && token) {
     setStatus("joining", "joining…");
     try {
@@ -174,10 +177,13 @@ function startWhenReady() {
   state.agent = agent;
   state.abort = new AbortController();
   setStatus("checking-in", "ready: waiting for the coordinator to ask");
-  agent
-    .run({ signal: state.abort.signal })
-    .catch(stopped)
-    .finally(() => (state.agent = null));
+  agent.run({ signal: state.abort.signal }).then(
+    () => (state.agent = null),
+    (error) => {
+      state.agent = null; // first: stopped() may join again and start the next agent
+      return stopped(error);
+    },
+  );
 }
 
 /** The owner's noise floor: kept, and the running agent's from its next round on. */
@@ -227,6 +233,9 @@ function stopped(error) {
   if (error instanceof AgentStopped && /refused this client/.test(error.message)) {
     forgetCredential();
     state.joined = null;
+    const spare = state.spareToken;
+    state.spareToken = null;
+    if (spare && error.message.includes(UNKNOWN_CREDENTIAL)) return join(spare); // as `fedge client` does
     return showJoinForm(`${error.message}: join again with a new token`);
   }
   setStatus("stopped", `stopped: ${error.message}`);
