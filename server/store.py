@@ -107,7 +107,16 @@ class Version:
 
 
 class StoreUnreadable(ValueError):
-    """The SQLite file is damaged or is not a store: said in one line, never papered over."""
+    """The SQLite file cannot be opened or written, is damaged, or is not a store: said in one
+    line, never papered over."""
+
+    @classmethod
+    def of(cls, path: Path, error: sqlite3.Error) -> StoreUnreadable:
+        if getattr(error, "sqlite_errorname", "").startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")):
+            advice = f"check that {path.parent} is a folder this user may write"
+            return cls(f"{path}: cannot open the coordinator's store ({error}); {advice}")
+        advice = "restore it from a backup, or move it aside to start with a new one"  # a damaged disk, a half copy
+        return cls(f"{path}: cannot read the coordinator's store ({error}); {advice}")
 
 
 class Store:
@@ -118,7 +127,10 @@ class Store:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / DATABASE
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreUnreadable.of(self.path, error) from None
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -128,12 +140,9 @@ class Store:
             self._db.executescript(SCHEMA)
             self._add_columns()
             self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        except sqlite3.DatabaseError as error:  # a damaged disk, a file copied half-way, not SQLite at all
+        except sqlite3.Error as error:
             self._db.close()
-            raise StoreUnreadable(
-                f"{self.path}: cannot read the coordinator's store ({error}); restore it from a backup, or move "
-                "it aside to start with a new one"
-            ) from None
+            raise StoreUnreadable.of(self.path, error) from None
         self._clients: dict[str, str] = {}  # credential -> client id, enrolled and not revoked
         # written later, in one transaction: client id -> (last seen, platform); (round, client) -> (status, examples)
         self._pending_lock = threading.Lock()

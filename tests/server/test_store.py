@@ -128,3 +128,10 @@ def test_an_unreadable_store_is_refused_in_one_line_naming_the_file(tmp_path, ho
     with pytest.raises(StoreUnreadable, match=f"^{tmp_path / DATABASE}: cannot read the coordinator's store") as caught:
         Store(tmp_path)
     assert "restore it from a backup" in str(caught.value)
+
+
+def test_a_store_that_cannot_be_opened_says_to_check_the_folder(tmp_path):
+    (tmp_path / DATABASE).mkdir()  # what root can be refused too; a folder this user may not write reads the same
+    with pytest.raises(StoreUnreadable, match="cannot open the coordinator's store") as caught:
+        Store(tmp_path)
+    assert f"check that {tmp_path} is a folder this user may write" in str(caught.value)
