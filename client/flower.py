@@ -29,9 +29,7 @@ from fedge.client.agent import AgentStopped
 from fedge.client.reader import load_attribute
 from fedge.shared.models import is_external
 from fedge.shared.nn import Weights
-from fedge.shared.training import TrainConfig
-
-MAX_METRICS = 16  # what one update may carry (the coordinator refuses more)
+from fedge.shared.training import MAX_METRIC_NAME, MAX_METRICS, TrainConfig
 
 
 class FlowerError(ValueError):
@@ -136,8 +134,13 @@ def _is_number(value: Any) -> bool:
 
 
 def _numbers(metrics: Any) -> dict[str, float]:
-    """The metrics that can travel: numbers, finite, named in at most 64 characters; at most 16."""
+    """The metrics that can travel: numbers, finite, named in at most MAX_METRIC_NAME characters; at most
+    MAX_METRICS."""
     if not isinstance(metrics, Mapping):
         return {}
-    kept = {str(k): float(v) for k, v in metrics.items() if _is_number(v) and math.isfinite(v) and len(str(k)) <= 64}
+    kept = {
+        str(k): float(v)
+        for k, v in metrics.items()
+        if _is_number(v) and math.isfinite(v) and len(str(k)) <= MAX_METRIC_NAME
+    }
     return dict(list(kept.items())[:MAX_METRICS])

@@ -54,7 +54,7 @@ from fedge.shared.nn import Model, Weights
 from fedge.shared.privacy import clip_update, gaussian_noise, plan_noise
 from fedge.shared.proto import coordinator_pb2 as pb
 from fedge.shared.secagg import FORMAT, Quantizer
-from fedge.shared.training import TrainConfig
+from fedge.shared.training import MAX_METRIC_NAME, MAX_METRICS, TrainConfig
 
 log = logging.getLogger("fedge.rounds")
 
@@ -71,7 +71,6 @@ RETRY_IDLE_MS = 2000  # nothing to do
 STAGE_POLL_MS = 100  # a secure-aggregation stage is still open
 STAGE_WAIT_MAX_MS = 1000  # ... and, paced by the round's inputs, at most this long
 MAX_EXAMPLES = 2**31 - 1  # a client's claimed num_examples; also keeps sums within the store's integers
-MAX_METRICS = 16  # metrics one update may carry (train_loss, train_accuracy, ...)
 
 
 @dataclass
@@ -625,8 +624,10 @@ class TaskRounds:
     def _check_schema(self, header: pb.UpdateHeader, scoring: bool) -> None:
         if not 1 <= header.num_examples <= MAX_EXAMPLES:
             raise InvalidUpdate(f"expected 1 <= num_examples <= {MAX_EXAMPLES}, got {header.num_examples}")
-        if len(header.metrics) > MAX_METRICS or any(len(k) > 64 for k in header.metrics):
-            raise InvalidUpdate(f"expected at most {MAX_METRICS} metrics with names of 64 characters or fewer")
+        if len(header.metrics) > MAX_METRICS or any(len(k) > MAX_METRIC_NAME for k in header.metrics):
+            raise InvalidUpdate(
+                f"expected at most {MAX_METRICS} metrics with names of {MAX_METRIC_NAME} characters or fewer"
+            )
         if scoring:
             if header.tensors:
                 raise InvalidUpdate("a scoring round takes the devices' scores only: expected no tensors")

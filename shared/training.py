@@ -17,6 +17,8 @@ import numpy as np
 from fedge.shared.nn import OPTIMIZERS, SGD, Adam, F, Model, Optimizer, no_grad, proximal_term, test_mode
 
 MAX_HOLDOUT = 0.5
+# What one update may carry: this many metrics, each named in this many characters (the coordinator refuses more)
+MAX_METRICS, MAX_METRIC_NAME = 16, 64
 HOLDOUT_SEED = 0x4D0E  # one fixed shuffle: a device holds out the same samples every round
 
 
