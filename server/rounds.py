@@ -158,6 +158,8 @@ class TaskRounds:
         self.version = store.task_version(self.task_id)
         if self.version is None:
             self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, fresh())
+        else:
+            self._take_changed_settings()
         self.weights = store.load_weights(self.task_id, self.version)
         self.strategy.load_state(store.load_state(self.task_id, self.version) or self.strategy.state())
         self.specs = codec.specs_for(self.weights, self.names)
@@ -189,6 +191,28 @@ class TaskRounds:
         self.live: LiveRound | None = None
         if not self.completed and not self._resume():
             self._open()
+
+    def _take_changed_settings(self) -> None:
+        """A restart with the task's table edited: more rounds, another cohort or deadline apply
+        from the next round, and the store's copy, which `fedge status` reads, follows. A changed
+        model cannot: the committed versions are of the old one."""
+        stored, spec, status = self.store.task_settings(self.task_id)
+        if spec != json.loads(json.dumps(self.spec)):
+            raise ValueError(
+                f"task {self.task_id!r}: its model (model, input_shape, labels or initial_weights) is not the one "
+                f"its {self.version} committed version(s) were trained as: give the changed task a new name, or "
+                "start from another data dir"
+            )
+        now = _config_json(self.task)
+        changed = sorted(key for key in now.keys() | stored.keys() if now.get(key) != stored.get(key))
+        if not changed:
+            return
+        log.info(
+            "task %s: settings changed since the last start: %s", self.task_id,
+            ", ".join(f"{key} {json.dumps(stored.get(key))} → {json.dumps(now.get(key))}" for key in changed),
+        )  # fmt: skip
+        done = self.version >= self.task.rounds and (status == "completed" or not self.task.scoring_round)
+        self.store.update_task_settings(self.task_id, now, "completed" if done else "running")
 
     @property
     def completed(self) -> bool:

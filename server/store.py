@@ -294,6 +294,17 @@ class Store:
         raise NotFound(f"no token or client {token_or_client_id!r}")
 
     # -- tasks and versions ---------------------------------------------------------------
+    def task_settings(self, task_id: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+        """The task's settings and model spec as last stored, and its status."""
+        row = self.query("SELECT config_json, spec_json, status FROM tasks WHERE task_id = ?", (task_id,))[0]
+        return json.loads(row["config_json"]), json.loads(row["spec_json"]), row["status"]
+
+    def update_task_settings(self, task_id: str, config: dict[str, Any], status: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE tasks SET config_json = ?, status = ? WHERE task_id = ?", (json.dumps(config), status, task_id)
+            )
+
     def task_version(self, task_id: str) -> int | None:
         """The task's latest committed version; None for a task the store does not know yet."""
         rows = self.query("SELECT version FROM tasks WHERE task_id = ?", (task_id,))
