@@ -49,6 +49,11 @@ class AgentStopped(RuntimeError):
     """A reason the agent cannot carry on (revoked credential, data that does not fit)."""
 
 
+class UnknownCredential(AgentStopped):
+    """The coordinator does not know this credential at all (not revoked: never issued, so the
+    coordinator at that address was set up afresh). A client holding a new token may enrol again."""
+
+
 def default_platform() -> str:
     return f"python-{platform_module.system().lower()}-{platform_module.machine()}"
 
@@ -379,7 +384,8 @@ class Agent:
 
     def _handle(self, error: TransportError) -> Outcome:
         if error.code == "UNAUTHENTICATED":
-            raise AgentStopped(f"the coordinator refused this client: {error.message}") from None
+            refusal = UnknownCredential if UNKNOWN_CREDENTIAL in error.message else AgentStopped
+            raise refusal(f"the coordinator refused this client: {error.message}") from None
         secure = self.secure
         if error.code == "ALREADY_EXISTS" and secure is not None and secure.stage == "train":
             # the masked input arrived, its answer did not (a restart, a lost link): go on to unmask

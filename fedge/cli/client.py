@@ -100,14 +100,7 @@ def client(
 
     It survives coordinator restarts and network loss (exponential backoff with jitter).
     """
-    from fedge.client.agent import (
-        STATE_FILE,
-        UNKNOWN_CREDENTIAL,
-        Agent,
-        AgentStopped,
-        load_credential,
-        save_credential,
-    )
+    from fedge.client.agent import STATE_FILE, Agent, AgentStopped, UnknownCredential, load_credential, save_credential
     from fedge.client.secagg import PrivacyFloor
     from fedge.client.transport import GrpcTransport
     from fedge.simulation import vanish
@@ -144,7 +137,7 @@ def client(
                 agent.run(stop, exit_when_done=exit_when_done, on_outcome=report)
                 break
             except AgentStopped as error:
-                if not (saved and token and UNKNOWN_CREDENTIAL in str(error)):
+                if not (saved and token and isinstance(error, UnknownCredential)):
                     raise typer.Exit(_fail(str(error))) from None
             # the coordinator at that address was set up afresh since: the token given joins this one
             log.warning("the coordinator does not know the credential saved in %s: enrolling with the token", state)

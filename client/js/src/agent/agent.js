@@ -26,7 +26,7 @@ import { GatewayError } from "../protocol/frames.js";
 import { KeyAgreementError } from "../secagg/keys.js";
 import { ShareDecryptionError } from "../secagg/shares.js";
 import { Backoff } from "./backoff.js";
-import { AgentStopped } from "./errors.js";
+import { AgentStopped, UNKNOWN_CREDENTIAL, UnknownCredential } from "./errors.js";
 import { PlanRefused, SecAggSession } from "./secure.js";
 import { decodeWeights, encodeArrays, flatten, readSpecs } from "./tensors.js";
 
@@ -173,7 +173,8 @@ export class Agent extends EventTarget {
 
   #handle(error) {
     if (error.codeName === "UNAUTHENTICATED") {
-      throw new AgentStopped(`the coordinator refused this client: ${error.message}`);
+      const Refusal = error.message.includes(UNKNOWN_CREDENTIAL) ? UnknownCredential : AgentStopped;
+      throw new Refusal(`the coordinator refused this client: ${error.message}`);
     }
     const secure = this.secure;
     if (error.codeName === "ALREADY_EXISTS" && secure?.stage === "train") {

@@ -6,3 +6,14 @@
 export class AgentStopped extends Error {
   name = "AgentStopped";
 }
+
+/** How the coordinator refuses a credential it never issued (server/store.py's words). */
+export const UNKNOWN_CREDENTIAL = "unknown credential";
+
+/**
+ * The coordinator does not know this credential at all (not revoked: never issued, so the
+ * coordinator at that address was set up afresh). A client holding a new token may enrol again.
+ */
+export class UnknownCredential extends AgentStopped {
+  name = "UnknownCredential";
+}

@@ -11,7 +11,7 @@
 
 export { Agent, ROUND_MOVED_ON, enroll, platformString } from "./agent.js";
 export { Backoff } from "./backoff.js";
-export { AgentStopped } from "./errors.js";
+export { AgentStopped, UnknownCredential } from "./errors.js";
 export { SecAggSession, updateSize } from "./secure.js";
 export { decodeWeights, encodeArrays, flatten, readSpecs } from "./tensors.js";
 export { LocalTrainer } from "./trainer.js";

@@ -13,14 +13,13 @@ import "@tensorflow/tfjs-backend-wasm";
 
 import { Agent, enroll, newNonce, sleep } from "../agent/agent.js";
 import { Backoff } from "../agent/backoff.js";
-import { AgentStopped } from "../agent/errors.js";
+import { UnknownCredential } from "../agent/errors.js";
 import { LocalTrainer } from "../agent/trainer.js";
 import { readDataFiles, samplesOfShape } from "../data/datafiles.js";
 import { selectBackend } from "../model/backend.js";
 import { GrpcCoordinatorClient } from "./grpc.js";
 
 export const STATE_FILE = ".fedge-node.json";
-const UNKNOWN_CREDENTIAL = "unknown credential"; // how the coordinator refuses a credential it never issued
 const SAMPLE_FILE = /^[^.].*\.(npz|csv|json)$/; // not a state file such as .fedge-node.json
 
 /** A refusal that waiting cannot fix: the message is for the device's owner. */
@@ -139,8 +138,7 @@ export async function runClient({
       try {
         return await agent.run({ signal, exitWhenDone });
       } catch (error) {
-        const unknown = error instanceof AgentStopped && error.message.includes(UNKNOWN_CREDENTIAL);
-        if (!(saved && token && unknown)) throw error;
+        if (!(saved && token && error instanceof UnknownCredential)) throw error;
       }
       // the coordinator at that address was set up afresh since: the token given joins this one
       log(`the coordinator does not know the credential saved in ${state}: enrolling with the token`);

@@ -17,6 +17,7 @@ import {
   BACKEND_ORDER,
   CoordinatorClient,
   LocalTrainer,
+  UnknownCredential,
   enroll,
   platformString,
   selectBackend,
@@ -43,7 +44,6 @@ const $ = (id) => document.getElementById(id);
 const SENT_KEPT = 50;
 
 const state = { batches: [], labels: [], normalisation: {}, taskShape: null, rounds: 0, sent: [], agent: null };
-const UNKNOWN_CREDENTIAL = "unknown credential"; // how the coordinator refuses a credential it never issued
 
 function setStatus(kind, text) {
   $("status").dataset.state = kind;
@@ -235,7 +235,7 @@ function stopped(error) {
     state.joined = null;
     const spare = state.spareToken;
     state.spareToken = null;
-    if (spare && error.message.includes(UNKNOWN_CREDENTIAL)) return join(spare); // as `fedge client` does
+    if (spare && error instanceof UnknownCredential) return join(spare); // as `fedge client` does
     return showJoinForm(`${error.message}: join again with a new token`);
   }
   setStatus("stopped", `stopped: ${error.message}`);

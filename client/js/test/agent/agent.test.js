@@ -8,6 +8,7 @@ import {
   GatewayError,
   LocalTrainer,
   Model,
+  UnknownCredential,
   decodeWeights,
   encodeArrays,
   privacy,
@@ -204,7 +205,14 @@ test("agent: an unknown credential stops it; a round that moved on is shrugged o
       platform: "p",
       backoff: new Backoff({ random: () => 1 }),
     });
-  await assert.rejects(agent(unauthenticated).attempt(), /the coordinator refused this client: unknown credential/);
+  await assert.rejects(agent(unauthenticated).attempt(), (error) => {
+    assert.ok(error instanceof UnknownCredential); // a new token may enrol again
+    return /the coordinator refused this client: unknown credential/.test(error.message);
+  });
+  await assert.rejects(agent(new GatewayError(16, "this client was revoked")).attempt(), (error) => {
+    assert.ok(error instanceof AgentStopped && !(error instanceof UnknownCredential)); // revoked: stays stopped
+    return true;
+  });
   const movedOn = await agent(new GatewayError(9, "round 3 is closed")).attempt();
   assert.deepEqual([movedOn.waitS, movedOn.reason], [0.1, "round 3 is closed"]);
   const offline = agent(new GatewayError(14, "the gateway closed the socket (1006)"));
