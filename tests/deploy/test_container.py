@@ -29,6 +29,7 @@ import yaml
 
 from fedge.server.config import ServerSettings
 from fedge.simulation.loopback import free_port
+from tests import processes
 from tests.cli.test_service_commands import fedge, one_client_config
 
 pytestmark = pytest.mark.slow
@@ -124,25 +125,13 @@ def test_compose_runs_the_image_as_it_is_built(image):
     assert image["StopSignal"] == "SIGTERM"
 
 
-def daemon_process(root: int) -> int:
+def daemon_process(root: int) -> processes.Process:
     """The `fedge server` process that `buildah run` started, through helpers of its own."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    for pid, parent in parents.items():
-        while parent not in (root, 0, 1) and parent in parents:
-            parent = parents[parent]
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except FileNotFoundError:
-            continue
+    for process in processes.descendants(root):
+        command = process.command.split(b"\0")
         # python3 …/bin/fedge server: not buildah's own helpers, whose arguments end the same way
-        if parent == root and Path(command[0].decode()).name.startswith("python") and command[2:3] == [b"server"]:
-            return pid
+        if Path(command[0].decode()).name.startswith("python") and command[2:3] == [b"server"]:
+            return process
     raise AssertionError("no fedge server process under buildah run")
 
 
@@ -191,10 +180,9 @@ def test_the_image_serves_a_round_as_compose_runs_it_and_stops_on_sigterm(image,
             healthy = subprocess.run([*exec_, *healthcheck[1:]], capture_output=True, text=True, timeout=60)
             assert healthy.returncode == 0, healthy.stderr
 
-            pid = daemon_process(daemon.pid)
-            uid = int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0])
-            assert uid == data.stat().st_uid != 0  # the image's own user, not root
-            os.kill(pid, signal.SIGTERM)  # what `docker stop` sends (buildah run does not pass it on)
+            server = daemon_process(daemon.pid)
+            assert server.uid == data.stat().st_uid != 0  # the image's own user, not root
+            os.kill(server.pid, signal.SIGTERM)  # what `docker stop` sends (buildah run does not pass it on)
             assert daemon.wait(timeout=60) == 0, log.read_text()
             assert "stopping on SIGTERM" in log.read_text()
         finally:

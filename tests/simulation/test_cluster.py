@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +15,7 @@ from fedge.simulation import SimulationConfig, run
 from fedge.simulation.cluster import ClientHost, Member, actors_for, coordinator_actor
 from fedge.simulation.inprocess import Federation
 from fedge.simulation.report import read_metrics
+from tests import processes
 
 SMALL = {"dataset": "synthetic-imu", "rounds": 3, "local_epochs": 1}
 
@@ -101,16 +101,8 @@ def test_the_first_cohort_is_a_random_draw_not_the_lowest_numbers(tmp_path, ray_
 
 def ray_processes() -> set[int]:
     """Live processes of any Ray instance on this machine: its raylet, GCS, agents and workers."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
-            zombie = command and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:  # it ended meanwhile
-            continue
-        if not zombie and (b"raylet" in command or b"gcs_server" in command or command.startswith(b"ray::")):
-            found.add(int(entry.name))
-    return found
+    ray = (b"raylet", b"gcs_server")
+    return {p.pid for p in processes.running() if any(n in p.command for n in ray) or p.command.startswith(b"ray::")}
 
 
 @pytest.mark.slow

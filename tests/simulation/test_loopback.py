@@ -15,6 +15,7 @@ import pytest
 
 from fedge.simulation import SimulationConfig, run
 from fedge.simulation.report import read_metrics
+from tests import processes
 
 SMALL = {"dataset": "synthetic-imu", "rounds": 3, "local_epochs": 1}
 
@@ -48,18 +49,8 @@ def test_secure_aggregation_runs_over_real_processes(tmp_path):
 
 def processes_naming(out: Path, runner: int) -> list[int]:
     """Live processes other than the runner whose command line names ``out``: its daemon and agents."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in (runner, os.getpid()):
-            continue
-        try:
-            named = str(out).encode() in (entry / "cmdline").read_bytes()
-            zombie = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone, not yet reaped
-        except OSError:  # it ended meanwhile
-            continue
-        if named and not zombie:
-            found.append(int(entry.name))
-    return found
+    mine = (runner, os.getpid())
+    return [p.pid for p in processes.running() if p.pid not in mine and str(out).encode() in p.command]
 
 
 @pytest.mark.slow
