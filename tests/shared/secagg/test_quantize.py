@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fedge.shared.secagg.prg import Expander
-from fedge.shared.secagg.quantize import SLICE, Quantizer, keyed_draws
+from fedge.shared.secagg.quantize import SLICE, SPAN, Quantizer, keyed_draws
 
 
 def test_values_replay_the_vector(vector):
@@ -49,14 +49,15 @@ def test_rounding_draws_are_the_keystream_of_a_seed_from_the_generator():
     expected = quantizer.quantize_with(x, words * 2.0**-32)
     assert np.array_equal(quantizer.quantize(x, np.random.default_rng(9)), expected)
     assert not np.array_equal(quantizer.quantize(x, np.random.default_rng(10)), expected)
-    assert np.array_equal(keyed_draws(seed)(SLICE, SLICE + 5, np.empty(5)), words[SLICE : SLICE + 5] * 2.0**-32)
+    drawn = keyed_draws(seed)(SLICE, SLICE + 5, np.empty(5))
+    assert np.array_equal(drawn, words[SLICE : SLICE + 5] * 2.0**-32 * SPAN)
 
 
 def test_a_deferred_update_is_filled_from_slice_starts_only():
     update = Quantizer(1.0, 3).deferred(np.zeros(2 * SLICE), np.random.default_rng(0))
     with pytest.raises(ValueError, match="slice start"):
         update.fill(5, np.empty(10, np.uint32))
-    with pytest.raises(ValueError, match="within 65536 values"):
+    with pytest.raises(ValueError, match=f"within {2 * SLICE} values"):
         update.fill(SLICE, np.empty(SLICE + 1, np.uint32))
 
 
@@ -73,6 +74,16 @@ def test_largest_values_of_a_full_cohort_do_not_wrap():
     top = np.stack([quantizer.quantize(np.full(4, 9.0), np.random.default_rng(i)) for i in range(5)])
     total = top.sum(axis=0, dtype=np.uint32)
     assert np.allclose(quantizer.dequantize_sum(total, 5), 10.0)
+
+
+@pytest.mark.parametrize("n_clients", [1, 2, 100, 65535])
+def test_the_largest_draw_never_rounds_past_the_clip(n_clients):
+    """Beyond the clip, scaled is L exactly: a draw just below 1 must not round L + u up to L + 1
+    (in binary64, L + 1 − 2^-53 is L + 1), which would wrap the cohort's sum."""
+    quantizer, below_one = Quantizer(0.7, n_clients), np.nextafter(1.0, 0.0)
+    x = np.array([0.71, 9.0, np.finfo(np.float32).max, -0.71, -9.0, -np.finfo(np.float32).max], np.float32)
+    for u in (0.0, below_one):
+        assert quantizer.quantize_with(x, np.full(x.shape, u)).tolist() == [quantizer.levels] * 3 + [0] * 3
 
 
 def test_values_beyond_clip_are_clipped():

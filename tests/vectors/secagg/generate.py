@@ -235,15 +235,17 @@ def shamir_vectors() -> dict[str, Any]:
 
 def quantize_vectors() -> dict[str, Any]:
     quantizer = Quantizer(clip=1.0, n_clients=3)
-    x = np.array([-1.5, -1.0, -0.25, 0.0, 1e-7, 0.3333333432674408, 0.999, 1.0, 2.0, -0.7], dtype=np.float32)
+    x = np.array([-1.5, -1.0, -0.25, 0.0, 1e-7, 0.3333333432674408, 0.999, 1.0, 2.0, -0.7, 1.0, 2.0], dtype=np.float32)
     updates = np.random.default_rng(11).normal(0, 0.6, size=(3, 6)).astype(np.float32)
     uniforms = np.random.default_rng(12).random((3, 6))
     quantised = np.stack([quantizer.quantize_with(u, r) for u, r in zip(updates, uniforms, strict=True)])
     total = quantised.sum(axis=0, dtype=np.uint32)
     clipped_sum = np.clip(updates.astype(np.float64), -1.0, 1.0).sum(axis=0)
-    uniforms_x = np.random.default_rng(10).random(x.shape)
+    # the last two: the clip with the largest draw below 1, which must not round past L
+    uniforms_x = np.append(np.random.default_rng(10).random(x.size - 2), [np.nextafter(1.0, 0.0)] * 2)
     return {
-        "description": "bits = 32 - bitlen(n - 1); q = floor(s) + (u < frac(s)); s = ((clip(x) + clip) / (2 clip)) L",
+        "description": "bits = 32 - bitlen(n - 1); L = 2^bits - 1; H = L / 2; q = floor(s + u (1 - 2^-20)); "
+        "s = min(max(x (L / (2 clip)), -H), H) + H",
         "clip": quantizer.clip,
         "n_clients": quantizer.n_clients,
         "bits": quantizer.bits,

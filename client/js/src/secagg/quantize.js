@@ -2,9 +2,12 @@
  * Fixed-point quantisation into uint32, sized so that a cohort's sum cannot wrap mod 2^32.
  *
  *     bits   = 32 − ceil(log2 nClients)          (= 32 − bit length of nClients − 1)
- *     L      = 2^bits − 1                        the largest quantised value
- *     scaled = ((min(max(x, −clip), clip) + clip) / (2·clip)) · L      in binary64, in this order
- *     q      = floor(scaled) + (u < scaled − floor(scaled) ? 1 : 0),   u uniform in [0, 1)
+ *     L      = 2^bits − 1,  H = L / 2            L the largest quantised value; H exact in binary64
+ *     scaled = min(max(x · (L / (2·clip)), −H), H) + H      in binary64, in this order: 0 … L
+ *     q      = floor(scaled + u·(1 − 2^-20)),    u uniform in [0, 1)
+ *
+ * u is scaled below 1 − 2^-20 so that the sum never rounds up to the next integer in binary64:
+ * q ≤ L even at the clip.
  *
  * JavaScript numbers are binary64, so the same operations in the same order give the same q as
  * the Python quantiser for the same u. Dequantising a sum of `count` values: read the uint32
@@ -24,6 +27,7 @@ export const NOISE_TAILS = 12;
 const TWO_TO_53 = 2 ** 53;
 const HALF = 2 ** 31;
 const COORDINATE_SLACK = 2 ** -20; // an update clipped to norm C in float32 may exceed C by a relative ~1e-7
+const SPAN = 1 - 2 ** -20; // the draws' reach: scaled + u·SPAN stays below the next integer
 
 /** `count` uniforms in [0, 1) with 53 random bits each, from crypto.getRandomValues. */
 export function randomUniforms(count) {
@@ -114,14 +118,13 @@ export class Quantizer {
         `expected one uniform per value (${values.length}), got ${uniforms?.length ?? describe(uniforms)}`,
       );
     }
-    const { clip, levels } = this;
+    const scale = this.scale;
+    const half = this.levels / 2;
     const out = new Uint32Array(values.length);
     for (let i = 0; i < values.length; i++) {
       const u = uniforms[i];
       if (!(u >= 0 && u < 1)) throw new RangeError(`uniforms must lie in [0, 1), got ${repr(u)}`);
-      const scaled = ((Math.min(Math.max(values[i], -clip), clip) + clip) / (2 * clip)) * levels;
-      const low = Math.floor(scaled);
-      out[i] = low + (u < scaled - low ? 1 : 0);
+      out[i] = Math.floor(Math.min(Math.max(values[i] * scale, -half), half) + half + u * SPAN);
     }
     return out;
   }
