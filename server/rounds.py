@@ -156,12 +156,18 @@ class TaskRounds:
         self.trained = trained_indices(self.names, task.train_layers)  # what clients train and report
         self.strategy = make_strategy(task.strategy, **task.strategy_options)
         self.version = store.task_version(self.task_id)
+        changed: list[str] = []
         if self.version is None:
             self.version = store.ensure_task(self.task_id, _config_json(task), self.spec, fresh())
         else:
-            self._take_changed_settings()
+            changed = self._take_changed_settings()
         self.weights = store.load_weights(self.task_id, self.version)
-        self.strategy.load_state(store.load_state(self.task_id, self.version) or self.strategy.state())
+        saved_state = store.load_state(self.task_id, self.version)
+        if saved_state is not None and "strategy" in changed:  # another optimiser's moments mean nothing to it
+            log.info("task %s: strategy %s starts its server state afresh from version %d",
+                     self.task_id, task.strategy, self.version)  # fmt: skip
+            saved_state = None
+        self.strategy.load_state(saved_state or self.strategy.state())
         self.specs = codec.specs_for(self.weights, self.names)
         size = sum(self.weights[i].size for i in self.trained)
         # securely aggregated updates travel as one masked uint32 vector, 4 bytes per parameter
@@ -192,10 +198,10 @@ class TaskRounds:
         if not self.completed and not self._resume():
             self._open()
 
-    def _take_changed_settings(self) -> None:
+    def _take_changed_settings(self) -> list[str]:
         """A restart with the task's table edited: more rounds, another cohort or deadline apply
         from the next round, and the store's copy, which `fedge status` reads, follows. A changed
-        model cannot: the committed versions are of the old one."""
+        model cannot: the committed versions are of the old one. Returns the changed keys."""
         stored, spec, status = self.store.task_settings(self.task_id)
         if spec != json.loads(json.dumps(self.spec)):
             raise ValueError(
@@ -206,13 +212,14 @@ class TaskRounds:
         now = _config_json(self.task)
         changed = sorted(key for key in now.keys() | stored.keys() if now.get(key) != stored.get(key))
         if not changed:
-            return
+            return changed
         log.info(
             "task %s: settings changed since the last start: %s", self.task_id,
             ", ".join(f"{key} {json.dumps(stored.get(key))} → {json.dumps(now.get(key))}" for key in changed),
         )  # fmt: skip
         done = self.version >= self.task.rounds and (status == "completed" or not self.task.scoring_round)
         self.store.update_task_settings(self.task_id, now, "completed" if done else "running")
+        return changed
 
     @property
     def completed(self) -> bool:

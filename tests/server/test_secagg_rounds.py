@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -393,6 +394,24 @@ def test_a_secure_round_still_advertising_at_a_restart_is_retried(tmp_path):
     assert restarted.tasks[TASK].live.round_id != first
     failed = restarted.store.query("SELECT phase, reason FROM rounds WHERE round_id = ?", (first,))[0]
     assert (failed["phase"], failed["reason"]) == ("failed", "coordinator restarted")
+
+
+def test_a_secure_round_is_failed_not_resumed_when_secagg_is_turned_off_at_the_restart(tmp_path):
+    coordinator, agents, clock = secure_federation(tmp_path)
+    task = coordinator.tasks[TASK]
+    first = task.live.round_id
+    step_until(coordinator, agents, lambda: RESTART_POINTS["collect"](task.live.secagg))
+
+    restarted = Coordinator([replace(task.task, secagg=False)], tmp_path / "coordinator", clock=clock)
+    for agent in agents:
+        agent.transport = InProcessTransport(restarted)
+        agent.secure = None  # a client keeps no secure session across its own restart
+    plain = restarted.tasks[TASK]
+    assert plain.live.round_id != first and plain.live.secagg is None
+    failed = restarted.store.query("SELECT phase, reason FROM rounds WHERE round_id = ?", (first,))[0]
+    assert (failed["phase"], failed["reason"]) == ("failed", "coordinator restarted")
+    play_round(restarted, agents, np.random.default_rng(1), clock)
+    assert plain.version == 1 and plain.last_metrics["clients"] == CLIENTS
 
 
 def test_an_agent_restarted_mid_round_sits_it_out_and_joins_the_next(tmp_path):

@@ -2,7 +2,7 @@
 
 More rounds carry a completed task on, and the store's copy of the settings (what `fedge status`
 and the dashboard read) follows. A changed model is refused in one line: the committed versions
-were trained as the old one.
+were trained as the old one. Another strategy starts its server state afresh.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ def zero_update(spec_json, start, plan, rng, trainable=()):
     return [np.zeros_like(w) for w in start], 10, {}
 
 
-def completed_once(tmp_path) -> None:
+def completed_once(tmp_path, task: TaskConfig = TASK) -> None:
     """The task's one round, played to the end by two agents; the coordinator then stops."""
     clock = SimulatedClock()
-    coordinator = Coordinator([TASK], tmp_path, clock=clock)
+    coordinator = Coordinator([task], tmp_path, clock=clock)
     transport = InProcessTransport(coordinator)
     request = apb.CreateTokensRequest(admin_credential=coordinator.admin_credential, count=2)
     agents = [Agent(transport, Agent.enroll(transport, t), zero_update, seed=i)
@@ -71,3 +71,19 @@ def test_a_changed_model_is_refused_naming_the_task(tmp_path, change):
     completed_once(tmp_path)
     with pytest.raises(ValueError, match=r"task 't': its model .* is not the one its 1 committed version"):
         Coordinator([replace(TASK, **change)], tmp_path, clock=SimulatedClock())
+
+
+@pytest.mark.parametrize(("first", "then", "steps"), [("fedadam", "fedavgm", 0), ("fedadam", "fedadam", 1)])
+def test_another_strategy_starts_its_server_state_afresh(tmp_path, caplog, first, then, steps):
+    """FedAdam's moments are no FedAvgM momentum: the new strategy starts its own state at the
+    last version (the same strategy with another option keeps its state)."""
+    completed_once(tmp_path, replace(TASK, strategy=first))
+    edited = replace(TASK, strategy=then, strategy_options={"server_lr": 0.5}, rounds=2)
+    with caplog.at_level(logging.INFO, logger="fedge.rounds"):
+        again = Coordinator([edited], tmp_path, clock=SimulatedClock())
+    try:
+        assert ("starts its server state afresh from version 1" in caplog.text) == (first != then)
+        assert again.tasks["t"].strategy.state()["steps"] == steps
+        assert shown(again) == ("running", 1, 2)
+    finally:
+        again.close()
