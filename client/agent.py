@@ -23,10 +23,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fedge.client.datadir import LocalData, LocalDataError
 from fedge.client.secagg import NO_FLOOR, PlanRefused, PrivacyFloor, SecAggSession, refuse_unprotected
 from fedge.client.transport import Transport, TransportError
 from fedge.shared import codec, secagg
+from fedge.shared.data.folder import LocalData, LocalDataError
 from fedge.shared.files import write_atomically
 from fedge.shared.models import is_external
 from fedge.shared.nn import Model, Weights

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fedge.client.datadir import LocalData, LocalDataError
+from fedge.shared.data.folder import LocalData, LocalDataError
 
 
 @dataclass

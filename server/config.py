@@ -34,6 +34,7 @@ from typing import Any
 
 from fedge.server.strategies import STRATEGIES, Strategy, make_strategy
 from fedge.shared.data import DATASETS
+from fedge.shared.data.folder import META as FOLDER_META
 from fedge.shared.models import EXTERNAL, ZOO, external_spec, read_parameters
 from fedge.shared.tls import ServerTls
 from fedge.shared.training import TrainConfig, cosine_lr
@@ -221,7 +222,11 @@ class TaskConfig:
             ("train_deadline_s", self.train_deadline_s > 0, "> 0"),
             ("seed", self.seed >= 0, ">= 0"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, "'cosine' or 'constant'"),
-            ("evaluate_on", self.evaluate_on in ("", *DATASETS), f"'' or one of {', '.join(DATASETS)}"),
+            (
+                "evaluate_on",
+                self.evaluate_on in ("", *DATASETS) or (Path(self.evaluate_on) / FOLDER_META).is_file(),
+                f"'', one of {', '.join(DATASETS)}, or a data folder with a {FOLDER_META} (docs/client-data.md)",
+            ),
             ("secagg_neighbours", self.secagg_neighbours >= 0, ">= 0 (0: automatic)"),
             ("secagg_threshold", self.secagg_threshold >= 0, ">= 0 (0: automatic)"),
             (
@@ -496,7 +501,8 @@ class _Loader:
         owner = f"task {table['name']!r}" if isinstance(table.get("name"), str) else f"task #{index + 1}"
         arguments = self.arguments(TaskConfig, {k: v for k, v in table.items() if k != "training"}, path, owner)
         arguments["training"] = self.training(table.get("training", {}), (*path, "training"), owner)
-        for key in ("init_from", "initial_weights"):
+        paths = ["init_from", "initial_weights"] + (["evaluate_on"] if table.get("evaluate_on") not in DATASETS else [])
+        for key in paths:
             if arguments.get(key) and self.folder is not None:  # like data_dir: relative to the file
                 arguments[key] = str(self.folder / Path(arguments[key]).expanduser())
         try:

@@ -26,6 +26,7 @@ from fedge.server.serving import Catalog
 from fedge.server.store import Store
 from fedge.server.strategies.base import readout
 from fedge.shared import codec, data, registry
+from fedge.shared.data.folder import load_local_data
 from fedge.shared.nn import Model, Weights
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.shared.proto import coordinator_pb2 as pb
@@ -80,7 +81,7 @@ class Coordinator:
 
     def _start_task(self, task: TaskConfig, splits: data.Splits | None, clock: Callable[[], float]) -> TaskRounds:
         if splits is None and task.evaluate_on:
-            splits = data.load(task.evaluate_on)
+            splits = held_out_splits(task)
         if task.publish == "best" and splits is None and not task.published_by_devices:
             raise ValueError(
                 f"task {task.name!r}: publish = 'best' compares held-out metrics: it needs evaluate_on, or"
@@ -319,3 +320,22 @@ def _discarded() -> pb.UploadUpdateResponse:
     return pb.UploadUpdateResponse(
         status=pb.UPDATE_STATUS_DISCARDED, message="the round closed before this update arrived"
     )
+
+
+def held_out_splits(task: TaskConfig) -> data.Splits:
+    """What the coordinator evaluates a task's versions on: a dataset's held-out split, or every
+    sample of a data folder (the heldout/ of `fedge data split`, or the operator's own)."""
+    if task.evaluate_on in data.DATASETS:
+        return data.load(task.evaluate_on)
+    folder = load_local_data(Path(task.evaluate_on))
+    where = f"task {task.name!r}: evaluate_on {task.evaluate_on}"
+    if folder.labels != tuple(task.labels):
+        raise ValueError(f"{where}: expected the task's labels {list(task.labels)}, got {list(folder.labels)}")
+    if folder.sample_shape != tuple(task.input_shape):
+        raise ValueError(
+            f"{where}: expected samples of the task's input_shape {list(task.input_shape)}, "
+            f"got {list(folder.sample_shape)}"
+        )
+    heldout = data.Dataset(folder.dataset, folder.x, folder.y, folder.labels)
+    nothing = data.Dataset(folder.dataset, folder.x[:0], folder.y[:0], folder.labels)  # the coordinator never trains
+    return data.Splits(nothing, heldout, folder.normalisation)

@@ -151,9 +151,9 @@ def client(
 def _trainer(data: Path | None, reader: str | None, flower: str | None) -> tuple[Any, str]:
     """What trains on this device, and how the log names it."""
     from fedge.client.agent import LocalTrainer
-    from fedge.client.datadir import DataFolder
     from fedge.client.flower import FlowerTrainer
     from fedge.client.reader import Reader
+    from fedge.shared.data.folder import DataFolder
 
     if flower is not None:
         return FlowerTrainer.load(flower), f"the Flower client {flower}"

@@ -22,10 +22,10 @@ import typer
 from rich.table import Table
 
 from fedge.cli.output import table_console
-from fedge.client.datadir import write_local_data
 from fedge.shared.data import DATASETS, Dataset, Splits, load
 from fedge.shared.data import LOADERS as _LOADERS
 from fedge.shared.data import partition as partition_dataset
+from fedge.shared.data.folder import write_local_data
 
 DatasetName = StrEnum("DatasetName", [(name, name) for name in DATASETS])
 DEFAULT_CLIENTS = 10  # for iid and dirichlet; natural has one client per group

@@ -40,10 +40,10 @@ import numpy as np
 
 from fedge.cli.client import ENVIRONMENT as AGENT_ENVIRONMENT
 from fedge.client.agent import STATE_FILE, load_credential
-from fedge.client.datadir import write_local_data
 from fedge.server.config import ENVIRONMENT as SERVER_ENVIRONMENT
 from fedge.server.config import ServerSettings, TaskConfig, to_toml
 from fedge.server.store import DATABASE, Store
+from fedge.shared.data.folder import write_local_data
 from fedge.shared.nn import Model
 from fedge.shared.stopping import owned_env
 from fedge.shared.training import fit

@@ -23,6 +23,9 @@ Each loader lives in the module named after its dataset (`watch.load_watch`,
 
 Partition schemes: "iid", "dirichlet:<alpha>" (label skew), "natural" (one client per
 subject); see `partition`. Loading is lazy: nothing is read until `load` is called.
+
+`folder` holds the data-folder format (docs/client-data.md): what a device trains on and what
+`fedge data split` writes, client folders and heldout/.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fedge.cli.data import app, loader_options
-from fedge.client.datadir import load_local_data
 from fedge.shared.data import Dataset, Splits, load
+from fedge.shared.data.folder import load_local_data
 
 
 def split(*args: str, dataset: str = "synthetic-imu"):

@@ -268,7 +268,7 @@ def test_agent_with_data_that_does_not_fit_the_model_stops_with_the_reason(tmp_p
 
 def test_client_package_never_imports_the_server():
     code = (
-        "import sys, fedge.client.agent, fedge.client.transport, fedge.client.datadir, fedge.cli.client; "
+        "import sys, fedge.client.agent, fedge.client.transport, fedge.shared.data.folder, fedge.cli.client; "
         "print(sorted(m for m in sys.modules if m.startswith('fedge.server')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from fedge.client.agent import LocalTrainer
-from fedge.client.datadir import DataFolder, write_local_data
+from fedge.shared.data.folder import DataFolder, write_local_data
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
 from fedge.shared.training import TrainConfig, evaluate, holdout_split

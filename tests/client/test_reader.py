@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from fedge.client.agent import LocalTrainer
-from fedge.client.datadir import LocalDataError
 from fedge.client.reader import Reader
+from fedge.shared.data.folder import LocalDataError
 from fedge.shared.models import model_spec
 from fedge.shared.nn import Model
 from fedge.shared.training import TrainConfig

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fedge.server.config import (
@@ -19,6 +20,7 @@ from fedge.server.config import (
     template_text,
     write_template,
 )
+from fedge.shared.data.folder import write_local_data
 from fedge.shared.training import TrainConfig, cosine_lr
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
@@ -189,9 +191,18 @@ def test_training_is_checked_by_train_config(tmp_path):
     )
 
 
-def test_unknown_evaluation_dataset_lists_the_datasets(tmp_path):
+def test_unknown_evaluation_dataset_lists_the_datasets_and_data_folders(tmp_path):
     message = error_of(write(tmp_path, edited('evaluate_on = "watch"', 'evaluate_on = "mnist"')))
-    assert "expected evaluate_on '' or one of watch, fashion-mnist, synthetic-imu, got 'mnist'" in message
+    expected = "'', one of watch, fashion-mnist, synthetic-imu, or a data folder with a meta.json (docs/client-data.md)"
+    assert f"expected evaluate_on {expected}, got '{tmp_path / 'mnist'}'" in message
+
+
+def test_evaluate_on_names_a_data_folder_relative_to_the_file(tmp_path):
+    write_local_data(tmp_path / "split" / "heldout", np.zeros((3, 100, 6), np.float32), np.arange(3), HAR_LABELS,
+                     dataset="my-watch", normalisation={})  # fmt: skip
+    path = write(tmp_path, edited('evaluate_on = "watch"', 'evaluate_on = "split/heldout"'))
+    (task,) = load_config(path, environ={}).tasks
+    assert task.evaluate_on == str(tmp_path / "split" / "heldout")
 
 
 SECOND_TASK = '\n[[task]]\nname = "{name}"\nmodel = "mlp"\ninput_shape = [3]\nlabels = ["a", "b"]\n'

@@ -1,4 +1,5 @@
-"""A device's local data folder: the samples `fedge client --data DIR` trains on.
+"""A data folder: the samples `fedge client --data DIR` trains on, or those a coordinator
+evaluates each version on (a task's `evaluate_on`, e.g. the heldout/ of `fedge data split`).
 
 The format (docs/client-data.md has a worked example)::
 

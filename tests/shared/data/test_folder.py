@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from fedge.client.datadir import DataFolder, LocalDataError, load_local_data, write_local_data
+from fedge.shared.data.folder import DataFolder, LocalDataError, load_local_data, write_local_data
 
 LABELS = ("walk", "run", "sit")
 NORMALISATION = {"method": "standardise", "channels": ["x", "y"], "mean": [0.0, 0.0], "std": [1.0, 1.0]}
