@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -53,12 +54,25 @@ def _root(
     """Federated, privacy-preserving edge training: coordinator, agents and local simulation."""
 
 
+def _bare_flags(command: Any, context: Any) -> None:
+    """Typer prints ``<bool>`` beside every flag in --help, as if it took a value (``--tls
+    <bool>``): flags are shown bare. ``context`` is the command's, made as click makes it at
+    run time, so the help option it caches keeps its names (-h, --help)."""
+    for param in [*command.params, command.get_help_option(context)]:
+        if param is not None and getattr(param, "is_flag", False):
+            param.metavar = ""
+    for name, sub in getattr(command, "commands", {}).items():
+        _bare_flags(sub, sub.context_class(sub, info_name=name, parent=context, **sub.context_settings))
+
+
 def main() -> None:
     """Run the CLI; a user's mistake prints one clear line (set FEDGE_DEBUG=1 for a traceback)."""
     from fedge.shared.data import DatasetUnavailable
 
+    command = typer.main.get_command(app)
+    _bare_flags(command, command.context_class(command, info_name="fedge", **command.context_settings))
     try:
-        app()
+        command(prog_name="fedge")  # also under `python -m fedge`
     except (ValueError, DatasetUnavailable, OSError) as error:
         if os.environ.get("FEDGE_DEBUG"):
             raise

@@ -19,6 +19,15 @@ def test_help_lists_the_simulate_command():
     assert "simulate" in result.stdout
 
 
+def test_flags_show_bare_in_help_and_every_command_takes_dash_h():
+    """Typer would print `--secagg <bool>`, as if the flag took a value."""
+    for command in (["simulate"], ["client"], ["models", "predict"], []):
+        result = fedge(*command, "-h")
+        assert result.returncode == 0 and "Usage: fedge" in result.stdout, command
+        assert "<bool>" not in result.stdout, command
+    assert "<int>" in fedge("simulate", "-h").stdout  # options that take a value still say what it is
+
+
 def test_simulate_help_documents_its_options():
     result = fedge("simulate", "--help")
     assert result.returncode == 0
