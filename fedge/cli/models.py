@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -316,7 +317,13 @@ def verify(
 @models_app.command("predict")
 def predict(
     name: ModelArgument,
-    inputs: Annotated[Path, typer.Argument(help="Samples as .npy or .csv (one flattened sample per row).")],
+    inputs: Annotated[
+        Path,
+        typer.Argument(
+            help="Samples as .npy, .csv (one flattened sample per row), or a data folder (docs/client-data.md): "
+            "its labelled samples are scored too."
+        ),
+    ],
     int8: Int8Option = False,
     normalised: Annotated[
         bool, typer.Option("--normalised", help="The samples are already normalised (skip the manifest's step).")
@@ -330,23 +337,58 @@ def predict(
     public_key: PublicKeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every probability as JSON.")] = False,
 ) -> None:
-    """Verify a model, then run it with ONNX Runtime and print each sample's likeliest labels."""
+    """Verify a model, then run it with ONNX Runtime and print each sample's likeliest labels
+    (and, for a data folder's labelled samples, the model's accuracy on them)."""
     from fedge.shared.data import normalise
     from fedge.shared.onnx import runtime
 
     published, manifest = resolve(name, server, data_dir, public_key, int8, client_tls(tls, tls_ca, tls_identity))
-    x = read_samples(inputs, tuple(manifest.input["shape"]))
-    if not normalised and manifest.input["normalisation"]:
-        x = normalise(x, manifest.input["normalisation"])
+    shape, wanted, labels = tuple(manifest.input["shape"]), manifest.input["normalisation"], manifest.labels
+    if inputs.is_dir():
+        x, y = folder_samples(inputs, shape, labels, wanted)
+    else:
+        x, y = read_samples(inputs, shape), None
+        if not normalised and wanted:
+            x = normalise(x, wanted)
     probabilities = runtime.probabilities(runtime.session(published.model), x)
-    labels = manifest.labels
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y)) if y is not None else None
     if as_json:
         rows = [dict(zip(labels, map(float, p), strict=True)) for p in probabilities]
-        print(json.dumps({"task": manifest.task, "version": manifest.version, "predictions": rows}, indent=2))
+        scored = {"accuracy": accuracy, "labelled": len(y)} if y is not None else {}
+        print(json.dumps({"task": manifest.task, "version": manifest.version, "predictions": rows, **scored}, indent=2))
         return
     for index, p in enumerate(probabilities):
         best = np.argsort(p)[::-1][: max(1, top)]
         print(f"{index}: " + ", ".join(f"{labels[k]} {p[k]:.3f}" for k in best))
+    if accuracy is not None:
+        print(f"accuracy {accuracy:.4f} on the {len(y)} labelled samples of {inputs}")
+
+
+def folder_samples(
+    path: Path, shape: tuple[int, ...], labels: tuple[str, ...], wanted: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A data folder's samples as the model takes them, and their class ids when the folder's
+    labels are the model's (None otherwise: nothing to score against). Its meta.json says how
+    they were normalised: as the manifest says, or not at all (raw: normalised here)."""
+    from fedge.shared.data import normalise
+    from fedge.shared.data.folder import load_local_data
+
+    folder = load_local_data(path)
+    if folder.sample_shape != shape:
+        got = list(folder.sample_shape)
+        raise ValueError(f"{path}: expected samples of the model's shape {list(shape)}, got {got}")
+    x = folder.x
+    if folder.normalisation != wanted:
+        if folder.normalisation:
+            raise ValueError(
+                f"{path}: expected samples raw or normalised as the model's manifest says ({json.dumps(wanted)}), "
+                f"got samples normalised otherwise ({json.dumps(folder.normalisation)})"
+            )
+        x = normalise(x, wanted)
+    if folder.labels != tuple(labels):
+        print(f"{path}: its labels are not the model's: predictions only, no accuracy", file=sys.stderr)
+        return x, None
+    return x, folder.y
 
 
 def read_samples(path: Path, shape: tuple[int, ...]) -> np.ndarray:

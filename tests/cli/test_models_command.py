@@ -16,6 +16,7 @@ from fedge.server.daemon import start
 from fedge.server.publishing import Publisher
 from fedge.shared import registry
 from fedge.shared.data import normalise
+from fedge.shared.data.folder import load_local_data, write_local_data
 from fedge.shared.onnx import runtime
 from fedge.simulation import SimulationConfig, run
 from tests.server.conftest import small_task
@@ -161,6 +162,41 @@ def test_predict_names_the_file_numpy_could_not_read(simulation, tmp_path, name,
     result = fedge("models", "predict", "simulation", str(tmp_path / name), "--data-dir", str(simulation))
     assert result.returncode == 2 and f"{tmp_path / name}: {reason}" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
+
+
+def test_predict_scores_the_heldout_folder_of_a_data_split_as_the_coordinator_did(simulation, tmp_path):
+    """`fedge data split` writes the held-out split the simulation's coordinator evaluated on: run
+    through ONNX Runtime, the published version scores the accuracy its manifest states."""
+    assert fedge("data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path / "split")).returncode == 0
+    heldout = tmp_path / "split" / "heldout"
+    predict = ["models", "predict", "simulation", str(heldout), "--data-dir", str(simulation)]
+    result = fedge(*predict, "--json")
+    assert result.returncode == 0, result.stderr
+    scored, count = json.loads(result.stdout), len(load_local_data(heldout))
+    assert scored["labelled"] == count == len(scored["predictions"])
+    published = simulation / "coordinator" / "registry" / "simulation" / str(scored["version"])
+    manifest, _ = registry.read_published(
+        published, registry.load(registry.key_path(simulation / "coordinator")).public_key()
+    )
+    assert abs(scored["accuracy"] - manifest.metrics["accuracy"]) <= 1 / count  # argmax ties aside
+    last = fedge(*predict).stdout.splitlines()[-1]
+    assert last == f"accuracy {scored['accuracy']:.4f} on the {count} labelled samples of {heldout}"
+
+
+def test_predict_normalises_a_raw_folder_and_refuses_one_normalised_otherwise(simulation, pulled, tmp_path):
+    raw = np.random.default_rng(1).normal(size=(4, 50, 6)).astype(np.float32)
+    np.save(tmp_path / "raw.npy", raw)
+    labels = json.loads((pulled / "manifest.json").read_text())["labels"]
+    write_local_data(tmp_path / "raw", raw, np.arange(4) % len(labels), labels, dataset="mine", normalisation={})
+    by_file, by_folder = (
+        fedge("models", "predict", "simulation", str(tmp_path / inputs), "--data-dir", str(simulation), "--json")
+        for inputs in ("raw.npy", "raw")
+    )
+    assert json.loads(by_folder.stdout)["predictions"] == json.loads(by_file.stdout)["predictions"]
+    other = {"method": "standardise", "channels": [f"c{i}" for i in range(6)], "mean": [0.0] * 6, "std": [2.0] * 6}
+    write_local_data(tmp_path / "other", raw, np.zeros(4, np.int64), labels, dataset="mine", normalisation=other)
+    result = fedge("models", "predict", "simulation", str(tmp_path / "other"), "--data-dir", str(simulation))
+    assert result.returncode == 2 and "got samples normalised otherwise" in " ".join(result.stderr.split())
 
 
 def test_pull_verify_against_a_running_daemon(tmp_path):
