@@ -75,6 +75,24 @@ def test_node_predicts_what_python_predicts_from_a_registry_folder(node, simulat
     assert top.stdout.splitlines()[0].startswith("0: ") and top.stdout.count(",") == 5  # two labels per sample
 
 
+def test_node_scores_a_data_folder_as_python_does(node, simulation, tmp_path):
+    folder, key = simulation
+    split = [sys.executable, "-m", "fedge", "data", "split", "--dataset", "synthetic-imu", "--out", str(tmp_path)]
+    assert subprocess.run(split, capture_output=True, timeout=120).returncode == 0
+    heldout = tmp_path / "heldout"
+    ours = node_predict(node, "--model", str(folder), "--key", key, "--input", str(heldout), "--json")
+    assert ours.returncode == 0, ours.stderr
+    python = [sys.executable, "-m", "fedge", "models", "predict", str(folder), str(heldout), "--public-key", key]
+    theirs = subprocess.run([*python, "--json"], capture_output=True, text=True, timeout=120)
+    assert theirs.returncode == 0, theirs.stderr
+    assert np.allclose(predictions(ours.stdout), predictions(theirs.stdout), atol=1e-5)
+    mine, python_scores = json.loads(ours.stdout), json.loads(theirs.stdout)
+    assert (mine["accuracy"], mine["labelled"]) == (python_scores["accuracy"], python_scores["labelled"])
+    plain = node_predict(node, "--model", str(folder), "--key", key, "--input", str(heldout))
+    last = subprocess.run(python, capture_output=True, text=True, timeout=120).stdout.splitlines()[-1]
+    assert plain.stdout.splitlines()[-1] == last and last.startswith("accuracy ")
+
+
 @pytest.mark.parametrize(
     ("file_name", "reason"),
     [

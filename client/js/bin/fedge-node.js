@@ -35,7 +35,8 @@ run: take part in training rounds (docs/node.md); each option may come from its 
 predict: verify a published model with the coordinator's key, then run it with ONNX Runtime
   --model DIR|URL      a published version's folder, or its URL (http://HOST:8080/models/TASK/latest)
   --key HEX            the coordinator's public key (\`fedge keys show\`)
-  --input FILE         samples: .npy (N × input shape, or one sample) or .csv (one flattened sample per row)
+  --input FILE         samples: .npy (N × input shape, or one sample), .csv (one flattened sample per row),
+                       or a data folder (docs/client-data.md), whose labelled samples are scored too
   --top K              labels printed per sample (default 3)
   --normalised         the samples are already normalised (skip the manifest's step)
   --json               every probability, as JSON`;

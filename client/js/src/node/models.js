@@ -4,13 +4,14 @@
  * as `fedge models predict` does. A tampered file or manifest is refused and never run.
  */
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 
+import { samplesOfShape } from "../data/datafiles.js";
 import { readNpy } from "../data/npz.js";
 import { describePrediction, predict } from "../registry/predict.js";
 import { verifyModel } from "../registry/verify.js";
-import { ClientError } from "./agent.js";
+import { ClientError, loadFolder } from "./agent.js";
 
 const FILES = ["model.onnx", "manifest.json", "manifest.sig"];
 
@@ -80,11 +81,55 @@ export async function predictCommand({ model: source, key, input, top = 3, norma
   const manifest = await verifyModel(publicKey, manifestBytes, signature, model).catch((error) => {
     throw new ClientError(`refused, not run: ${error.message}`);
   });
-  const x = await readSamples(input, manifest.input.shape);
-  const probabilities = await predict(manifest, model, x, { normalised });
+  const folder = (await stat(input).catch(() => null))?.isDirectory();
+  const samples = folder ? await folderSamples(input, manifest) : { x: await readSamples(input, manifest.input.shape) };
+  const probabilities = await predict(manifest, model, samples.x, { normalised: samples.normalised ?? normalised });
+  const accuracy = samples.y ? scored(probabilities, samples.y) : null;
   if (json) {
     const predictions = probabilities.map((p) => Object.fromEntries(manifest.labels.map((l, k) => [l, p[k]])));
-    return [JSON.stringify({ task: manifest.task, version: manifest.version, predictions }, null, 2)];
+    const score = samples.y ? { accuracy, labelled: samples.y.length } : {};
+    return [JSON.stringify({ task: manifest.task, version: manifest.version, predictions, ...score }, null, 2)];
   }
-  return probabilities.map((p, i) => `${i}: ${describePrediction(manifest.labels, p, top)}`);
+  const lines = probabilities.map((p, i) => `${i}: ${describePrediction(manifest.labels, p, top)}`);
+  if (samples.y) lines.push(`accuracy ${accuracy.toFixed(4)} on the ${samples.y.length} labelled samples of ${input}`);
+  return lines;
+}
+
+/**
+ * A data folder's samples for the model, as `fedge models predict` reads one: normalised as the
+ * manifest says (used as they are) or raw (normalised by `predict`), refused otherwise; their
+ * labels `y` when the folder's labels are the model's.
+ */
+async function folderSamples(path, manifest) {
+  const { meta, batches } = await loadFolder(path).catch((error) => {
+    throw new ClientError(`${path}: ${error.message}`);
+  });
+  const shape = manifest.input.shape;
+  const found = samplesOfShape(batches, shape);
+  if (!found) throw new ClientError(`${path}: expected samples of the model's shape [${shape.join(", ")}], got none`);
+  const theirs = canonical(meta?.normalisation ?? {});
+  const normalised = theirs === canonical(manifest.input.normalisation ?? {});
+  if (!normalised && theirs !== "{}") {
+    const wanted = JSON.stringify(manifest.input.normalisation);
+    throw new ClientError(
+      `${path}: expected samples raw or normalised as the model's manifest says (${wanted}), got samples normalised otherwise`,
+    );
+  }
+  const sameLabels = canonical(meta?.labels ?? []) === canonical(manifest.labels);
+  if (!sameLabels) console.error(`${path}: its labels are not the model's: predictions only, no accuracy`);
+  return { x: found.x, y: sameLabels ? found.y : null, normalised };
+}
+
+/** JSON with sorted keys: two objects that say the same thing read the same. */
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function scored(probabilities, y) {
+  const hits = probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === y[i]).length;
+  return hits / y.length;
 }
