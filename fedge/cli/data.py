@@ -26,10 +26,11 @@ from fedge.shared.data import DATASETS, Dataset, Splits, load
 from fedge.shared.data import LOADERS as _LOADERS
 from fedge.shared.data import partition as partition_dataset
 from fedge.shared.data.folder import write_local_data
+from fedge.shared.data.local import HELDOUT, load_local
 
 DatasetName = StrEnum("DatasetName", [(name, name) for name in DATASETS])
 DEFAULT_CLIENTS = 10  # for iid and dirichlet; natural has one client per group
-HELDOUT = "heldout"
+
 OWNED = re.compile(rf"client-\d{{3,}}|{HELDOUT}")  # the folders a split writes, and --force replaces
 
 app = typer.Typer(help="Prepare local data folders for clients.", no_args_is_help=True)
@@ -90,7 +91,7 @@ def loader_options(name: str, limit: int | None) -> dict[str, int]:
     """The loader's options for --limit, refused for a dataset whose loader has no limit."""
     if limit is None:
         return {}
-    if "limit" not in inspect.signature(_LOADERS[name]).parameters:
+    if "limit" not in inspect.signature(_LOADERS.get(name, load_local)).parameters:  # not a dataset: a folder
         limited = [other for other, loader in _LOADERS.items() if "limit" in inspect.signature(loader).parameters]
         raise typer.BadParameter(
             f"expected a dataset that takes a limit ({', '.join(limited)}), got {name!r}", param_hint="--limit"

@@ -22,12 +22,6 @@ from fedge.simulation.config import SimulationConfig as DEFAULTS  # its class at
 STRATEGY_NAMES = "fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, fedexp, fednova, median, trimmed_mean, krum"
 
 
-class DatasetName(StrEnum):
-    watch = "watch"
-    fashion_mnist = "fashion-mnist"
-    synthetic_imu = "synthetic-imu"
-
-
 class ModelName(StrEnum):
     mlp = "mlp"
     har_cnn1d = "har-cnn1d"
@@ -58,8 +52,13 @@ DEFAULT_PUBLISH = PublishPolicy(DEFAULTS.publish)
 
 def simulate(
     dataset: Annotated[
-        DatasetName, typer.Option(help="Real smartwatch IMU (watch), Fashion-MNIST, or synthetic IMU.")
-    ] = DatasetName.watch,
+        str,
+        typer.Option(
+            help="Real smartwatch IMU (watch), fashion-mnist, synthetic-imu; or your own samples: a data folder "
+            "(docs/client-data.md), or the output of `fedge data split` (one client per client-NNN/ folder, "
+            "scored on its heldout/).",
+        ),
+    ] = "watch",
     model: Annotated[
         ModelName | None,
         typer.Option(help="Zoo model (default: har-cnn1d for sensors, digits-cnn for images).", show_default=False),
@@ -190,11 +189,12 @@ def simulate(
 
     Writes metrics.jsonl (one line per round), summary.json and plot.png to --out.
     """
+    from fedge.cli.data import loader_options
     from fedge.simulation import SimulationConfig, run
     from fedge.simulation.runner import previous_records
 
     config = SimulationConfig(
-        dataset=dataset.value,
+        dataset=dataset,
         model=model.value if model else None,
         partition=partition,
         clients=clients,
@@ -209,7 +209,7 @@ def simulate(
         logit_adjustment=logit_adjustment,
         strategy=strategy,
         strategy_options=parse_options(strategy_option or []),
-        dataset_options={"limit": limit} if limit else {},
+        dataset_options=loader_options(dataset, limit),
         seed=seed,
         centralized=centralized,
         backend=backend.value,

@@ -18,6 +18,23 @@ RAY_MISSING = "the ray backend needs Ray, which is not installed: pip install 'f
 DEFAULTS: dict[str, dict[str, str | int]] = {"watch": SENSORS, "synthetic-imu": SENSORS, "fashion-mnist": IMAGES}
 
 
+def local_defaults(dataset: str) -> dict[str, str | int]:
+    """A folder of your own samples (shared/data/local.py) gets the defaults of its kind, and
+    one client per folder when it is a split's output (iid otherwise: one folder has no subjects)."""
+    from fedge.shared.data import DATASETS
+    from fedge.shared.data.local import local_layout
+
+    try:
+        layout, natural = local_layout(dataset)
+    except ValueError:
+        raise ValueError(
+            f"expected --dataset among {', '.join(DATASETS)}, or a data folder (docs/client-data.md) or the "
+            f"output of `fedge data split`, got {dataset!r}"
+        ) from None
+    kind = IMAGES if layout == "NHWC" else SENSORS
+    return kind if natural else {**kind, "partition": "iid"}
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     dataset: str = "watch"
@@ -50,7 +67,7 @@ class SimulationConfig:
     train_layers: tuple[str, ...] = ()  # fine-tuning: the layers clients train; () trains all
 
     def __post_init__(self) -> None:
-        defaults = DEFAULTS.get(self.dataset, SENSORS)
+        defaults = DEFAULTS.get(self.dataset) or local_defaults(self.dataset)
         for key in ("model", "partition", "rounds", "local_epochs"):
             if getattr(self, key) is None:
                 object.__setattr__(self, key, defaults[key])

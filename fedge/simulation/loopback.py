@@ -43,6 +43,7 @@ from fedge.client.agent import STATE_FILE, load_credential
 from fedge.server.config import ENVIRONMENT as SERVER_ENVIRONMENT
 from fedge.server.config import ServerSettings, TaskConfig, to_toml
 from fedge.server.store import DATABASE, Store
+from fedge.shared.data import DATASETS
 from fedge.shared.data.folder import write_local_data
 from fedge.shared.nn import Model
 from fedge.shared.stopping import owned_env
@@ -152,16 +153,21 @@ def write_setup(federation: Federation, config: SimulationConfig, workdir: Path)
     """fedge.toml and one data folder per client, as an operator and devices would have them."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    task = replace(realtime_task(federation, config), evaluate_on=config.dataset)
+    splits, folders = federation.splits, []
+    for index, client in enumerate(federation.clients):
+        folder = workdir / "clients" / f"client-{index:03d}"
+        write_local_data(folder, client.x, client.y, client.labels, dataset=client.name,
+                         normalisation=splits.normalisation, client=index)  # fmt: skip
+        folders.append(folder)
+    evaluate_on = config.dataset  # a built-in dataset: the daemon loads the same held-out split
+    if config.dataset not in DATASETS:  # samples of your own: their held-out share, as a folder beside the clients'
+        held, evaluate_on = splits.heldout, str(workdir / "clients" / "heldout")
+        write_local_data(Path(evaluate_on), held.x, held.y, held.labels, dataset=held.name,
+                         normalisation=splits.normalisation)  # fmt: skip
+    task = replace(realtime_task(federation, config), evaluate_on=evaluate_on)
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=workdir / "coordinator")
     config_path = workdir / "fedge.toml"
     config_path.write_text(to_toml(settings, [task]))
-    folders = []
-    for index, client in enumerate(federation.clients):
-        folder = workdir / "clients" / f"client-{index:03d}"
-        write_local_data(folder, client.x, client.y, client.labels, dataset=config.dataset,
-                         normalisation=federation.splits.normalisation, client=index)  # fmt: skip
-        folders.append(folder)
     return config_path, folders
 
 

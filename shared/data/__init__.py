@@ -25,16 +25,19 @@ Partition schemes: "iid", "dirichlet:<alpha>" (label skew), "natural" (one clien
 subject); see `partition`. Loading is lazy: nothing is read until `load` is called.
 
 `folder` holds the data-folder format (docs/client-data.md): what a device trains on and what
-`fedge data split` writes, client folders and heldout/.
+`fedge data split` writes, client folders and heldout/. `load` takes such a folder, or a split's
+output, as a dataset of your own (`local`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .dataset import Dataset, DatasetUnavailable, Splits
 from .fashion_mnist import load_fashion_mnist
+from .local import load_local
 from .normalisation import normalise
 from .partition import partition
 from .synthetic import synthetic_imu
@@ -59,7 +62,10 @@ __all__ = [
 
 
 def load(name: str, **options: Any) -> Splits:
-    """The named dataset's splits; `options` are its loader's keyword arguments."""
-    if name not in LOADERS:
-        raise ValueError(f"expected a dataset among {', '.join(DATASETS)}, got {name!r}")
-    return LOADERS[name](**options)
+    """The named dataset's splits, or a folder's of your own (`local.load_local`: a data folder,
+    or `fedge data split`'s output); `options` are its loader's keyword arguments."""
+    if name in LOADERS:
+        return LOADERS[name](**options)
+    if Path(name).is_dir():
+        return load_local(name, **options)
+    raise ValueError(f"expected a dataset among {', '.join(DATASETS)}, or a data folder, got {name!r}")

@@ -113,6 +113,11 @@ def load_local_data(folder: Path) -> LocalData:
     )
 
 
+def layout_of(folder: Path) -> str:
+    """The samples' layout (NWC or NHWC), from meta.json alone: no sample is read."""
+    return _read_meta(Path(folder)).layout
+
+
 @dataclass
 class DataFolder:
     """A data folder that may change while the agent runs, most often a logger adding a session

@@ -28,6 +28,13 @@ def test_flags_show_bare_in_help_and_every_command_takes_dash_h():
     assert "<int>" in fedge("simulate", "-h").stdout  # options that take a value still say what it is
 
 
+def test_limit_for_a_dataset_without_one_is_refused_in_one_line(tmp_path):
+    result = fedge("simulate", "--dataset", "synthetic-imu", "--limit", "10", "--out", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    said = " ".join(result.stderr.replace("│", " ").split())  # one sentence, however the box wraps it
+    assert "expected a dataset that takes a limit (fashion-mnist), got 'synthetic-imu'" in said
+
+
 def test_simulate_help_documents_its_options():
     result = fedge("simulate", "--help")
     assert result.returncode == 0

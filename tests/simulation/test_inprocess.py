@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fedge.cli.admin import DataDirAdmin, status_tables
+from fedge.cli.data import write_split
 from fedge.server.rounds import held_out_evaluator
 from fedge.server.store import Store
 from fedge.shared import data
@@ -140,6 +141,26 @@ def test_fedexp_is_refused_with_secure_aggregation(tmp_path):
 def test_a_bad_config_is_refused_before_anything_runs(options, message):
     with pytest.raises(ValueError, match=message):
         SimulationConfig(**{**SMALL, **options})
+
+
+def untimed(out) -> list[dict]:
+    """A run's metrics without the seconds its rounds took."""
+    return [{k: v for k, v in r.items() if k != "duration_s"} for r in read_metrics(out / "metrics.jsonl")]
+
+
+def test_fedge_data_splits_output_simulates_as_the_dataset_it_came_from(tmp_path):
+    """Samples of one's own: the folders `fedge data split` writes are the same federation (a
+    client per folder, scored on heldout/), round for round."""
+    splits = data.load("synthetic-imu")
+    write_split(splits, data.partition(splits.train, "natural", None, 0), tmp_path / "split")
+    built_in = run(SimulationConfig(**SMALL), tmp_path / "built-in")
+    own = run(SimulationConfig(**{**SMALL, "dataset": str(tmp_path / "split")}), tmp_path / "own")
+    assert own["partition"] == "natural" and own["clients"] == built_in["clients"] == 4
+    assert untimed(tmp_path / "own") == untimed(tmp_path / "built-in")
+    one = run(SimulationConfig(**{**SMALL, "dataset": str(tmp_path / "split" / "client-000")}), tmp_path / "one")
+    assert (one["partition"], one["clients"], one["model"]) == ("iid", 10, "har-cnn1d")  # no subjects in one folder
+    with pytest.raises(ValueError, match=r"expected --dataset among watch, .* or the output of `fedge data split`"):
+        SimulationConfig(dataset=str(tmp_path / "missing"))
 
 
 def test_an_unknown_strategy_is_named(tmp_path):

@@ -47,6 +47,21 @@ def test_secure_aggregation_runs_over_real_processes(tmp_path):
     assert summary["final_accuracy"] > 0.25  # 4 classes
 
 
+@pytest.mark.slow
+def test_a_folder_of_ones_own_runs_over_real_processes_scored_on_its_held_out_share(tmp_path):
+    from fedge.shared.data import load
+    from fedge.shared.data.folder import load_local_data, write_local_data
+
+    whole = load("synthetic-imu").train
+    write_local_data(tmp_path / "mine", whole.x, whole.y, whole.labels, dataset="mine", normalisation={})
+    config = {**SMALL, "dataset": str(tmp_path / "mine"), "clients": 3, "rounds": 2}
+    inprocess = run(SimulationConfig(**config), tmp_path / "inprocess")
+    summary = run(SimulationConfig(**config, backend="grpc"), tmp_path / "grpc")
+    assert summary["clients"] == 3 and abs(summary["final_accuracy"] - inprocess["final_accuracy"]) < 0.1
+    held = load_local_data(tmp_path / "grpc" / "loopback" / "clients" / "heldout")  # what the daemon scored on
+    assert len(held) == round(0.2 * len(whole)) and held.dataset == "mine"
+
+
 def processes_naming(out: Path, runner: int) -> list[int]:
     """Live processes other than the runner whose command line names ``out``: its daemon and agents."""
     mine = (runner, os.getpid())

@@ -73,5 +73,7 @@ def test_normalise_rejects_the_wrong_number_of_channels() -> None:
 
 def test_load_unknown_name_lists_the_datasets() -> None:
     assert DATASETS == ("watch", "fashion-mnist", "synthetic-imu")
-    with pytest.raises(ValueError, match="expected a dataset among watch, fashion-mnist, synthetic-imu, got 'mnist'"):
+    with pytest.raises(
+        ValueError, match="expected a dataset among watch, fashion-mnist, synthetic-imu, or a data folder, got 'mnist'"
+    ):
         load("mnist")
