@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import re
 import shutil
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +27,6 @@ from fedge.shared.data import partition as partition_dataset
 from fedge.shared.data.folder import write_local_data
 from fedge.shared.data.local import HELDOUT, load_local
 
-DatasetName = StrEnum("DatasetName", [(name, name) for name in DATASETS])
 DEFAULT_CLIENTS = 10  # for iid and dirichlet; natural has one client per group
 
 OWNED = re.compile(rf"client-\d{{3,}}|{HELDOUT}")  # the folders a split writes, and --force replaces
@@ -43,7 +41,14 @@ def _data() -> None:
 
 @app.command()
 def split(
-    dataset: Annotated[DatasetName, typer.Option(help="The dataset to cut into clients.", show_default=False)],
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help=f"The dataset to cut into clients: {', '.join(DATASETS)}, or samples of your own (a data folder, "
+            "a fifth of it held out; or a split's output, re-cut).",
+            show_default=False,
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Folder to write client-NNN/ and heldout/ into.", show_default=False)],
     partition: Annotated[
         str | None,
@@ -70,7 +75,7 @@ def split(
 ) -> None:
     """Split a dataset's training samples into one data folder per client, plus heldout/."""
     _check_out(out, force)
-    splits = load(dataset.value, **loader_options(dataset.value, limit))
+    splits = load(dataset, **loader_options(dataset, limit))
     scheme = partition or default_partition(splits.train)
     if clients is None and scheme != "natural":
         clients = DEFAULT_CLIENTS

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from fedge.cli.data import app, loader_options
 from fedge.shared.data import Dataset, Splits, load
-from fedge.shared.data.folder import load_local_data
+from fedge.shared.data.folder import load_local_data, write_local_data
 
 
 def split(*args: str, dataset: str = "synthetic-imu"):
@@ -42,6 +42,27 @@ def test_split_without_subjects_defaults_to_ten_iid_clients(tmp_path, monkeypatc
     monkeypatch.setattr("fedge.cli.data.load", lambda name, **options: without_subjects)
     assert split("--out", str(tmp_path)).exit_code == 0
     assert [len(load_local_data(tmp_path / f"client-{i:03d}")) for i in range(10)] == [10] * 10
+
+
+def test_split_cuts_a_folder_of_ones_own_into_clients_and_a_heldout_share(tmp_path):
+    whole = load("synthetic-imu").train
+    write_local_data(tmp_path / "mine", whole.x, whole.y, whole.labels, dataset="mine", normalisation={})
+    result = split("--out", str(tmp_path / "devices"), "--clients", "3", dataset=str(tmp_path / "mine"))
+    assert result.exit_code == 0, result.output
+    parts = [load_local_data(tmp_path / "devices" / name) for name in ("client-000", "client-001", "client-002")]
+    held = load_local_data(tmp_path / "devices" / "heldout")
+    assert len(held) == round(0.2 * len(whole)) and {p.dataset for p in [*parts, held]} == {"mine"}
+    everything = np.concatenate([p.x for p in [*parts, held]])
+    assert sorted(map(bytes, everything)) == sorted(map(bytes, whole.x))  # every sample once, none made up
+    again = split("--out", str(tmp_path / "again"), dataset=str(tmp_path / "devices"))  # a split's output, re-cut
+    assert again.exit_code == 0 and "Wrote 3 client folders (natural)" in again.output
+
+
+def test_split_of_neither_a_dataset_nor_a_folder_says_what_it_takes(tmp_path):
+    result = split("--out", str(tmp_path / "out"), dataset="mnist")
+    assert "expected a dataset among watch, fashion-mnist, synthetic-imu, or a data folder, got 'mnist'" in str(
+        result.exception
+    )
 
 
 def test_split_refuses_a_non_empty_folder_without_force(tmp_path):
