@@ -163,7 +163,7 @@ class TaskConfig:
         object.__setattr__(self, "strategy_options", dict(self.strategy_options))
         self._check_values()
         self._check_strategy()
-        self._check_layers()
+        self._check_model()
 
     @property
     def num_classes(self) -> int:
@@ -285,13 +285,22 @@ class TaskConfig:
 
         return model_spec(self.model, self.input_shape, self.num_classes)
 
-    def _check_layers(self) -> None:
-        if not self.train_layers:
+    def _check_model(self) -> None:
+        """The zoo's model must take samples of input_shape (a window too short for its kernels
+        stops the start here, naming the key), and train_layers name its layers."""
+        if self.external:
             return
         from fedge.shared.models import model_spec
         from fedge.shared.nn import Model
 
-        names = Model(model_spec(self.model, self.input_shape, self.num_classes)).parameter_names
+        try:
+            names = Model(model_spec(self.model, self.input_shape, self.num_classes)).parameter_names
+        except ValueError as error:
+            raise FieldError(
+                "input_shape",
+                f"task {self.name!r}: model {self.model} cannot take samples of shape {list(self.input_shape)} "
+                f"({error}); choose another model (mlp takes any shape)",
+            ) from None
         layers = list(dict.fromkeys(name.split("/")[0] for name in names))
         unknown = [layer for layer in self.train_layers if layer not in layers]
         rule = f"to name layers of {self.model} with parameters ({', '.join(layers)})"

@@ -191,6 +191,14 @@ def test_training_is_checked_by_train_config(tmp_path):
     )
 
 
+def test_a_window_too_short_for_the_model_names_the_input_shape_line(tmp_path):
+    text = edited("input_shape = [100, 6]", "input_shape = [10, 6]")
+    message = error_of(write(tmp_path, text))
+    assert f"line {line_of(text, 'input_shape = [10, 6]')}: task 'har': model har-cnn1d cannot take samples" in message
+    assert "of shape [10, 6] (layer 'conv2' (conv1d): kernel (5,) does not fit input" in message
+    assert "choose another model (mlp takes any shape)" in message
+
+
 def test_unknown_evaluation_dataset_lists_the_datasets_and_data_folders(tmp_path):
     message = error_of(write(tmp_path, edited('evaluate_on = "watch"', 'evaluate_on = "mnist"')))
     expected = "'', one of watch, fashion-mnist, synthetic-imu, or a data folder with a meta.json (docs/client-data.md)"
