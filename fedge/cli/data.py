@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,8 +25,8 @@ from fedge.cli.output import table_console
 from fedge.shared.data import DATASETS, Dataset, Splits, load
 from fedge.shared.data import LOADERS as _LOADERS
 from fedge.shared.data import partition as partition_dataset
-from fedge.shared.data.folder import write_local_data
-from fedge.shared.data.local import HELDOUT, load_local
+from fedge.shared.data.folder import META, LocalDataError, load_local_data, write_local_data
+from fedge.shared.data.local import HELDOUT, load_local, split_folders
 
 DEFAULT_CLIENTS = 10  # for iid and dirichlet; natural has one client per group
 
@@ -36,7 +37,7 @@ app = typer.Typer(help="Prepare local data folders for clients.", no_args_is_hel
 
 @app.callback()
 def _data() -> None:
-    """Prepare local data folders for clients."""
+    """Prepare and check local data folders for clients."""
 
 
 @app.command()
@@ -90,6 +91,37 @@ def split(
         soft_wrap=True,
         highlight=False,
     )
+
+
+@app.command()
+def show(
+    folders: Annotated[
+        list[Path], typer.Argument(help="Data folders, or the output of a split (its client-NNN/ and heldout/).")
+    ],
+) -> None:
+    """Read data folders as an agent reads them, and summarise each; a folder that cannot be read
+    is named with its reason, and the exit status is 2."""
+    table = Table(title="data folders", title_justify="left")
+    for column in ("folder", "samples", "classes", "largest class", "sample shape", "normalised", "files"):
+        table.add_column(column, justify="left" if column in ("folder", "normalised") else "right")
+    problems = []
+    for path in folders:
+        try:
+            for folder in [path] if (path / META).is_file() else split_folders(path):
+                local = load_local_data(folder)
+                shape = " × ".join(map(str, local.sample_shape))
+                normalised = local.normalisation.get("method", "yes") if local.normalisation else "no (raw)"
+                table.add_row(str(folder), *_histogram_summary(local.y, local.labels), shape, normalised,
+                              str(len(local.files)))  # fmt: skip
+        except LocalDataError as error:
+            problems.append(str(error))
+    console = table_console()
+    if table.row_count:
+        console.print(table, soft_wrap=True)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        raise typer.Exit(2)
 
 
 def loader_options(name: str, limit: int | None) -> dict[str, int]:

@@ -39,6 +39,12 @@ def local_layout(path: Path | str) -> tuple[str, bool]:
     return layout_of(path / HELDOUT), True
 
 
+def split_folders(path: Path | str) -> list[Path]:
+    """A split's data folders: its client folders in name order, then heldout/."""
+    path = Path(path)
+    return [*_client_folders(path), path / HELDOUT]
+
+
 def _client_folders(path: Path) -> list[Path]:
     clients = sorted(p for p in path.glob(CLIENTS) if (p / META).is_file()) if path.is_dir() else []
     if not clients or not (path / HELDOUT / META).is_file():
