@@ -206,7 +206,10 @@ def _read_meta(folder: Path) -> _Meta:
         _fail(folder, "a data folder", "a file")
     path = folder / META
     if not path.is_file():
-        _fail(path, "the folder's description (see docs/client-data.md)", "no such file")
+        inside = sorted(sub.name for sub in folder.iterdir() if (sub / META).is_file())  # a split's output?
+        more = ", …" if len(inside) > 3 else ""
+        hint = f" (data folders are inside it: {', '.join(inside[:3])}{more})" if inside else ""
+        _fail(path, "the folder's description (see docs/client-data.md)", f"no such file{hint}")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

@@ -94,7 +94,18 @@ def test_missing_folder_is_refused(tmp_path):
 
 
 def test_missing_meta_is_refused(tmp_path):
-    assert "meta.json: expected the folder's description" in refusal(tmp_path)
+    assert refusal(tmp_path).endswith(
+        "meta.json: expected the folder's description (see docs/client-data.md), got no such file"
+    )
+
+
+def test_a_split_given_for_one_folder_is_refused_naming_the_folders_inside(tmp_path):
+    for name in ("client-000", "client-001", "client-002", "client-003", "heldout"):
+        write_local_data(tmp_path / name, np.zeros((2, 3, 2), np.float32), np.zeros(2, np.int64), ("a",),
+                         dataset="d", normalisation={})  # fmt: skip
+    assert refusal(tmp_path).endswith(
+        "got no such file (data folders are inside it: client-000, client-001, client-002, …)"
+    )
 
 
 def test_meta_that_is_not_json_is_refused(tmp_path):
