@@ -26,7 +26,7 @@ from fedge.shared.data import DATASETS, Dataset, Splits, load
 from fedge.shared.data import LOADERS as _LOADERS
 from fedge.shared.data import partition as partition_dataset
 from fedge.shared.data.folder import META, LocalDataError, load_local_data, write_local_data
-from fedge.shared.data.local import HELDOUT, load_local, split_folders
+from fedge.shared.data.local import HELDOUT, client_folder, load_local, split_folders
 
 DEFAULT_CLIENTS = 10  # for iid and dirichlet; natural has one client per group
 
@@ -143,7 +143,7 @@ def default_partition(train: Dataset) -> str:
 
 def write_split(splits: Splits, shares: list[np.ndarray], out: Path) -> list[Path]:
     """One data folder per share of the training split, then heldout/; the folders, in that order."""
-    parts = [(out / f"client-{i:03d}", splits.train.subset(index), i) for i, index in enumerate(shares)]
+    parts = [(client_folder(out, i), splits.train.subset(index), i) for i, index in enumerate(shares)]
     parts.append((out / HELDOUT, splits.heldout, None))
     for folder, data, client in parts:
         write_local_data(

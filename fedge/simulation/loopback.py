@@ -45,6 +45,7 @@ from fedge.server.config import ServerSettings, TaskConfig, to_toml
 from fedge.server.store import DATABASE, Store
 from fedge.shared.data import DATASETS
 from fedge.shared.data.folder import write_local_data
+from fedge.shared.data.local import HELDOUT, client_folder
 from fedge.shared.nn import Model
 from fedge.shared.stopping import owned_env
 from fedge.shared.training import fit
@@ -155,13 +156,13 @@ def write_setup(federation: Federation, config: SimulationConfig, workdir: Path)
     workdir.mkdir(parents=True)
     splits, folders = federation.splits, []
     for index, client in enumerate(federation.clients):
-        folder = workdir / "clients" / f"client-{index:03d}"
+        folder = client_folder(workdir / "clients", index)
         write_local_data(folder, client.x, client.y, client.labels, dataset=client.name,
                          normalisation=splits.normalisation, client=index)  # fmt: skip
         folders.append(folder)
     evaluate_on = config.dataset  # a built-in dataset: the daemon loads the same held-out split
     if config.dataset not in DATASETS:  # samples of your own: their held-out share, as a folder beside the clients'
-        held, evaluate_on = splits.heldout, str(workdir / "clients" / "heldout")
+        held, evaluate_on = splits.heldout, str(workdir / "clients" / HELDOUT)
         write_local_data(Path(evaluate_on), held.x, held.y, held.labels, dataset=held.name,
                          normalisation=splits.normalisation)  # fmt: skip
     task = replace(realtime_task(federation, config), evaluate_on=evaluate_on)
@@ -332,7 +333,7 @@ def stopped_setup(workdir: Path, clients: int, timeout_s: float = 60.0) -> tuple
         if time.monotonic() > deadline:
             raise RuntimeError(f"the run in {workdir} still runs (its daemon is process {info['pid']}): stop it first")
         time.sleep(0.1)
-    folders = [workdir / "clients" / f"client-{index:03d}" for index in range(clients)]
+    folders = [client_folder(workdir / "clients", index) for index in range(clients)]
     missing = [str(folder) for folder in folders if not folder.is_dir()]
     if missing:
         raise FileNotFoundError(f"cannot resume the run in {workdir}: client folders are missing: {', '.join(missing)}")

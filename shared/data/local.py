@@ -20,6 +20,11 @@ HELDOUT = "heldout"
 CLIENTS = "client-*"
 
 
+def client_folder(root: Path, index: int) -> Path:
+    """Where a split keeps client ``index``'s samples: client-000, client-001, …"""
+    return Path(root) / f"client-{index:03d}"
+
+
 def load_local(path: Path | str, heldout: float = 0.2, seed: int = 0) -> Splits:
     """The splits of a data folder (``heldout``: the share held out, drawn with ``seed``), or of
     a split's folders (its own heldout/, and a group per client folder)."""
