@@ -1,8 +1,12 @@
 """The processes running on this machine, read from /proc: what the tests that stop a run check
-it left behind, or which process to signal (tests/simulation, tests/deploy)."""
+it left behind, or which process to signal (tests/simulation, tests/deploy); and waiting on the
+processes a test started (``wait_for``)."""
 
 from __future__ import annotations
 
+import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,3 +47,21 @@ def descendants(root: int) -> list[Process]:
         return pid == root
 
     return [p for p in processes if p.pid != root and under(p.parent)]
+
+
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    running: list[subprocess.Popen],
+    timeout_s: float = 90,
+    log: Path | None = None,
+) -> None:
+    """Poll ``condition`` until it holds; fail, with ``log``'s text when given, if it does not
+    within ``timeout_s`` or one of the ``running`` processes exits first."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        text = f"\n{log.read_text()}" if log is not None and log.exists() else ""
+        assert time.monotonic() < deadline, f"timed out waiting for {what}{text}"
+        exited = [process.args for process in running if process.poll() is not None]
+        assert not exited, f"exited while waiting for {what}: {exited}{text}"
+        time.sleep(0.2)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fedge.simulation.loopback import Daemon, free_port
+from tests.processes import wait_for
 
 
 def fedge(*args: str, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -98,13 +99,6 @@ def one_client_config(tmp_path, rounds: int = 1):
     return config
 
 
-def wait_for_line(log: Path, line: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while line not in log.read_text() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    assert line in log.read_text(), log.read_text()
-
-
 def test_agent_says_when_every_task_has_completed_and_stops_cleanly_on_sigterm(tmp_path):
     daemon = Daemon.start(one_client_config(tmp_path), tmp_path / "data", free_port())
     try:
@@ -115,7 +109,7 @@ def test_agent_says_when_every_task_has_completed_and_stops_cleanly_on_sigterm(t
         with log.open("w") as stderr:
             agent = subprocess.Popen([*command, "--data", str(tmp_path / "split" / "client-000")], stderr=stderr)
         idle = "every task has completed: waiting for new ones"
-        wait_for_line(log, idle, agent)
+        wait_for(lambda: idle in log.read_text(), repr(idle), [agent], 60, log)
         time.sleep(2.5)  # it checks in again meanwhile (every 2 s when idle), and says it once
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=20) == 0, log.read_text()
@@ -332,13 +326,6 @@ def reported_examples(data_dir) -> list[int]:
         return [n for (n,) in rows]
 
 
-def wait_until(condition, process: subprocess.Popen, log, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
-
-
 def test_an_agent_trains_on_the_sessions_a_logger_adds_to_its_folder_while_it_runs(tmp_path):
     import numpy as np
 
@@ -351,11 +338,11 @@ def test_an_agent_trains_on_the_sessions_a_logger_adds_to_its_folder_while_it_ru
         with open(log, "w") as out:
             agent = subprocess.Popen([*command, "--data", str(folder)], stdout=out, stderr=out)
         examples = lambda: reported_examples(tmp_path / "data")  # noqa: E731
-        wait_until(lambda: len(examples()) >= 1, agent, log)
+        wait_for(lambda: len(examples()) >= 1, "a first report", [agent], log=log)
         before = examples()[0]
         with np.load(next(folder.glob("*.npz"))) as first:  # a logger's next session: 5 more windows
             np.savez(folder / "session-0001.npz", x=first["x"][:5], y=first["y"][:5])
-        wait_until(lambda: examples()[-1] == before + 5, agent, log)
+        wait_for(lambda: examples()[-1] == before + 5, "a report with the new session", [agent], log=log)
         assert "local data changed" in log.read_text()
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0
@@ -385,7 +372,7 @@ def test_an_agent_trains_on_what_its_reader_returns_and_needs_exactly_one_source
         log = tmp_path / "agent.log"
         with open(log, "w") as out:
             agent = subprocess.Popen(command, stdout=out, stderr=out, cwd=tmp_path, env=env)
-        wait_until(lambda: reported_examples(tmp_path / "data"), agent, log)
+        wait_for(lambda: reported_examples(tmp_path / "data"), "a report", [agent], log=log)
         assert reported_examples(tmp_path / "data")[0] == 24
         assert (tmp_path / ".fedge-agent.json").exists()  # no data folder: the credential in the working folder
         agent.send_signal(signal.SIGTERM)
@@ -421,10 +408,7 @@ def test_an_operator_requires_client_certificates_and_a_device_presents_one(tmp_
         env = {**os.environ, "FEDGE_TLS_IDENTITY": str(tmp_path / "device-7.pem")}
         agent = subprocess.Popen([*command, "--data", str(folder)], stderr=subprocess.PIPE, text=True, env=env)
         credential = folder / ".fedge-agent.json"
-        deadline = time.monotonic() + 60
-        while not credential.exists() and agent.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert credential.exists(), "the agent never enrolled"
+        wait_for(credential.exists, "the agent to enrol", [agent], 60)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=20) == 0, agent.stderr.read()
     finally:

@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,10 +157,7 @@ def test_the_image_serves_a_round_as_compose_runs_it_and_stops_on_sigterm(image,
             daemon = subprocess.Popen([*run, container, "--", *image["Cmd"]], stdout=out, stderr=subprocess.STDOUT)
         exec_ = [*run, beside, "--"]
         try:
-            deadline = time.monotonic() + 90
-            while not (data / "server.json").exists():
-                assert daemon.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+            processes.wait_for((data / "server.json").exists, "the daemon's server.json", [daemon], log=log)
             address = f"127.0.0.1:{port}"
             # as `docker compose exec fedge fedge token create` would: the image's user, workdir and config
             token = subprocess.run([*exec_, "fedge", "token", "create"], capture_output=True, text=True, timeout=60)

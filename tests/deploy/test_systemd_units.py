@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_service_commands import fedge, small_config
+from tests.processes import wait_for
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
 FEDGE = "/opt/fedge/bin/fedge"
@@ -103,15 +104,6 @@ def test_the_example_environment_file_sets_only_what_fedge_client_reads():
     example = read_environment_file(UNITS / "client.env")
     assert set(example) <= set(ENVIRONMENT.values())
     assert {"FEDGE_SERVER", "FEDGE_DATA", "FEDGE_TOKEN"} <= set(example)
-
-
-def wait_for(condition, what: str, running: list[subprocess.Popen], timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        exited = [process.args for process in running if process.poll() is not None]
-        assert not exited, f"exited while waiting for {what}: {exited}"
-        time.sleep(0.2)
 
 
 def committed_rounds(data_dir: str) -> int:
