@@ -18,6 +18,7 @@ from fedge.client.transport import InProcessTransport
 from fedge.server.config import TaskConfig
 from fedge.server.coordinator import Coordinator
 from fedge.server.store import Store
+from fedge.shared.models import read_parameters
 from fedge.shared.proto import admin_pb2 as apb
 from fedge.simulation.loopback import Daemon, free_port
 
@@ -64,6 +65,17 @@ def test_initial_weights_belong_to_an_external_model_and_must_be_float32_and_fin
     (tmp_path / "not.npz").write_text("weights")
     with pytest.raises(ValueError, match=r"not\.npz: expected an \.npz of the model's parameters"):
         external(tmp_path, initial_weights=str(tmp_path / "not.npz"))
+
+
+def test_the_npz_is_read_once_while_unchanged_and_again_once_it_changes(tmp_path, monkeypatch):
+    path = saved(tmp_path, np.ones((2, 3), np.float32))
+    loads = []
+    real_load = np.load
+    monkeypatch.setattr(np, "load", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    first, again = read_parameters(path)[1], read_parameters(path)[1]
+    assert len(loads) == 1 and first[0] is again[0] and not first[0].flags.writeable  # shared: read-only
+    np.savez(path, np.full((2, 4), 2.0, np.float32))  # another size
+    assert read_parameters(path)[1][0].shape == (2, 4) and len(loads) == 2
 
 
 def test_the_coordinators_first_version_is_the_npz_and_fedges_own_trainer_sits_the_task_out(tmp_path):
