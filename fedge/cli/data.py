@@ -107,14 +107,20 @@ def show(
     problems = []
     for path in folders:
         try:
-            for folder in [path] if (path / META).is_file() else split_folders(path):
-                local = load_local_data(folder)
-                shape = " × ".join(map(str, local.sample_shape))
-                normalised = local.normalisation.get("method", "yes") if local.normalisation else "no (raw)"
-                table.add_row(str(folder), *_histogram_summary(local.y, local.labels), shape, normalised,
-                              str(len(local.files)))  # fmt: skip
+            members = [path] if (path / META).is_file() else split_folders(path)
         except LocalDataError as error:
             problems.append(str(error))
+            continue
+        for folder in members:  # one broken folder of a split leaves the others shown
+            try:
+                local = load_local_data(folder)
+            except LocalDataError as error:
+                problems.append(str(error))
+                continue
+            shape = " × ".join(map(str, local.sample_shape))
+            normalised = local.normalisation.get("method", "yes") if local.normalisation else "no (raw)"
+            table.add_row(str(folder), *_histogram_summary(local.y, local.labels), shape, normalised,
+                          str(len(local.files)))  # fmt: skip
     console = table_console()
     if table.row_count:
         console.print(table, soft_wrap=True)

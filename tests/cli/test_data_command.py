@@ -67,6 +67,7 @@ def test_split_of_neither_a_dataset_nor_a_folder_says_what_it_takes(tmp_path):
 
 def test_show_summarises_each_folder_of_a_split_and_names_what_cannot_be_read(tmp_path):
     assert split("--out", str(tmp_path / "split")).exit_code == 0
+    (tmp_path / "split" / "client-001" / "late.csv").write_text("0.5\n")  # one broken folder of the split
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "meta.json").write_text((tmp_path / "split" / "heldout" / "meta.json").read_text())
     (tmp_path / "broken" / "by-hand.csv").write_text("1,2,motion-0\n")
@@ -74,8 +75,9 @@ def test_show_summarises_each_folder_of_a_split_and_names_what_cannot_be_read(tm
     result = CliRunner().invoke(app, ["show", *folders], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     rows = [line for line in result.stdout.splitlines() if str(tmp_path) in line]
-    assert [row.split()[1].rsplit("/", 1)[-1] for row in rows] == [f"client-00{i}" for i in range(4)] + ["heldout"]
+    assert [row.split()[1].rsplit("/", 1)[-1] for row in rows] == ["client-000", "client-002", "client-003", "heldout"]
     assert all("4/4" in row and "50 × 6" in row and "standardise" in row for row in rows)
+    assert f"error: {tmp_path / 'split' / 'client-001' / 'late.csv'}, line 1: expected 301 columns" in result.stderr
     assert f"error: {tmp_path / 'broken' / 'by-hand.csv'}, line 1: expected 301 columns" in result.stderr
     assert f"error: {tmp_path / 'missing'}: expected a data folder (with a meta.json)" in result.stderr
 
