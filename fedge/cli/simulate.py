@@ -285,7 +285,11 @@ def _run_with_progress(
 def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="Summary", show_header=False, title_justify="left")
     rows = [
-        ("dataset", summary["dataset"]),
+        (
+            "dataset",
+            f"{summary['dataset']} ({summary['train_examples']:,} samples to train on, "
+            f"{summary['heldout_examples']:,} held out)",
+        ),
         ("model", f"{summary['model']} ({summary['parameters']:,} parameters)"),
         ("clients", f"{summary['clients']} ({summary['partition']})"),
         ("rounds", str(summary["rounds"])),
