@@ -44,11 +44,12 @@ def secure_task(dp: bool = False) -> TaskConfig:
 
 def data_folders(out: Path) -> list[Path]:
     """Three clients' folders of the synthetic IMU set, as `fedge data split --clients 3` writes them."""
-    from fedge.cli.data import write_split
     from fedge.shared.data import load, partition
+    from fedge.shared.data.local import write_split
 
     splits = load("synthetic-imu")
-    return write_split(splits, partition(splits.train, "iid", 3, 0), out)[:3]
+    clients = [splits.train.subset(index) for index in partition(splits.train, "iid", 3, 0)]
+    return write_split(out, clients, splits.heldout, splits.normalisation)[:3]
 
 
 def committed_rounds(running: Running) -> int:

@@ -25,8 +25,8 @@ from fedge.cli.output import table_console
 from fedge.shared.data import DATASETS, Dataset, Splits, load
 from fedge.shared.data import LOADERS as _LOADERS
 from fedge.shared.data import partition as partition_dataset
-from fedge.shared.data.folder import META, LocalDataError, load_local_data, write_local_data
-from fedge.shared.data.local import HELDOUT, client_folder, load_local, split_folders
+from fedge.shared.data.folder import META, LocalDataError, load_local_data
+from fedge.shared.data.local import HELDOUT, load_local, split_folders, write_split
 
 DEFAULT_CLIENTS = 10  # for iid and dirichlet; natural has one client per group
 
@@ -82,7 +82,7 @@ def split(
         clients = DEFAULT_CLIENTS
     shares = partition_dataset(splits.train, scheme, clients, seed)
     _clear(out)
-    folders = write_split(splits, shares, out)
+    folders = write_split(out, [splits.train.subset(index) for index in shares], splits.heldout, splits.normalisation)
     console = table_console()
     console.print(split_table(splits, shares, folders), soft_wrap=True)
     console.print(f"Wrote {len(shares)} client folders ({scheme}) and {HELDOUT}/ to {out}", soft_wrap=True)
@@ -145,17 +145,6 @@ def loader_options(name: str, limit: int | None) -> dict[str, int]:
 def default_partition(train: Dataset) -> str:
     """One client per subject when the data records subjects, else an even random split."""
     return "iid" if train.groups is None else "natural"
-
-
-def write_split(splits: Splits, shares: list[np.ndarray], out: Path) -> list[Path]:
-    """One data folder per share of the training split, then heldout/; the folders, in that order."""
-    parts = [(client_folder(out, i), splits.train.subset(index), i) for i, index in enumerate(shares)]
-    parts.append((out / HELDOUT, splits.heldout, None))
-    for folder, data, client in parts:
-        write_local_data(
-            folder, data.x, data.y, data.labels, dataset=data.name, normalisation=splits.normalisation, client=client
-        )
-    return [folder for folder, _, _ in parts]
 
 
 def split_table(splits: Splits, shares: list[np.ndarray], folders: list[Path]) -> Table:

@@ -26,10 +26,10 @@ def local_defaults(dataset: str) -> dict[str, str | int]:
 
     try:
         layout, natural = local_layout(dataset)
-    except ValueError:
+    except ValueError as error:  # no such folder, or one that cannot be read: the reason says which
         raise ValueError(
             f"expected --dataset among {', '.join(DATASETS)}, or a data folder (docs/client-data.md) or the "
-            f"output of `fedge data split`, got {dataset!r}"
+            f"output of `fedge data split`, got {dataset!r} ({error})"
         ) from None
     kind = IMAGES if layout == "NHWC" else SENSORS
     return kind if natural else {**kind, "partition": "iid"}

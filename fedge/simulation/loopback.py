@@ -44,8 +44,7 @@ from fedge.server.config import ENVIRONMENT as SERVER_ENVIRONMENT
 from fedge.server.config import ServerSettings, TaskConfig, to_toml
 from fedge.server.store import DATABASE, Store
 from fedge.shared.data import DATASETS
-from fedge.shared.data.folder import write_local_data
-from fedge.shared.data.local import HELDOUT, client_folder
+from fedge.shared.data.local import client_folder, write_split
 from fedge.shared.nn import Model
 from fedge.shared.stopping import owned_env
 from fedge.shared.training import fit
@@ -154,17 +153,13 @@ def write_setup(federation: Federation, config: SimulationConfig, workdir: Path)
     """fedge.toml and one data folder per client, as an operator and devices would have them."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    splits, folders = federation.splits, []
-    for index, client in enumerate(federation.clients):
-        folder = client_folder(workdir / "clients", index)
-        write_local_data(folder, client.x, client.y, client.labels, dataset=client.name,
-                         normalisation=splits.normalisation, client=index)  # fmt: skip
-        folders.append(folder)
-    evaluate_on = config.dataset  # a built-in dataset: the daemon loads the same held-out split
-    if config.dataset not in DATASETS:  # samples of your own: their held-out share, as a folder beside the clients'
-        held, evaluate_on = splits.heldout, str(workdir / "clients" / HELDOUT)
-        write_local_data(Path(evaluate_on), held.x, held.y, held.labels, dataset=held.name,
-                         normalisation=splits.normalisation)  # fmt: skip
+    # a built-in dataset: the daemon loads the same held-out split; samples of your own: their
+    # held-out share, written as heldout/ beside the clients' folders
+    own, splits = config.dataset not in DATASETS, federation.splits
+    folders = write_split(
+        workdir / "clients", federation.clients, splits.heldout if own else None, splits.normalisation
+    )
+    evaluate_on = str(folders.pop()) if own else config.dataset
     task = replace(realtime_task(federation, config), evaluate_on=evaluate_on)
     settings = ServerSettings(host="127.0.0.1", port=0, http_port=0, data_dir=workdir / "coordinator")
     config_path = workdir / "fedge.toml"

@@ -9,12 +9,14 @@ its samples is held out, and the rest is partitioned like any dataset without su
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fedge.shared.data.dataset import Dataset, Splits
-from fedge.shared.data.folder import META, LocalDataError, layout_of, load_local_data
+from fedge.shared.data.folder import META, LocalDataError, layout_of, load_local_data, write_local_data
 
 HELDOUT = "heldout"
 CLIENTS = "client-*"
@@ -23,6 +25,20 @@ CLIENTS = "client-*"
 def client_folder(root: Path, index: int) -> Path:
     """Where a split keeps client ``index``'s samples: client-000, client-001, …"""
     return Path(root) / f"client-{index:03d}"
+
+
+def write_split(
+    out: Path, clients: Sequence[Dataset], heldout: Dataset | None, normalisation: dict[str, Any]
+) -> list[Path]:
+    """What `fedge data split` writes and ``load_local`` reads back: a data folder per client,
+    client-000 …, then heldout/ when given; the folders, in that order."""
+    parts = [(client_folder(out, index), client, index) for index, client in enumerate(clients)]
+    if heldout is not None:
+        parts.append((Path(out) / HELDOUT, heldout, None))
+    for folder, data, client in parts:
+        write_local_data(folder, data.x, data.y, data.labels, dataset=data.name, normalisation=normalisation,
+                         client=client)  # fmt: skip
+    return [folder for folder, _, _ in parts]
 
 
 def load_local(path: Path | str, heldout: float = 0.2, seed: int = 0) -> Splits:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from fedge.cli.admin import DataDirAdmin, status_tables
-from fedge.cli.data import write_split
 from fedge.server.rounds import held_out_evaluator
 from fedge.server.store import Store
 from fedge.shared import data
+from fedge.shared.data.local import write_split
 from fedge.shared.onnx.weights import read_weights
 from fedge.simulation import SimulationConfig, run
 from fedge.simulation.inprocess import TASK
@@ -152,7 +152,8 @@ def test_fedge_data_splits_output_simulates_as_the_dataset_it_came_from(tmp_path
     """Samples of one's own: the folders `fedge data split` writes are the same federation (a
     client per folder, scored on heldout/), round for round."""
     splits = data.load("synthetic-imu")
-    write_split(splits, data.partition(splits.train, "natural", None, 0), tmp_path / "split")
+    clients = [splits.train.subset(index) for index in data.partition(splits.train, "natural", None, 0)]
+    write_split(tmp_path / "split", clients, splits.heldout, splits.normalisation)
     built_in = run(SimulationConfig(**SMALL), tmp_path / "built-in")
     own = run(SimulationConfig(**{**SMALL, "dataset": str(tmp_path / "split")}), tmp_path / "own")
     assert own["partition"] == "natural" and own["clients"] == built_in["clients"] == 4
